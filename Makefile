@@ -1,0 +1,32 @@
+# Everything a fresh machine needs, from nothing but Python 3.11 and make.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV = $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
+
+.PHONY: help bootstrap up test lint typecheck pytest bench
+
+help:
+	@echo "make up     start Conveyor (every service, the API on 127.0.0.1:8080, data in .conveyor/)"
+	@echo "make test   install what the tests need, then lint, type-check and run the whole test suite"
+	@echo "make bench  run the benchmarks"
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --locked --all-packages
+
+up: bootstrap
+	$(UV) run conveyor up
+
+lint: bootstrap
+	$(UV) run ruff check .
+
+typecheck: bootstrap
+	$(UV) run mypy
+
+pytest: bootstrap
+	$(UV) run pytest
+
+test: lint typecheck pytest
+
+bench: bootstrap
+	$(UV) run python -m benchmarks

@@ -1,0 +1,1 @@
+"""conveyor_cli."""

@@ -1,0 +1,107 @@
+"""The `conveyor` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, rebuild
+from rich.console import Console
+
+from conveyor_cli import expr_command, validate_command
+from conveyor_cli.replay import print_replay
+from conveyor_cli.run_command import run_command
+from conveyor_cli.system import EmbeddedSystem
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run GitHub Actions workflows on your machines.")
+projections_app = typer.Typer(no_args_is_help=True, help="Manage the read models.")
+app.add_typer(projections_app, name="projections")
+expr_command.register(app)
+validate_command.register(app)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", "-d", help="Where the log and read models live [default: .conveyor]")
+]
+
+def _settings(data_dir: Path | None, **more: object) -> RuntimeSettings:
+    settings = RuntimeSettings()
+    changes = {"data_dir": data_dir, **more}
+    return settings.model_copy(update={key: value for key, value in changes.items() if value is not None})
+
+@app.command()
+def run(
+    event: Annotated[str, typer.Argument(help="The event that triggers the workflows.")] = "push",
+    directory: Annotated[Path, typer.Option("-C", "--directory", help="The git repository to run.")] = Path("."),
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", "-d", help="Keep the run's log here [default: a temporary folder]")
+    ] = None,
+) -> None:
+    """Run the workflows of the repository in DIRECTORY that EVENT triggers, once; exit 0 if the run succeeded."""
+    raise typer.Exit(run_command(directory, event, data_dir))
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Address to serve on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to serve on [default: 8080]")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve every service and the API until interrupted."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(data_dir, host=host, port=port)
+
+    async def serve() -> None:
+        system = EmbeddedSystem(settings)
+        async with system.running():
+            config = uvicorn.Config(system.api(), host=settings.host, port=settings.port, log_level="info")
+            await uvicorn.Server(config).serve()
+
+    asyncio.run(serve())
+
+@app.command()
+def replay(run_id: str, data_dir: DataDir = None) -> None:
+    """Print the events of a run in order: time, type and key fields."""
+    settings = _settings(data_dir)
+    found = asyncio.run(print_replay(settings, run_id, Console(highlight=False)))
+    if not found:
+        Console(stderr=True).print(f"error: no run '{run_id}' in {settings.log_path}", markup=False)
+        raise typer.Exit(1)
+
+@projections_app.command("rebuild")
+def rebuild_projections(data_dir: DataDir = None) -> None:
+    """Rebuild every read model from the start of the log."""
+    settings = _settings(data_dir)
+
+    async def go() -> int:
+        async with SqliteEventLog(settings.log_path) as log:
+            return await rebuild(log, SqliteProjections(settings.projections_path))
+
+    position = asyncio.run(go())
+    typer.echo(f"read models rebuilt up to position {position}")
+
+@app.command("repo-add")
+def repo_add(
+    name: str, path: Path, default_branch: Annotated[str, typer.Option()] = "main", data_dir: DataDir = None
+) -> None:
+    """Register a local git repository under NAME, so the API can dispatch runs of it."""
+    from conveyor_events import Envelope
+    from conveyor_ingest import REPOSITORIES_STREAM, register_repository
+
+    settings = _settings(data_dir)
+    if not (path / ".git").exists():
+        Console(stderr=True).print(f"error: {path}: not a git repository", markup=False)
+        raise typer.Exit(1)
+
+    async def go() -> None:
+        async with SqliteEventLog(settings.log_path) as log:
+            event = register_repository(name, str(path.resolve()), default_branch)
+            await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
+
+    asyncio.run(go())
+    typer.echo(f"registered {name} → {path.resolve()}")
+
+_ = EmbeddedSystem  # the embedded system is what `up` and `run` start

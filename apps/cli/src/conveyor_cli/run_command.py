@@ -1,0 +1,137 @@
+"""`conveyor run`: run a repository's workflows once, through every service, and show them as they go."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conveyor_events import (
+    Conclusion,
+    Envelope,
+    JobCompleted,
+    JobPlanned,
+    JobSkipped,
+    RunCompleted,
+    RunRejected,
+    StepCompleted,
+    StepLogged,
+    StepStarted,
+)
+from conveyor_ingest import request_run
+from conveyor_ingest.adapters import GitError, resolve_ref
+from conveyor_runtime import RuntimeSettings
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from conveyor_cli.system import EmbeddedSystem
+
+WORKFLOWS = ".github/workflows"
+_SHOWN = [cls.event_type() for cls in (JobPlanned, StepStarted, StepLogged, StepCompleted, JobCompleted,
+                                        JobSkipped, RunRejected, RunCompleted)]
+_MARKS = {Conclusion.SUCCESS: "✅", Conclusion.FAILURE: "❌", Conclusion.SKIPPED: "⏭", Conclusion.CANCELLED: "🚫"}
+
+
+class RunError(Exception):
+    """The run cannot start; the message is one line that names the file or folder at fault."""
+
+
+@dataclass
+class RunReport:
+    """What the run showed: job names, job conclusions, problems, and the run's conclusion."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    jobs: dict[str, tuple[Conclusion, str | None]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    conclusion: Conclusion | None = None
+
+
+def find_repository(directory: Path) -> tuple[Path, str, str]:
+    """The repository's root, the ref of its HEAD and its commit; a `RunError` when there are no workflows."""
+    if not directory.is_dir():
+        raise RunError(f"{directory}: no such directory")
+    folder = directory / WORKFLOWS
+    if not folder.is_dir() or not [*folder.glob("*.yml"), *folder.glob("*.yaml")]:
+        raise RunError(f"{folder}: no workflow files (*.yml, *.yaml) found")
+    try:
+        ref, sha = resolve_ref(directory, "HEAD")
+    except GitError as error:
+        raise RunError(f"{directory}: not a git repository with a commit ({error})") from error
+    return directory.resolve(), ref, sha
+
+
+async def run_once(
+    directory: Path, event_name: str, console: Console, *, data_dir: Path | None = None
+) -> RunReport:
+    """Dispatch one run of the workflows in `directory`, print it live, and return what it showed."""
+    root, ref, sha = find_repository(directory)
+    with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
+        settings = RuntimeSettings(data_dir=data_dir or Path(scratch))
+        system = EmbeddedSystem(settings)
+        async with system.running():
+            request = request_run(repository=str(root), ref=ref, sha=sha, event_name=event_name, workdir=str(root))
+            start = await system.log.head()
+            await system.log.append([Envelope.wrap(request, stream=request.run_id)])
+            report = RunReport()
+            async for envelope in system.log.subscribe(start, types=_SHOWN):
+                if envelope.stream == request.run_id and _show(envelope, report, console):
+                    break
+    return report
+
+
+def _show(envelope: Envelope, report: RunReport, console: Console) -> bool:
+    """Print one event of the run; True when the run has ended."""
+    event = envelope.event
+    match event:
+        case JobPlanned():
+            report.names[event.job_id] = event.name
+        case StepStarted():
+            console.print(Text(f"[{report.names.get(event.job_id, event.job_id)}] ⭐ {event.name}", style="bold"))
+        case StepLogged():
+            name = report.names.get(event.job_id, event.job_id)
+            for line in event.lines:
+                console.print(Text(f"[{name}]   | {line.text}"), soft_wrap=True)
+        case StepCompleted() if event.conclusion != Conclusion.SKIPPED:
+            mark = _MARKS[event.conclusion]
+            console.print(f"[{report.names.get(event.job_id, event.job_id)}]   {mark} {event.outcome.value}",
+                          markup=False)
+        case JobSkipped():
+            report.jobs[event.job_id] = (Conclusion.SKIPPED, event.reason)
+        case JobCompleted():
+            report.jobs[event.job_id] = (event.conclusion, event.error)
+        case RunRejected():
+            report.problems.extend(str(problem) for problem in event.problems or [])
+            if not event.problems:
+                report.problems.append(event.reason)
+        case RunCompleted():
+            report.conclusion = event.conclusion
+            return True
+    return False
+
+
+def print_summary(report: RunReport, console: Console) -> None:
+    for problem in report.problems:
+        console.print(Text(f"error: {problem}", style="red"))
+    if report.jobs:
+        table = Table(title="Jobs")
+        table.add_column("job")
+        table.add_column("conclusion")
+        table.add_column("note")
+        for job_id, (conclusion, note) in report.jobs.items():
+            table.add_row(report.names.get(job_id, job_id), f"{_MARKS[conclusion]} {conclusion.value}", note or "")
+        console.print(table)
+    if report.conclusion is not None:
+        console.print(f"run {report.conclusion.value}", markup=False)
+
+
+def run_command(directory: Path, event_name: str, data_dir: Path | None) -> int:
+    console = Console(highlight=False)
+    try:
+        report = asyncio.run(run_once(directory, event_name, console, data_dir=data_dir))
+    except RunError as error:
+        Console(stderr=True, highlight=False).print(Text(f"error: {error}", style="red"))
+        return 2
+    print_summary(report, console)
+    return 0 if report.conclusion == Conclusion.SUCCESS else 1

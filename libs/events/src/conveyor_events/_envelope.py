@@ -1,0 +1,148 @@
+"""The envelope every event travels in, and its stable JSON form."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SerializeAsAny, field_validator
+
+from conveyor_events._base import Event, UnknownEvent, event_class, upcast
+
+_NAMESPACE = uuid.UUID("6f1c2d0e-8a57-4b1e-9a53-3c0f6f0b7c11")
+
+
+def deterministic_id(*parts: object) -> str:
+    """A UUID that is the same whenever the same parts are given: redelivery lands on the same id."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+
+
+def new_traceparent() -> str:
+    """A fresh W3C `traceparent` (version 00, sampled)."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def child_traceparent(parent: str | None) -> str:
+    """A `traceparent` in the same trace as `parent` with a new span id; a fresh trace when there is none."""
+    parts = (parent or "").split("-")
+    if len(parts) != 4 or len(parts[1]) != 32:
+        return new_traceparent()
+    return f"{parts[0]}-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
+
+
+class Envelope(BaseModel):
+    """An event with where it sits in the log and where it came from.
+
+    `sequence` (per stream, from 1) and `position` (global, from 1) are 0 until the log assigns them.
+    `correlation_id` ties together everything one trigger caused; `causation_id` names the event that caused
+    this one. `traceparent`/`tracestate` carry the W3C trace context of the run.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    schema_version: int
+    stream: str
+    sequence: int = 0
+    position: int = 0
+    occurred_at: datetime
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+    event: SerializeAsAny[Event]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("occurred_at must carry a time zone")
+        return value.astimezone(UTC)
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        stream: str,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+        cause: Envelope | None = None,
+        correlation_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> Envelope:
+        """Put `event` in a new envelope; with `cause`, inherit its correlation and trace."""
+        if occurred_at is not None and occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must carry a time zone")
+        return cls.model_construct(
+            event_id=event_id or str(uuid.uuid4()),
+            type=event.event_type(),
+            schema_version=type(event).schema_version,
+            stream=stream,
+            occurred_at=(occurred_at or datetime.now(UTC)).astimezone(UTC),
+            correlation_id=correlation_id or (cause.correlation_id if cause else None) or stream,
+            causation_id=cause.event_id if cause else None,
+            traceparent=traceparent or child_traceparent(cause.traceparent if cause else None),
+            tracestate=cause.tracestate if cause else None,
+            event=event,
+            sequence=0,
+            position=0,
+        )
+
+    def placed(self, sequence: int, position: int) -> Envelope:
+        """This envelope as the log stored it: at `sequence` in its stream and `position` in the log."""
+        placed = self.model_copy()
+        placed.__dict__["sequence"] = sequence
+        placed.__dict__["position"] = position
+        return placed
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the event's data, as JSON-ready values."""
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "stream": self.stream,
+            "sequence": self.sequence,
+            "position": self.position,
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "traceparent": self.traceparent,
+            "tracestate": self.tracestate,
+        }
+
+    def data_json(self) -> str:
+        """The event's own fields as compact JSON (unknown fields included)."""
+        return self.event.model_dump_json()
+
+    def to_json(self) -> str:
+        """The stable JSON form: the metadata keys in a fixed order, then `data`."""
+        head = json.dumps(self.metadata(), separators=(",", ":"))
+        return f'{head[:-1]},"data":{self.data_json()}}}'
+
+
+def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> tuple[int, Event]:
+    """Build the event object for stored data: upcast older versions, keep unknown types and fields."""
+    cls = event_class(event_type)
+    if cls is None:
+        return schema_version, UnknownEvent.model_validate(data)
+    version, data = upcast(event_type, schema_version, data)
+    return max(version, schema_version), cls.model_validate(data)
+
+
+def envelope_from_dict(document: dict[str, Any]) -> Envelope:
+    """Read an envelope from its JSON form (as a dict)."""
+    version, event = decode_event(document["type"], int(document["schema_version"]), document["data"])
+    fields = {key: value for key, value in document.items() if key != "data"}
+    fields["schema_version"] = version
+    return Envelope.model_validate({**fields, "event": event})
+
+
+def envelope_from_json(text: str | bytes) -> Envelope:
+    """Read an envelope from its JSON form."""
+    return envelope_from_dict(json.loads(text))

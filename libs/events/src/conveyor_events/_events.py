@@ -1,0 +1,215 @@
+"""The events of a run, in the order a run usually produces them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor_events._base import Event, RunEvent
+
+
+class Conclusion(StrEnum):
+    """How a step, job or run ended, in GitHub's words."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+class Problem(BaseModel):
+    """One problem found in a workflow file: where it is and what is wrong."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    line: int = 0
+    column: int = 0
+    message: str
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path} (Line: {self.line}, Col: {self.column}): {self.message}"
+        return f"{self.path}: {self.message}"
+
+
+class LogLine(BaseModel):
+    """One line a step printed, with the time the runner read it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    text: str
+
+
+class NeedResult(BaseModel):
+    """What a job that another job needs ended with: the `needs.<job>` context."""
+
+    model_config = ConfigDict(frozen=True)
+
+    result: Conclusion
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+
+class RunRequested(RunEvent):
+    """A trigger asked for the workflows of a repository at a commit to run."""
+
+    repository: str
+    ref: str
+    sha: str
+    event_name: str = "push"
+    payload: dict[str, Any] = Field(default_factory=dict)
+    workdir: str | None = None
+    """When set, workflows and the checkout come from this working tree instead of the commit."""
+    workflows: list[str] = Field(default_factory=list)
+    """Only these workflow files (paths relative to the repository); all of them when empty."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    actor: str = "conveyor"
+    delivery_id: str | None = None
+
+
+class RunPlanned(RunEvent):
+    """One workflow of the run was loaded and planned: `index` of `count` workflows triggered."""
+
+    workflow: str
+    workflow_name: str
+    index: int
+    count: int
+    jobs: list[str]
+
+
+class RunRejected(RunEvent):
+    """A workflow of the run (or, when `workflow` is None, the whole request) cannot run."""
+
+    workflow: str | None = None
+    index: int = 0
+    count: int = 0
+    reason: str
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class JobPlanned(RunEvent):
+    """A job of a planned workflow, with everything the scheduler and the runner need to run it."""
+
+    job_id: str
+    workflow: str
+    job_key: str
+    name: str
+    needs: list[str] = Field(default_factory=list)
+    condition: str | None = None
+    runs_on: list[str] = Field(default_factory=list)
+    spec: dict[str, Any] = Field(default_factory=dict)
+    workflow_env: dict[str, str] = Field(default_factory=dict)
+    workflow_defaults: dict[str, Any] = Field(default_factory=dict)
+    matrix: dict[str, Any] | None = None
+
+
+class JobQueued(RunEvent):
+    """The job's `needs` finished and its `if:` held: it waits for a runner."""
+
+    job_id: str
+    attempt: int = 1
+    labels: list[str] = Field(default_factory=list)
+    needs: dict[str, NeedResult] = Field(default_factory=dict)
+    """The `needs` context: each needed job's key with its result and outputs."""
+
+
+class JobSkipped(RunEvent):
+    """The job will not run: its `if:` was false or a job it needs did not succeed."""
+
+    job_id: str
+    reason: str
+
+
+class JobAssigned(RunEvent):
+    """A runner holds the lease on this attempt of the job."""
+
+    job_id: str
+    attempt: int = 1
+    runner_id: str
+    lease_id: str
+
+
+class JobStarted(RunEvent):
+    """A runner began executing the job."""
+
+    job_id: str
+    attempt: int = 1
+    runner_id: str
+
+
+class StepStarted(RunEvent):
+    """A step of the job began."""
+
+    job_id: str
+    attempt: int = 1
+    step_index: int
+    step_id: str | None = None
+    name: str
+
+
+class StepLogged(RunEvent):
+    """A batch of lines a step printed, in order; `first_line` numbers the first of them within the job."""
+
+    job_id: str
+    attempt: int = 1
+    step_index: int
+    first_line: int
+    lines: list[LogLine]
+
+
+class StepCompleted(RunEvent):
+    """A step ended. `outcome` is before `continue-on-error`, `conclusion` after it."""
+
+    job_id: str
+    attempt: int = 1
+    step_index: int
+    outcome: Conclusion
+    conclusion: Conclusion
+    outputs: dict[str, str] = Field(default_factory=dict)
+    step_id: str | None = None
+    name: str = ""
+
+
+class JobCompleted(RunEvent):
+    """A job ended, with its evaluated `outputs`."""
+
+    job_id: str
+    attempt: int = 1
+    conclusion: Conclusion
+    outputs: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class RunCompleted(RunEvent):
+    """Every job of every planned workflow ended, or the run was rejected."""
+
+    conclusion: Conclusion
+
+
+class RunCancelRequested(RunEvent):
+    """Someone asked for the run to stop."""
+
+    reason: str = ""
+    requested_by: str = ""
+
+
+class RepositoryRegistered(Event):
+    """A repository Conveyor may run workflows of, by name: a local path or a clone URL."""
+
+    name: str
+    url: str
+    default_branch: str = "main"
+
+
+class EventDeadLettered(Event):
+    """A consumer could not handle an event; it moved on and left the reason here."""
+
+    consumer: str
+    event_id: str
+    failed_type: str
+    position: int
+    reason: str

@@ -1,0 +1,343 @@
+"""Read models of runs, jobs, steps, logs and repositories, written from the log into their own SQLite file.
+
+The projector keeps its position in the same database and transaction as the rows it writes, so after a
+crash it resumes exactly where its last committed batch ended. Every value is taken from the events (never
+from the clock), so rebuilding from position 0 gives the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from conveyor_events import (
+    Envelope,
+    JobAssigned,
+    JobCompleted,
+    JobPlanned,
+    JobQueued,
+    JobSkipped,
+    JobStarted,
+    RepositoryRegistered,
+    RunCancelRequested,
+    RunCompleted,
+    RunPlanned,
+    RunRejected,
+    RunRequested,
+    StepCompleted,
+    StepLogged,
+    StepStarted,
+)
+
+from conveyor_runtime._log import EventLog
+
+PROJECTOR = "projector"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, repository TEXT NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL,
+    event_name TEXT NOT NULL, actor TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT,
+    workflows TEXT NOT NULL DEFAULT '[]', problems TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, workflow TEXT NOT NULL, job_key TEXT NOT NULL,
+    name TEXT NOT NULL, needs TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT, attempt INTEGER NOT NULL,
+    runner_id TEXT, outputs TEXT NOT NULL DEFAULT '{}', error TEXT, reason TEXT,
+    queued_at TEXT, started_at TEXT, completed_at TEXT, ordinal INTEGER NOT NULL,
+    PRIMARY KEY (run_id, job_id)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, step_index INTEGER NOT NULL, step_id TEXT, name TEXT NOT NULL,
+    status TEXT NOT NULL, outcome TEXT, conclusion TEXT, outputs TEXT NOT NULL DEFAULT '{}',
+    started_at TEXT, completed_at TEXT,
+    PRIMARY KEY (run_id, job_id, step_index)
+);
+CREATE TABLE IF NOT EXISTS log_lines (
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, line INTEGER NOT NULL, step_index INTEGER NOT NULL,
+    at TEXT NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (run_id, job_id, line)
+);
+CREATE TABLE IF NOT EXISTS repositories (
+    name TEXT PRIMARY KEY, url TEXT NOT NULL, default_branch TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projector_position (
+    name TEXT PRIMARY KEY, position INTEGER NOT NULL
+);
+"""
+TABLES = ("runs", "jobs", "steps", "log_lines", "repositories")
+
+Apply = Callable[[sqlite3.Connection, Envelope, Any], None]
+
+
+def _at(envelope: Envelope) -> str:
+    return envelope.occurred_at.isoformat().replace("+00:00", "Z")
+
+
+def _run_requested(db: sqlite3.Connection, envelope: Envelope, event: RunRequested) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO runs (run_id, repository, ref, sha, event_name, actor, status, created_at,"
+        " updated_at, last_position) VALUES (?,?,?,?,?,?,'requested',?,?,?)",
+        (
+            event.run_id,
+            event.repository,
+            event.ref,
+            event.sha,
+            event.event_name,
+            event.actor,
+            _at(envelope),
+            _at(envelope),
+            envelope.position,
+        ),
+    )
+
+
+def _run_planned(db: sqlite3.Connection, envelope: Envelope, event: RunPlanned) -> None:
+    (workflows,) = db.execute("SELECT workflows FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
+    listed = [*json.loads(workflows), {"path": event.workflow, "name": event.workflow_name}]
+    db.execute(
+        "UPDATE runs SET status = CASE WHEN status = 'requested' THEN 'in_progress' ELSE status END,"
+        " workflows = ? WHERE run_id = ?",
+        (json.dumps(listed), event.run_id),
+    )
+
+
+def _run_rejected(db: sqlite3.Connection, envelope: Envelope, event: RunRejected) -> None:
+    (problems,) = db.execute("SELECT problems FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
+    found = json.loads(problems)
+    found.append(
+        {
+            "workflow": event.workflow,
+            "reason": event.reason,
+            "problems": [problem.model_dump() for problem in event.problems],
+        }
+    )
+    db.execute("UPDATE runs SET problems = ? WHERE run_id = ?", (json.dumps(found), event.run_id))
+
+
+def _run_completed(db: sqlite3.Connection, envelope: Envelope, event: RunCompleted) -> None:
+    db.execute(
+        "UPDATE runs SET status = 'completed', conclusion = ? WHERE run_id = ?",
+        (event.conclusion.value, event.run_id),
+    )
+
+
+def _run_cancel_requested(db: sqlite3.Connection, envelope: Envelope, event: RunCancelRequested) -> None:
+    db.execute("UPDATE runs SET status = 'cancelling' WHERE run_id = ? AND status != 'completed'", (event.run_id,))
+
+
+def _job_planned(db: sqlite3.Connection, envelope: Envelope, event: JobPlanned) -> None:
+    (ordinal,) = db.execute("SELECT COUNT(*) FROM jobs WHERE run_id = ?", (event.run_id,)).fetchone()
+    db.execute(
+        "INSERT OR IGNORE INTO jobs (run_id, job_id, workflow, job_key, name, needs, status, attempt, ordinal)"
+        " VALUES (?,?,?,?,?,?,'pending',1,?)",
+        (event.run_id, event.job_id, event.workflow, event.job_key, event.name, json.dumps(event.needs), ordinal),
+    )
+
+
+def _job_queued(db: sqlite3.Connection, envelope: Envelope, event: JobQueued) -> None:
+    db.execute(
+        "UPDATE jobs SET status = 'queued', attempt = ?, queued_at = ? WHERE run_id = ? AND job_id = ?",
+        (event.attempt, _at(envelope), event.run_id, event.job_id),
+    )
+
+
+def _job_skipped(db: sqlite3.Connection, envelope: Envelope, event: JobSkipped) -> None:
+    db.execute(
+        "UPDATE jobs SET status = 'completed', conclusion = 'skipped', reason = ?, completed_at = ?"
+        " WHERE run_id = ? AND job_id = ?",
+        (event.reason, _at(envelope), event.run_id, event.job_id),
+    )
+
+
+def _job_assigned(db: sqlite3.Connection, envelope: Envelope, event: JobAssigned) -> None:
+    db.execute(
+        "UPDATE jobs SET runner_id = ? WHERE run_id = ? AND job_id = ?",
+        (event.runner_id, event.run_id, event.job_id),
+    )
+
+
+def _job_started(db: sqlite3.Connection, envelope: Envelope, event: JobStarted) -> None:
+    db.execute(
+        "UPDATE jobs SET status = 'in_progress', runner_id = ?, started_at = ? WHERE run_id = ? AND job_id = ?",
+        (event.runner_id, _at(envelope), event.run_id, event.job_id),
+    )
+
+
+def _job_completed(db: sqlite3.Connection, envelope: Envelope, event: JobCompleted) -> None:
+    db.execute(
+        "UPDATE jobs SET status = 'completed', conclusion = ?, outputs = ?, error = ?, completed_at = ?"
+        " WHERE run_id = ? AND job_id = ?",
+        (event.conclusion.value, json.dumps(event.outputs), event.error, _at(envelope), event.run_id, event.job_id),
+    )
+
+
+def _step_started(db: sqlite3.Connection, envelope: Envelope, event: StepStarted) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO steps (run_id, job_id, step_index, step_id, name, status, started_at)"
+        " VALUES (?,?,?,?,?,'in_progress',?)",
+        (event.run_id, event.job_id, event.step_index, event.step_id, event.name, _at(envelope)),
+    )
+
+
+def _step_completed(db: sqlite3.Connection, envelope: Envelope, event: StepCompleted) -> None:
+    db.execute(
+        "INSERT INTO steps (run_id, job_id, step_index, step_id, name, status, outcome, conclusion, outputs,"
+        " completed_at) VALUES (?,?,?,?,?,'completed',?,?,?,?)"
+        " ON CONFLICT (run_id, job_id, step_index) DO UPDATE SET status = 'completed',"
+        " outcome = excluded.outcome, conclusion = excluded.conclusion, outputs = excluded.outputs,"
+        " completed_at = excluded.completed_at",
+        (
+            event.run_id,
+            event.job_id,
+            event.step_index,
+            getattr(event, "step_id", None),
+            getattr(event, "name", None) or f"step {event.step_index + 1}",
+            event.outcome.value,
+            event.conclusion.value,
+            json.dumps(event.outputs),
+            _at(envelope),
+        ),
+    )
+
+
+def _step_logged(db: sqlite3.Connection, envelope: Envelope, event: StepLogged) -> None:
+    db.executemany(
+        "INSERT OR IGNORE INTO log_lines (run_id, job_id, line, step_index, at, text) VALUES (?,?,?,?,?,?)",
+        [
+            (
+                event.run_id,
+                event.job_id,
+                event.first_line + offset,
+                event.step_index,
+                line.at.isoformat().replace("+00:00", "Z"),
+                line.text,
+            )
+            for offset, line in enumerate(event.lines)
+        ],
+    )
+
+
+def _repository_registered(db: sqlite3.Connection, envelope: Envelope, event: RepositoryRegistered) -> None:
+    db.execute(
+        "INSERT INTO repositories (name, url, default_branch) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE"
+        " SET url = excluded.url, default_branch = excluded.default_branch",
+        (event.name, event.url, event.default_branch),
+    )
+
+
+APPLY: dict[str, Apply] = {
+    RunRequested.event_type(): _run_requested,
+    RunPlanned.event_type(): _run_planned,
+    RunRejected.event_type(): _run_rejected,
+    RunCompleted.event_type(): _run_completed,
+    RunCancelRequested.event_type(): _run_cancel_requested,
+    JobPlanned.event_type(): _job_planned,
+    JobQueued.event_type(): _job_queued,
+    JobSkipped.event_type(): _job_skipped,
+    JobAssigned.event_type(): _job_assigned,
+    JobStarted.event_type(): _job_started,
+    JobCompleted.event_type(): _job_completed,
+    StepStarted.event_type(): _step_started,
+    StepCompleted.event_type(): _step_completed,
+    StepLogged.event_type(): _step_logged,
+    RepositoryRegistered.event_type(): _repository_registered,
+}
+
+
+class SqliteProjections:
+    """The read models in one SQLite file, with the projector's position."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    def connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    def position(self) -> int:
+        with self.connect() as db:
+            row = db.execute("SELECT position FROM projector_position WHERE name = ?", (PROJECTOR,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, envelopes: Iterable[Envelope]) -> int:
+        """Apply a batch in one transaction with the new position; returns that position."""
+        db = self.connect()
+        try:
+            with db:
+                last = 0
+                for envelope in envelopes:
+                    apply = APPLY.get(envelope.type)
+                    if apply is not None and self._run_known(db, envelope):
+                        apply(db, envelope, envelope.event)
+                        self._touch(db, envelope)
+                    last = envelope.position
+                if last:
+                    db.execute(
+                        "INSERT INTO projector_position (name, position) VALUES (?, ?)"
+                        " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                        (PROJECTOR, last),
+                    )
+                return last
+        finally:
+            db.close()
+
+    @staticmethod
+    def _run_known(db: sqlite3.Connection, envelope: Envelope) -> bool:
+        run_id = getattr(envelope.event, "run_id", None)
+        if run_id is None or envelope.type == RunRequested.event_type():
+            return True
+        return db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+    @staticmethod
+    def _touch(db: sqlite3.Connection, envelope: Envelope) -> None:
+        run_id = getattr(envelope.event, "run_id", None)
+        if run_id is not None:
+            db.execute(
+                "UPDATE runs SET updated_at = ?, last_position = ? WHERE run_id = ?",
+                (_at(envelope), envelope.position, run_id),
+            )
+
+    def reset(self) -> None:
+        """Forget every row and the position, ready to be rebuilt from the start of the log."""
+        db = self.connect()
+        try:
+            with db:
+                for table in (*TABLES, "projector_position"):
+                    db.execute(f"DELETE FROM {table}")
+        finally:
+            db.close()
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every read model, sorted: two projections are equal when their dumps are."""
+        db = self.connect()
+        try:
+            return {table: sorted(tuple(row) for row in db.execute(f"SELECT * FROM {table}")) for table in TABLES}
+        finally:
+            db.close()
+
+
+async def project(log: EventLog, store: SqliteProjections, *, batch: int = 1000) -> None:
+    """Keep `store` up to date with the log, forever."""
+    position = await asyncio.to_thread(store.position)
+    async for envelopes in log.subscribe_batches(position, limit=batch):
+        await asyncio.to_thread(store.apply, envelopes)
+
+
+async def rebuild(log: EventLog, store: SqliteProjections, *, batch: int = 1000) -> int:
+    """Empty the read models and replay the whole log into them; returns the last position applied."""
+    await asyncio.to_thread(store.reset)
+    position = 0
+    while envelopes := await log.read(position, batch):
+        position = await asyncio.to_thread(store.apply, envelopes)
+    return position

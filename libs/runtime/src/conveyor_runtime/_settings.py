@@ -1,0 +1,33 @@
+"""Settings of the embedded system, read from `CONVEYOR_*` environment variables by the entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """Where the embedded system keeps its data and how it serves it."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
+
+    data_dir: Path = Path(".conveyor")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_sync: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    runner_concurrency: int = Field(default=4, ge=1)
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "events.db"
+
+    @property
+    def projections_path(self) -> Path:
+        return self.data_dir / "projections.db"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"

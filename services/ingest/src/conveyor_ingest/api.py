@@ -1,0 +1,123 @@
+"""The REST API: query runs, jobs, steps and logs; dispatch runs; register repositories."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+from conveyor_events import Envelope
+from conveyor_runtime import EventLog
+from fastapi import APIRouter, FastAPI, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor_ingest.adapters import GitError, resolve_ref
+from conveyor_ingest.domain import REPOSITORIES_STREAM, register_repository, request_run
+from conveyor_ingest.queries import Queries
+
+
+class DispatchRequest(BaseModel):
+    """Run the workflows of a registered repository at a ref, as if `event` had happened there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository: str = Field(description="the name the repository was registered under")
+    ref: str | None = Field(default=None, description="branch, tag, full ref or sha; the default branch if unset")
+    event: str = "push"
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    workflow: str | None = Field(default=None, description="only this workflow file, e.g. .github/workflows/ci.yml")
+
+
+class RepositoryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
+    url: str = Field(min_length=1, description="a local path to a git repository")
+    default_branch: str = "main"
+
+
+class Accepted(BaseModel):
+    id: str
+    url: str
+
+
+def create_app(log: EventLog, queries: Queries) -> FastAPI:
+    """The API over `log` (where dispatches are appended) and `queries` (the read models)."""
+    app = FastAPI(title="Conveyor", version="0.1.0")
+    app.include_router(_runs_router(log, queries))
+    app.include_router(_repositories_router(log, queries))
+    return app
+
+
+def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
+    router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+    @router.get("")
+    def list_runs(
+        limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    ) -> list[dict[str, Any]]:
+        return queries.runs(limit=limit, offset=offset)
+
+    @router.get("/{run_id}")
+    def get_run(run_id: str) -> dict[str, Any]:
+        run = queries.run(run_id)
+        if run is None:
+            raise HTTPException(404, f"no run '{run_id}'")
+        return run
+
+    @router.get("/{run_id}/jobs/{job}/logs")
+    def get_logs(
+        run_id: str,
+        job: str,
+        after: Annotated[int, Query(ge=0, description="only lines after this line number")] = 0,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    ) -> dict[str, Any]:
+        if queries.run(run_id) is None:
+            raise HTTPException(404, f"no run '{run_id}'")
+        job_id = queries.job_id(run_id, job)
+        if job_id is None:
+            raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
+        return {"run": run_id, "job": job_id, "lines": queries.logs(run_id, job_id, after=after, limit=limit)}
+
+    @router.post("", status_code=202)
+    async def dispatch(body: DispatchRequest) -> Accepted:
+        repository = queries.repository(body.repository)
+        if repository is None:
+            raise HTTPException(404, f"no repository registered as '{body.repository}'")
+        try:
+            ref, sha = await asyncio.to_thread(
+                resolve_ref, Path(repository["url"]), body.ref or repository["default_branch"]
+            )
+        except GitError as error:
+            raise HTTPException(422, str(error)) from error
+        request = request_run(
+            repository=repository["url"],
+            ref=ref,
+            sha=sha,
+            event_name=body.event,
+            inputs=body.inputs,
+            workflows=[body.workflow] if body.workflow else None,
+            payload={"inputs": body.inputs} if body.event == "workflow_dispatch" else None,
+        )
+        await log.append([Envelope.wrap(request, stream=request.run_id)])
+        return Accepted(id=request.run_id, url=f"/api/runs/{request.run_id}")
+
+    return router
+
+
+def _repositories_router(log: EventLog, queries: Queries) -> APIRouter:
+    router = APIRouter(prefix="/api/repositories", tags=["repositories"])
+
+    @router.get("")
+    def list_repositories() -> list[dict[str, Any]]:
+        return queries.repositories()
+
+    @router.post("", status_code=201)
+    async def add_repository(body: RepositoryRequest) -> dict[str, Any]:
+        if not (Path(body.url) / ".git").exists() and not (Path(body.url) / "HEAD").is_file():
+            raise HTTPException(422, f"'{body.url}' is not a local git repository")
+        event = register_repository(body.name, body.url, body.default_branch)
+        await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
+        return {"name": body.name, "url": body.url, "default_branch": body.default_branch}
+
+    return router

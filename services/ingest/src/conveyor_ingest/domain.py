@@ -1,0 +1,51 @@
+"""What ingest decides: the events that start a run or register a repository."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from conveyor_events import RepositoryRegistered, RunRequested, deterministic_id
+
+REPOSITORIES_STREAM = "repositories"
+
+
+def run_id_for(repository: str, delivery_id: str | None) -> str:
+    """The same delivery of the same repository always names the same run; no delivery id, a new run."""
+    if delivery_id is None:
+        return str(uuid.uuid4())
+    return deterministic_id("run", repository, delivery_id)
+
+
+def request_run(
+    *,
+    repository: str,
+    ref: str,
+    sha: str,
+    event_name: str = "push",
+    payload: dict[str, Any] | None = None,
+    workdir: str | None = None,
+    workflows: list[str] | None = None,
+    inputs: dict[str, Any] | None = None,
+    actor: str = "conveyor",
+    delivery_id: str | None = None,
+) -> RunRequested:
+    """A `RunRequested`, with GitHub's payload fields that filters read (`ref`, `after`) filled in when absent."""
+    body = {"ref": ref, "after": sha, **(payload or {})}
+    return RunRequested(
+        run_id=run_id_for(repository, delivery_id),
+        repository=repository,
+        ref=ref,
+        sha=sha,
+        event_name=event_name,
+        payload=body,
+        workdir=workdir,
+        workflows=workflows or [],
+        inputs=inputs or {},
+        actor=actor,
+        delivery_id=delivery_id,
+    )
+
+
+def register_repository(name: str, url: str, default_branch: str = "main") -> RepositoryRegistered:
+    return RepositoryRegistered(name=name, url=url, default_branch=default_branch)

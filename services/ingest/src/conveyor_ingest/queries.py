@@ -1,0 +1,114 @@
+"""Answering questions from the read models: runs, their jobs and steps, logs, repositories."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from conveyor_runtime import SqliteProjections
+
+
+class Queries:
+    """Read-only questions over the projections; each opens its own connection."""
+
+    def __init__(self, store: SqliteProjections) -> None:
+        self._store = store
+
+    def _rows(self, sql: str, *parameters: Any) -> list[sqlite3.Row]:
+        db = self._store.connect()
+        try:
+            return list(db.execute(sql, parameters))
+        finally:
+            db.close()
+
+    def runs(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT * FROM runs ORDER BY created_at DESC, run_id LIMIT ? OFFSET ?", limit, offset
+        )
+        return [_run(row) for row in rows]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", run_id)
+        if not rows:
+            return None
+        run = _run(rows[0])
+        steps: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY job_id, step_index", run_id):
+            steps.setdefault(row["job_id"], []).append(
+                {
+                    "number": row["step_index"] + 1,
+                    "id": row["step_id"],
+                    "name": row["name"],
+                    "status": row["status"],
+                    "outcome": row["outcome"],
+                    "conclusion": row["conclusion"],
+                    "outputs": json.loads(row["outputs"]),
+                    "started_at": row["started_at"],
+                    "completed_at": row["completed_at"],
+                }
+            )
+        run["jobs"] = [
+            {
+                "id": row["job_id"],
+                "workflow": row["workflow"],
+                "key": row["job_key"],
+                "name": row["name"],
+                "needs": json.loads(row["needs"]),
+                "status": row["status"],
+                "conclusion": row["conclusion"],
+                "attempt": row["attempt"],
+                "runner": row["runner_id"],
+                "outputs": json.loads(row["outputs"]),
+                "error": row["error"],
+                "skipped_because": row["reason"],
+                "queued_at": row["queued_at"],
+                "started_at": row["started_at"],
+                "completed_at": row["completed_at"],
+                "steps": steps.get(row["job_id"], []),
+            }
+            for row in self._rows("SELECT * FROM jobs WHERE run_id = ? ORDER BY ordinal", run_id)
+        ]
+        return run
+
+    def job_id(self, run_id: str, job: str) -> str | None:
+        """The job's id from its id or, when that is unambiguous in the run, its key."""
+        rows = self._rows(
+            "SELECT job_id FROM jobs WHERE run_id = ? AND (job_id = ? OR job_key = ?) ORDER BY job_id != ?",
+            run_id, job, job, job,
+        )
+        if not rows or (len(rows) > 1 and rows[0]["job_id"] != job):
+            return None
+        return str(rows[0]["job_id"])
+
+    def logs(self, run_id: str, job_id: str, *, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? AND job_id = ? AND line > ?"
+            " ORDER BY line LIMIT ?",
+            run_id, job_id, after, limit,
+        )
+        return [{"line": r["line"], "step": r["step_index"] + 1, "at": r["at"], "text": r["text"]} for r in rows]
+
+    def repositories(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._rows("SELECT * FROM repositories ORDER BY name")]
+
+    def repository(self, name: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM repositories WHERE name = ?", name)
+        return dict(rows[0]) if rows else None
+
+
+def _run(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["run_id"],
+        "repository": row["repository"],
+        "ref": row["ref"],
+        "sha": row["sha"],
+        "event": row["event_name"],
+        "actor": row["actor"],
+        "status": row["status"],
+        "conclusion": row["conclusion"],
+        "workflows": json.loads(row["workflows"]),
+        "problems": json.loads(row["problems"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }

@@ -1,0 +1,67 @@
+"""Reading the workflow files of a repository: from a working tree, or from a commit with git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Protocol
+
+from conveyor_events import RunRequested
+
+from conveyor_planner.domain.planning import WORKFLOWS_DIR
+
+MAX_WORKFLOW_BYTES = 1_000_000
+
+
+class RepositoryError(Exception):
+    """The repository or the commit cannot be read; the message says which and why."""
+
+
+class RepositorySource(Protocol):
+    def workflow_files(self, request: RunRequested) -> dict[str, str]:
+        """The workflow files of the request's repository (path relative to its root → text)."""
+        ...
+
+
+class LocalRepositorySource:
+    """Repositories on this machine: the working tree when the request names one, else the commit."""
+
+    def workflow_files(self, request: RunRequested) -> dict[str, str]:
+        if request.workdir is not None:
+            return _from_tree(Path(request.workdir))
+        return _from_commit(Path(request.repository), request.sha)
+
+
+def _from_tree(root: Path) -> dict[str, str]:
+    folder = root / WORKFLOWS_DIR
+    if not root.is_dir():
+        raise RepositoryError(f"{root}: no such directory")
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
+    return {f"{WORKFLOWS_DIR}/{file.name}": _decode(file.name, file.read_bytes()) for file in files}
+
+
+def _from_commit(repository: Path, sha: str) -> dict[str, str]:
+    listing = _git(repository, "ls-tree", "--name-only", sha, f"{WORKFLOWS_DIR}/")
+    paths = [line for line in listing.decode().splitlines() if line.endswith((".yml", ".yaml"))]
+    return {path: _decode(path, _git(repository, "show", f"{sha}:{path}")) for path in paths}
+
+
+def _decode(name: str, data: bytes) -> str:
+    if len(data) > MAX_WORKFLOW_BYTES:
+        # Left to the loader to report with its position; a truncated text still says "too large".
+        return data[: MAX_WORKFLOW_BYTES + 1].decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RepositoryError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+
+
+def _git(repository: Path, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", "-C", str(repository), *args], capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RepositoryError(f"{repository}: git failed: {error}") from error
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise RepositoryError(f"{repository}: {message[-1] if message else 'git failed'}")
+    return done.stdout

@@ -1,0 +1,49 @@
+"""The planner's handlers: read the workflow files, plan, and hand the events back to be appended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from conveyor_events import Envelope, Problem, RunEvent, RunRejected, RunRequested, deterministic_id
+from conveyor_runtime import Consumer
+
+from conveyor_planner.adapters import RepositoryError, RepositorySource
+from conveyor_planner.domain import plan_run
+
+CONSUMER = "planner"
+
+
+@dataclass(frozen=True)
+class Planner:
+    source: RepositorySource
+
+    async def on_run_requested(self, envelope: Envelope) -> Sequence[Envelope]:
+        request = envelope.event
+        assert isinstance(request, RunRequested)
+        events: list[RunEvent]
+        try:
+            files = await asyncio.to_thread(self.source.workflow_files, request)
+        except RepositoryError as error:
+            events = [
+                RunRejected(
+                    run_id=request.run_id,
+                    reason=str(error),
+                    problems=[Problem(path=request.repository, message=str(error))],
+                )
+            ]
+        else:
+            events = plan_run(request, files)
+        return [
+            Envelope.wrap(
+                event,
+                stream=request.run_id,
+                cause=envelope,
+                event_id=deterministic_id(envelope.event_id, "plan", number),
+            )
+            for number, event in enumerate(events)
+        ]
+
+    def consumer(self) -> Consumer:
+        return Consumer(CONSUMER, {RunRequested: self.on_run_requested})

@@ -1,0 +1,36 @@
+"""The shells a `run:` step may name, as GitHub runs them on Linux."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+_TEMPLATES = {
+    "bash": ("bash --noprofile --norc -eo pipefail {0}", ".sh"),
+    "sh": ("sh -e {0}", ".sh"),
+    "python": ("python {0}", ".py"),
+    "pwsh": ("pwsh -command \". '{0}'\"", ".ps1"),
+    "powershell": ("pwsh -command \". '{0}'\"", ".ps1"),
+}
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    """The argv to run (with the script's path in place of `{0}`) and the script file's extension."""
+
+    template: str
+    extension: str
+
+    def argv(self, script: str) -> list[str]:
+        return [part.replace("{0}", script) for part in shlex.split(self.template)]
+
+
+def shell_command(shell: str | None) -> ShellCommand:
+    """The command for `shell:` (bash when unset); any other value is a template that must contain `{0}`."""
+    name = (shell or "bash").strip()
+    if name in _TEMPLATES:
+        template, extension = _TEMPLATES[name]
+        return ShellCommand(template, extension)
+    if "{0}" not in name:
+        raise ValueError(f"shell '{name}' is not one of {', '.join(_TEMPLATES)} and has no '{{0}}' for the script")
+    return ShellCommand(name, "")

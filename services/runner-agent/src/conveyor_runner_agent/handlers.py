@@ -1,0 +1,68 @@
+"""The runner agent's handler: take a queued job, run it in the background, report through the log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conveyor_events import Envelope, JobPlanned, JobQueued, RunRequested
+from conveyor_runtime import Consumer, EventLog
+
+from conveyor_runner_agent.job import JobRun
+
+CONSUMER = "runner-agent"
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerAgent:
+    """Runs up to `concurrency` jobs at once on this host."""
+
+    log: EventLog
+    work_dir: Path
+    runner_id: str = "local"
+    concurrency: int = 4
+    exclude: Path | None = None
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = None
+
+    async def on_job_queued(self, envelope: Envelope) -> Sequence[Envelope]:
+        queued = envelope.event
+        assert isinstance(queued, JobQueued)
+        history = await self.log.read_stream(
+            queued.run_id, types=[RunRequested.event_type(), JobPlanned.event_type()]
+        )
+        request = next((e.event for e in history if isinstance(e.event, RunRequested)), None)
+        plan = next(
+            (e.event for e in history if isinstance(e.event, JobPlanned) and e.event.job_id == queued.job_id), None
+        )
+        if request is None or plan is None:
+            raise LookupError(f"run {queued.run_id} has no request or no plan for job {queued.job_id}")
+        job = JobRun(self.log, envelope, request, plan, self.work_dir, self.runner_id, exclude=self.exclude)
+        task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return []
+
+    async def _run(self, job: JobRun) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            try:
+                await job.execute()
+            except Exception as error:
+                logger.exception("job %s of run %s failed to run", job.plan.job_id, job.request.run_id)
+                await job.abandon(f"the runner could not run the job: {type(error).__name__}: {error}")
+
+    async def stop(self) -> None:
+        """Cancel the jobs that are running (their processes are killed) and wait for them to end."""
+        for task in self._running:
+            task.cancel()
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def consumer(self) -> Consumer:
+        return Consumer(CONSUMER, {JobQueued: self.on_job_queued})

@@ -1,0 +1,268 @@
+"""Executing one job on the host: its steps in order, their outputs, env and logs, and the job's outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conveyor_events import (
+    Conclusion,
+    Envelope,
+    JobCompleted,
+    JobPlanned,
+    JobQueued,
+    JobStarted,
+    RunEvent,
+    RunRequested,
+    StepCompleted,
+    StepStarted,
+    deterministic_id,
+)
+from conveyor_runtime import EventLog
+from conveyor_workflow import ExpressionError, Job, Step, evaluate, evaluate_condition, github_context, interpolate
+
+from conveyor_runner_agent.adapters import CheckoutError, LogPublisher, checkout, run_process
+from conveyor_runner_agent.domain import (
+    FileCommandError,
+    StepResult,
+    job_conclusion,
+    parse_env_file,
+    parse_path_file,
+    shell_command,
+    step_name,
+)
+
+_CHECKOUT_ACTIONS = ("actions/checkout@",)
+
+
+class StepError(Exception):
+    """A step could not be run as written; the message is shown in its log."""
+
+
+@dataclass
+class JobRun:
+    """One attempt of one job, from `JobStarted` to `JobCompleted`."""
+
+    log: EventLog
+    queued: Envelope
+    request: RunRequested
+    plan: JobPlanned
+    work_dir: Path
+    runner_id: str
+    exclude: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    path_entries: list[str] = field(default_factory=list)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def event(self) -> JobQueued:
+        assert isinstance(self.queued.event, JobQueued)
+        return self.queued.event
+
+    async def execute(self) -> None:
+        job = Job.model_validate(self.plan.spec)
+        folder = self.work_dir / self.request.run_id / f"{self.plan.job_id}-{self.event.attempt}"
+        self.workspace = folder / "workspace"
+        self.temp = folder / "temp"
+        for directory in (self.workspace, self.temp):
+            directory.mkdir(parents=True, exist_ok=True)
+        await self._emit(JobStarted(run_id=self.request.run_id, job_id=self.plan.job_id,
+                                    attempt=self.event.attempt, runner_id=self.runner_id), "started")
+        self.logs = LogPublisher(self.log, self.queued, run_id=self.request.run_id, job_id=self.plan.job_id,
+                                 attempt=self.event.attempt)
+        error: str | None = None
+        outputs: dict[str, str] = {}
+        try:
+            self.env = self._job_env(job)
+            for index, step in enumerate(job.steps):
+                self.results.append(await self._step(index, step, job))
+            outputs = self._outputs(job)
+        except (ExpressionError, StepError) as failure:
+            error = str(failure)
+            self.logs.write(len(self.results), f"##[error]{error}")
+            self.results.append(StepResult(Conclusion.FAILURE, Conclusion.FAILURE))
+        finally:
+            await self.logs.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        await self._emit(
+            JobCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
+                         conclusion=job_conclusion(self.results), outputs=outputs, error=error),
+            "completed",
+        )
+
+    async def abandon(self, error: str) -> None:
+        """End the job as failed when it could not run at all."""
+        await self._emit(
+            JobCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
+                         conclusion=Conclusion.FAILURE, error=error),
+            "completed",
+        )
+
+    # -- contexts -------------------------------------------------------------------------------------------
+
+    def contexts(self, *, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return {
+            "github": github_context(
+                event_name=self.request.event_name, payload=self.request.payload, ref=self.request.ref,
+                sha=self.request.sha, repository=self.request.repository, actor=self.request.actor,
+                run_id=self.request.run_id, workspace=str(self.workspace), job=self.plan.job_key,
+            ),
+            "env": dict(self.env if env is None else env),
+            "job": {"status": self._status(), "container": {}, "services": {}},
+            "steps": self.steps,
+            "runner": {"os": "Linux", "arch": _arch(), "name": self.runner_id, "temp": str(self.temp),
+                       "tool_cache": str(self.temp / "tool-cache"), "debug": ""},
+            "needs": {key: need.model_dump(mode="json") for key, need in self.event.needs.items()},
+            "matrix": self.plan.matrix or {},
+            "strategy": {"fail-fast": True, "job-index": 0, "job-total": 1, "max-parallel": 1},
+            "inputs": dict(self.request.inputs),
+            "secrets": {},
+            "vars": {},
+        }
+
+    def _status(self) -> str:
+        return "failure" if any(r.conclusion == Conclusion.FAILURE for r in self.results) else "success"
+
+    def _job_env(self, job: Job) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for source in (self.plan.workflow_env, job.env):
+            for name, value in source.items():
+                env[name] = interpolate(value, self.contexts(env=env))
+        return env
+
+    def _outputs(self, job: Job) -> dict[str, str]:
+        contexts = self.contexts()
+        return {name: interpolate(value, contexts) for name, value in job.outputs.items()}
+
+    # -- steps ----------------------------------------------------------------------------------------------
+
+    async def _step(self, index: int, step: Step, job: Job) -> StepResult:
+        contexts = self.contexts()
+        name = interpolate(step_name(step), contexts)
+        runs = evaluate_condition(step.if_, contexts, status="failure" if self._status() == "failure" else "success")
+        if not runs:
+            result = StepResult(Conclusion.SKIPPED, Conclusion.SKIPPED)
+            await self._completed(index, step, name, result)
+            return result
+        await self._emit(StepStarted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
+                                     step_index=index, step_id=step.id, name=name), "step-started", index)
+        try:
+            outputs = await self._run_step(index, step, job, contexts)
+            outcome = Conclusion.SUCCESS
+        except StepError as failure:
+            self.logs.write(index, f"##[error]{failure}")
+            outputs, outcome = {}, Conclusion.FAILURE
+        continue_on_error = step.continue_on_error
+        if isinstance(continue_on_error, str):
+            continue_on_error = bool(evaluate(continue_on_error, contexts))
+        conclusion = Conclusion.SUCCESS if outcome == Conclusion.FAILURE and continue_on_error else outcome
+        result = StepResult(outcome, conclusion, outputs)
+        await self._completed(index, step, name, result)
+        return result
+
+    async def _completed(self, index: int, step: Step, name: str, result: StepResult) -> None:
+        await self.logs.flush()
+        if step.id:
+            self.steps[step.id] = {"outputs": result.outputs, "outcome": result.outcome.value,
+                                   "conclusion": result.conclusion.value}
+        await self._emit(
+            StepCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
+                          step_index=index, outcome=result.outcome, conclusion=result.conclusion,
+                          outputs=result.outputs, step_id=step.id, name=name),
+            "step-completed", index,
+        )
+
+    async def _run_step(self, index: int, step: Step, job: Job, contexts: dict[str, Any]) -> dict[str, str]:
+        if step.uses is not None:
+            return self._use(step)
+        env = dict(self.env)
+        for name, value in step.env.items():
+            env[name] = interpolate(value, {**contexts, "env": env})
+        script = interpolate(step.run or "", {**contexts, "env": env})
+        defaults = {**self.plan.workflow_defaults.get("run", {}), **job.defaults.get("run", {})}
+        try:
+            shell = shell_command(step.shell or defaults.get("shell"))
+        except ValueError as error:
+            raise StepError(str(error)) from error
+        files = {name: self.temp / f"{name.lower()}-{index}" for name in
+                 ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")}
+        for file in files.values():
+            file.touch()
+        script_path = self.temp / f"step-{index}{shell.extension}"
+        script_path.write_text(script)
+        working_directory = step.working_directory or defaults.get("working-directory")
+        cwd = self.workspace / interpolate(working_directory, contexts) if working_directory else self.workspace
+        if not cwd.is_dir():
+            raise StepError(f"working-directory '{working_directory}' does not exist in the workspace")
+        process_env = self._process_env(env, files)
+        code = await run_process(shell.argv(str(script_path)), cwd=cwd, env=process_env,
+                                 on_line=lambda line: self.logs.write(index, line))
+        try:
+            outputs = parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace"))
+            self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))
+        except FileCommandError as error:
+            raise StepError(str(error)) from error
+        self.path_entries[:0] = reversed(parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")))
+        if code != 0:
+            raise StepError(f"Process completed with exit code {code}.")
+        return outputs
+
+    def _use(self, step: Step) -> dict[str, str]:
+        assert step.uses is not None
+        if step.uses.startswith(_CHECKOUT_ACTIONS):
+            try:
+                checkout(self.request, self.workspace, exclude=self.exclude)
+            except (CheckoutError, OSError) as error:
+                raise StepError(f"checkout failed: {error}") from error
+            return {}
+        raise StepError(f"'uses: {step.uses}': this runner runs 'run' steps and actions/checkout only")
+
+    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path]) -> dict[str, str]:
+        request = self.request
+        base = {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
+        event_path = self.temp / "event.json"
+        if not event_path.exists():
+            event_path.write_text(json.dumps(request.payload))
+        defaults = {
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(self.workspace),
+            "GITHUB_SHA": request.sha,
+            "GITHUB_REF": request.ref,
+            "GITHUB_REF_NAME": request.ref.removeprefix("refs/heads/").removeprefix("refs/tags/"),
+            "GITHUB_REF_TYPE": "tag" if request.ref.startswith("refs/tags/") else "branch",
+            "GITHUB_EVENT_NAME": request.event_name,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_REPOSITORY": request.repository,
+            "GITHUB_RUN_ID": request.run_id,
+            "GITHUB_RUN_NUMBER": "1",
+            "GITHUB_RUN_ATTEMPT": str(self.event.attempt),
+            "GITHUB_JOB": self.plan.job_key,
+            "GITHUB_ACTOR": request.actor,
+            "GITHUB_WORKFLOW": self.plan.workflow,
+            "RUNNER_OS": "Linux",
+            "RUNNER_ARCH": _arch(),
+            "RUNNER_NAME": self.runner_id,
+            "RUNNER_TEMP": str(self.temp),
+            **{name: str(path) for name, path in files.items()},
+        }
+        merged = {**base, **defaults, **env}
+        if self.path_entries:
+            merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
+        return merged
+
+    async def _emit(self, event: RunEvent, kind: str, index: int | None = None) -> None:
+        event_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, kind, index)
+        await self.log.append([Envelope.wrap(event, stream=self.request.run_id, cause=self.queued, event_id=event_id)])
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(machine, machine.upper())
