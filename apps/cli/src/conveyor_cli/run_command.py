@@ -42,6 +42,7 @@ class RunError(Exception):
 class RunReport:
     """What the run showed: job names, job conclusions, problems, and the run's conclusion."""
 
+    run_id: str = ""
     names: dict[str, str] = field(default_factory=dict)
     jobs: dict[str, tuple[Conclusion, str | None]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -74,9 +75,10 @@ async def run_once(
             request = request_run(repository=str(root), ref=ref, sha=sha, event_name=event_name, workdir=str(root))
             start = await system.log.head()
             await system.log.append([Envelope.wrap(request, stream=request.run_id)])
-            report = RunReport()
+            report = RunReport(run_id=request.run_id)
             async for envelope in system.log.subscribe(start, types=_SHOWN):
                 if envelope.stream == request.run_id and _show(envelope, report, console):
+                    await system.projected(envelope.position)
                     break
     return report
 
@@ -113,7 +115,7 @@ def _show(envelope: Envelope, report: RunReport, console: Console) -> bool:
 
 def print_summary(report: RunReport, console: Console) -> None:
     for problem in report.problems:
-        console.print(Text(f"error: {problem}", style="red"))
+        console.print(Text(f"error: {problem}", style="red"), soft_wrap=True)
     if report.jobs:
         table = Table(title="Jobs")
         table.add_column("job")
@@ -123,7 +125,7 @@ def print_summary(report: RunReport, console: Console) -> None:
             table.add_row(report.names.get(job_id, job_id), f"{_MARKS[conclusion]} {conclusion.value}", note or "")
         console.print(table)
     if report.conclusion is not None:
-        console.print(f"run {report.conclusion.value}", markup=False)
+        console.print(f"run {report.run_id}: {report.conclusion.value}", markup=False)
 
 
 def run_command(directory: Path, event_name: str, data_dir: Path | None) -> int:
@@ -131,7 +133,7 @@ def run_command(directory: Path, event_name: str, data_dir: Path | None) -> int:
     try:
         report = asyncio.run(run_once(directory, event_name, console, data_dir=data_dir))
     except RunError as error:
-        Console(stderr=True, highlight=False).print(Text(f"error: {error}", style="red"))
+        Console(stderr=True, highlight=False).print(Text(f"error: {error}", style="red"), soft_wrap=True)
         return 2
     print_summary(report, console)
     return 0 if report.conclusion == Conclusion.SUCCESS else 1

@@ -50,6 +50,10 @@ class EmbeddedSystem:
     def api(self) -> FastAPI:
         return create_app(self.log, Queries(self.projections))
 
+    async def projected(self, position: int, *, timeout: float = 10.0) -> None:
+        """Wait until the read models include the event at `position`."""
+        await Queries(self.projections).caught_up(position, timeout=timeout)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[EmbeddedSystem]:
         await self.log.open()

@@ -95,10 +95,20 @@ class Envelope(BaseModel):
 
     def placed(self, sequence: int, position: int) -> Envelope:
         """This envelope as the log stored it: at `sequence` in its stream and `position` in the log."""
-        placed = self.model_copy()
-        placed.__dict__["sequence"] = sequence
-        placed.__dict__["position"] = position
+        # A shallow copy without validation: the log places many envelopes per commit and they are valid.
+        placed = object.__new__(Envelope)
+        fields = dict(self.__dict__)
+        fields["sequence"] = sequence
+        fields["position"] = position
+        object.__setattr__(placed, "__dict__", fields)
+        object.__setattr__(placed, "__pydantic_fields_set__", self.__pydantic_fields_set__)
+        object.__setattr__(placed, "__pydantic_extra__", None)
+        object.__setattr__(placed, "__pydantic_private__", None)
         return placed
+
+    def occurred_at_text(self) -> str:
+        """`occurred_at` in ISO 8601 with a `Z`."""
+        return self.occurred_at.isoformat().replace("+00:00", "Z")
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the event's data, as JSON-ready values."""
@@ -109,7 +119,7 @@ class Envelope(BaseModel):
             "stream": self.stream,
             "sequence": self.sequence,
             "position": self.position,
-            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "occurred_at": self.occurred_at_text(),
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "traceparent": self.traceparent,

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
     position INTEGER PRIMARY KEY,
     stream TEXT NOT NULL,
     sequence INTEGER NOT NULL,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
     type TEXT NOT NULL,
     schema_version INTEGER NOT NULL,
     occurred_at TEXT NOT NULL,
@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS events (
     traceparent TEXT,
     tracestate TEXT,
     data TEXT NOT NULL,
-    UNIQUE (stream, sequence)
+    UNIQUE (stream, sequence),
+    -- An event's id is unique within its stream (a redelivery lands on the same stream); keyed by stream
+    -- first, the index grows where the stream grows instead of at random places.
+    UNIQUE (stream, event_id)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
     consumer TEXT PRIMARY KEY,
@@ -165,6 +168,7 @@ class SqliteEventLog:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self._synchronous}")
+        connection.execute("PRAGMA cache_size=-65536")
         return connection
 
     # -- writing --------------------------------------------------------------------------------------------
@@ -350,7 +354,9 @@ class SqliteEventLog:
     def _already_stored(connection: sqlite3.Connection, events: Sequence[Envelope]) -> dict[str, Envelope]:
         ids = [envelope.event_id for envelope in events]
         marks = ",".join("?" * len(ids))
-        rows = connection.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({marks})", ids)
+        rows = connection.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [events[0].stream, *ids]
+        )
         return {row[3]: _row_to_envelope(row) for row in rows}
 
     def _wake(self) -> None:
@@ -430,7 +436,6 @@ class SqliteEventLog:
 
 
 def _row(envelope: Envelope) -> tuple[Any, ...]:
-    meta = envelope.metadata()
     return (
         envelope.position,
         envelope.stream,
@@ -438,7 +443,7 @@ def _row(envelope: Envelope) -> tuple[Any, ...]:
         envelope.event_id,
         envelope.type,
         envelope.schema_version,
-        meta["occurred_at"],
+        envelope.occurred_at_text(),
         envelope.correlation_id,
         envelope.causation_id,
         envelope.traceparent,

@@ -117,7 +117,8 @@ def _repositories_router(log: EventLog, queries: Queries) -> APIRouter:
         if not (Path(body.url) / ".git").exists() and not (Path(body.url) / "HEAD").is_file():
             raise HTTPException(422, f"'{body.url}' is not a local git repository")
         event = register_repository(body.name, body.url, body.default_branch)
-        await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
+        [stored] = await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
+        await queries.caught_up(stored.position)
         return {"name": body.name, "url": body.url, "default_branch": body.default_branch}
 
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from typing import Any
@@ -21,6 +22,12 @@ class Queries:
             return list(db.execute(sql, parameters))
         finally:
             db.close()
+
+    async def caught_up(self, position: int, *, timeout: float = 5.0) -> None:
+        """Wait until the read models include the event at `position` (read-your-writes for the caller)."""
+        async with asyncio.timeout(timeout):
+            while await asyncio.to_thread(self._store.position) < position:
+                await asyncio.sleep(0.005)
 
     def runs(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         rows = self._rows(

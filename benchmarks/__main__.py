@@ -1,0 +1,18 @@
+"""`python -m benchmarks [NAME...]`: run every benchmark (or the named ones) one after another."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+ALL = ["bench_event_log", "bench_dispatch", "bench_expressions", "bench_workflow_load"]
+
+
+def main() -> None:
+    for name in sys.argv[1:] or ALL:
+        print(f"\n== {name}", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The REST API over a running embedded system: register, dispatch, follow a run, read its logs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conveyor_cli.system import EmbeddedSystem
+from conveyor_runtime import RuntimeSettings
+
+pytestmark = pytest.mark.e2e
+
+WORKFLOW = """
+name: API
+on: [push, workflow_dispatch]
+jobs:
+  hello:
+    runs-on: ubuntu-latest
+    steps:
+      - id: greet
+        run: |
+          echo "hello from ${{ github.ref_name }}"
+          echo "who=api" >> "$GITHUB_OUTPUT"
+      - run: echo "second step says ${{ steps.greet.outputs.who }}"
+"""
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    system = EmbeddedSystem(RuntimeSettings(data_dir=tmp_path / "data"))
+    async with system.running():
+        transport = httpx.ASGITransport(app=system.api())
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
+            yield http
+
+
+async def wait_for_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(30):
+        while True:
+            response = await client.get(f"/api/runs/{run_id}")
+            if response.status_code == 200 and response.json()["status"] == "completed":
+                body: dict[str, Any] = response.json()
+                return body
+            await asyncio.sleep(0.05)
+
+
+async def test_dispatch_a_registered_repository_and_follow_the_run(
+    client: httpx.AsyncClient, repository: Callable[..., Path]
+) -> None:
+    root = repository({".github/workflows/api.yml": WORKFLOW}, branch="trunk")
+    registered = await client.post(
+        "/api/repositories", json={"name": "demo", "url": str(root), "default_branch": "trunk"}
+    )
+    assert registered.status_code == 201, registered.text
+
+    dispatched = await client.post("/api/runs", json={"repository": "demo"})
+    assert dispatched.status_code == 202, dispatched.text
+    run_id = dispatched.json()["id"]
+
+    run = await wait_for_run(client, run_id)
+    assert run["conclusion"] == "success"
+    assert run["ref"] == "refs/heads/trunk"
+    assert run["workflows"] == [{"path": ".github/workflows/api.yml", "name": "API"}]
+    [job] = run["jobs"]
+    assert (job["id"], job["key"], job["conclusion"]) == ("api.hello", "hello", "success")
+    assert [(step["number"], step["conclusion"]) for step in job["steps"]] == [(1, "success"), (2, "success")]
+    assert job["steps"][0]["outputs"] == {"who": "api"}
+
+    logs = await client.get(f"/api/runs/{run_id}/jobs/hello/logs")
+    assert logs.status_code == 200
+    assert [(line["step"], line["text"]) for line in logs.json()["lines"]] == [
+        (1, "hello from trunk"),
+        (2, "second step says api"),
+    ]
+    listed = await client.get("/api/runs")
+    assert [item["id"] for item in listed.json()] == [run_id]
+
+
+async def test_unknown_ids_are_404_with_a_json_body(client: httpx.AsyncClient) -> None:
+    for path in ("/api/runs/nope", "/api/runs/nope/jobs/build/logs"):
+        response = await client.get(path)
+        assert response.status_code == 404
+        assert "nope" in response.json()["detail"]
+    response = await client.post("/api/runs", json={"repository": "unregistered"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no repository registered as 'unregistered'"}
+
+
+async def test_bad_requests_say_what_is_wrong(client: httpx.AsyncClient, repository: Callable[..., Path]) -> None:
+    root = repository({".github/workflows/api.yml": WORKFLOW})
+    await client.post("/api/repositories", json={"name": "demo", "url": str(root)})
+
+    unknown_ref = await client.post("/api/runs", json={"repository": "demo", "ref": "no-such-branch"})
+    assert unknown_ref.status_code == 422
+    assert "no-such-branch" in unknown_ref.json()["detail"]
+
+    not_a_repository = await client.post("/api/repositories", json={"name": "x", "url": "/nonexistent"})
+    assert not_a_repository.status_code == 422
+
+    missing_field = await client.post("/api/runs", json={})
+    assert missing_field.status_code == 422
+    assert missing_field.json()["detail"][0]["loc"] == ["body", "repository"]
+
+
+async def test_the_openapi_document_lists_every_endpoint(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert {"/api/runs", "/api/runs/{run_id}", "/api/runs/{run_id}/jobs/{job}/logs", "/api/repositories"} <= set(
+        document["paths"]
+    )
