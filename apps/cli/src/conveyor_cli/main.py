@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from rich.console import Console
 from conveyor_cli import expr_command, validate_command
 from conveyor_cli.replay import print_replay
 from conveyor_cli.run_command import run_command
-from conveyor_cli.system import EmbeddedSystem
+from conveyor_cli.system import CONSUMERS, EmbeddedSystem
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run GitHub Actions workflows on your machines.")
 projections_app = typer.Typer(no_args_is_help=True, help="Manage the read models.")
@@ -49,18 +51,43 @@ def up(
     data_dir: DataDir = None,
 ) -> None:
     """Serve every service and the API until interrupted."""
+    _serve(_settings(data_dir, host=host, port=port), CONSUMERS, api=True)
+
+
+@app.command()
+def service(
+    name: Annotated[str, typer.Argument(help=f"ingest (the API), or one of: {', '.join(CONSUMERS)}")],
+    host: Annotated[str | None, typer.Option(help="Address ingest serves on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port ingest serves on [default: 8080]")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run one service alone over the data directory's log, until interrupted."""
+    if name != "ingest" and name not in CONSUMERS:
+        Console(stderr=True).print(f"error: no service '{name}'; the services are ingest, {', '.join(CONSUMERS)}",
+                                   markup=False)
+        raise typer.Exit(2)
+    settings = _settings(data_dir, host=host, port=port)
+    _serve(settings, [] if name == "ingest" else [name], api=name == "ingest")
+
+
+def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(data_dir, host=host, port=port)
 
     async def serve() -> None:
-        system = EmbeddedSystem(settings)
+        system = EmbeddedSystem(settings, services)
         async with system.running():
-            config = uvicorn.Config(system.api(), host=settings.host, port=settings.port, log_level="info")
-            await uvicorn.Server(config).serve()
+            if api:
+                config = uvicorn.Config(system.api(), host=settings.host, port=settings.port, log_level="info")
+                await uvicorn.Server(config).serve()
+            else:
+                await asyncio.Event().wait()
 
-    asyncio.run(serve())
+    # The API server shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: an interrupt is how
+    # these commands are meant to end, so they end with 0.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
 
 @app.command()
 def replay(run_id: str, data_dir: DataDir = None) -> None:

@@ -1,37 +1,48 @@
-"""The embedded system: every service of Conveyor in one process over one SQLite log."""
+"""Conveyor's services over one SQLite log: all of them in one process, or any subset of them.
+
+Several processes may share one data directory, each running some of the services: SQLite serialises their
+writers, and each subscriber notices the others' appends by polling.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conveyor_ingest import Queries, create_app
 from conveyor_notifier import create_notifier
 from conveyor_planner import create_planner
 from conveyor_runner_agent import RunnerAgent, create_runner_agent
-from conveyor_runtime import Consumer, RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
+from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
 
 logger = logging.getLogger(__name__)
 
+CONSUMERS = ("planner", "scheduler", "runner-agent", "notifier", "projector")
+"""The services that follow the log; ingest, the API, is served by whoever calls `api()`."""
+
 
 @dataclass
 class EmbeddedSystem:
-    """The log, the projections and the five services, wired; `running()` runs them until it is left."""
+    """The log, the read models and the services, wired; `running()` runs the chosen ones until it is left."""
 
     settings: RuntimeSettings
+    services: Collection[str] = CONSUMERS
     exclude: Path | None = None
     log: SqliteEventLog = field(init=False)
     projections: SqliteProjections = field(init=False)
     runner: RunnerAgent = field(init=False)
-    consumers: list[Consumer] = field(init=False)
 
     def __post_init__(self) -> None:
+        unknown = set(self.services) - set(CONSUMERS)
+        if unknown:
+            raise ValueError(f"no service named {', '.join(sorted(unknown))}; the services are {', '.join(CONSUMERS)}")
         self.log = SqliteEventLog(self.settings.log_path, synchronous=self.settings.log_sync)
         self.projections = SqliteProjections(self.settings.projections_path)
         self.runner = create_runner_agent(
@@ -40,12 +51,15 @@ class EmbeddedSystem:
             concurrency=self.settings.runner_concurrency,
             exclude=self.exclude or self.settings.data_dir,
         )
-        self.consumers = [
-            create_planner().consumer(),
-            create_scheduler(self.log).consumer(),
-            self.runner.consumer(),
-            create_notifier().consumer(),
-        ]
+
+    def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        return {
+            "planner": lambda: consume(self.log, create_planner().consumer()),
+            "scheduler": lambda: consume(self.log, create_scheduler(self.log).consumer()),
+            "runner-agent": lambda: consume(self.log, self.runner.consumer()),
+            "notifier": lambda: consume(self.log, create_notifier().consumer()),
+            "projector": lambda: project(self.log, self.projections),
+        }
 
     def api(self) -> FastAPI:
         return create_app(self.log, Queries(self.projections))
@@ -57,10 +71,9 @@ class EmbeddedSystem:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[EmbeddedSystem]:
         await self.log.open()
-        tasks = [asyncio.create_task(consume(self.log, consumer), name=consumer.name) for consumer in self.consumers]
-        tasks.append(asyncio.create_task(project(self.log, self.projections), name="projector"))
-        for task in tasks:
-            task.add_done_callback(_report_crash)
+        loops = self._loops()
+        chosen = [name for name in CONSUMERS if name in self.services]
+        tasks = [asyncio.create_task(_supervised(name, loops[name]), name=name) for name in chosen]
         try:
             yield self
         finally:
@@ -71,6 +84,11 @@ class EmbeddedSystem:
             await self.log.close()
 
 
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("service %s stopped: %r", task.get_name(), task.exception())
+async def _supervised(name: str, loop: Callable[[], Coroutine[Any, Any, None]], *, pause: float = 1.0) -> None:
+    """Run a service's loop; when it fails (say, the disk is full), log it and start it again from its checkpoint."""
+    while True:
+        try:
+            await loop()
+        except Exception:
+            logger.exception("service %s stopped; starting it again in %.0f s", name, pause)
+            await asyncio.sleep(pause)

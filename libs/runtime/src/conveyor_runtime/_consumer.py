@@ -33,8 +33,8 @@ async def consume(log: EventLog, consumer: Consumer) -> None:
     """Handle every event of the consumer's types after its checkpoint, then each new one, forever.
 
     What a handler returns is appended with the checkpoint in the same transaction, so a crash either keeps
-    both or neither. A handler that raises sends the event to the dead-letter stream with the reason and the
-    consumer moves on (bad input never stops a service).
+    both or neither. A handler that raises, or whose output the log refuses, sends the event to the
+    dead-letter stream with the reason and the consumer moves on (bad input never stops a service).
     """
     by_type = {cls.event_type(): handler for cls, handler in consumer.handlers.items()}
     start = await log.checkpoint(consumer.name)
@@ -42,10 +42,10 @@ async def consume(log: EventLog, consumer: Consumer) -> None:
         handler = by_type[envelope.type]
         try:
             produced = list(await handler(envelope))
+            await _write(log, consumer.name, envelope.position, produced)
         except Exception as error:
             logger.exception("%s could not handle %s at %d", consumer.name, envelope.type, envelope.position)
-            produced = [_dead_letter(consumer.name, envelope, error)]
-        await _write(log, consumer.name, envelope.position, produced)
+            await _write(log, consumer.name, envelope.position, [_dead_letter(consumer.name, envelope, error)])
 
 
 async def _write(log: EventLog, consumer: str, position: int, produced: list[Envelope]) -> None:

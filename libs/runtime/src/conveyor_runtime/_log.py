@@ -40,8 +40,8 @@ class EventLog(Protocol):
         """Append `events` (all of one stream) atomically, with `checkpoint` in the same transaction.
 
         With `expected_version`, the stream must be at that version (0: it must not exist) or
-        `ConcurrencyError` is raised and nothing is written. Events whose id is already in the log are not
-        written again; the stored envelope is returned in their place.
+        `ConcurrencyError` is raised and nothing is written. Events whose id is already in their stream are not
+        written again; the stored envelope is returned in their place (so a retried append is harmless).
         """
         ...
 

@@ -271,12 +271,16 @@ class SqliteProjections:
         return int(row[0]) if row else 0
 
     def apply(self, envelopes: Iterable[Envelope]) -> int:
-        """Apply a batch in one transaction with the new position; returns that position."""
+        """Apply a batch in one transaction with the new position; returns the last position applied (0: none)."""
         db = self.connect()
         try:
             with db:
+                row = db.execute("SELECT position FROM projector_position WHERE name = ?", (PROJECTOR,)).fetchone()
+                done = int(row[0]) if row else 0
                 last = 0
                 for envelope in envelopes:
+                    if envelope.position <= done:
+                        continue  # applied before: a batch delivered again changes nothing
                     apply = APPLY.get(envelope.type)
                     if apply is not None and self._run_known(db, envelope):
                         apply(db, envelope, envelope.event)
@@ -339,5 +343,6 @@ async def rebuild(log: EventLog, store: SqliteProjections, *, batch: int = 1000)
     await asyncio.to_thread(store.reset)
     position = 0
     while envelopes := await log.read(position, batch):
-        position = await asyncio.to_thread(store.apply, envelopes)
+        await asyncio.to_thread(store.apply, envelopes)
+        position = envelopes[-1].position
     return position

@@ -55,12 +55,21 @@ _UPSERT_CHECKPOINT = (
 _STOP = object()
 
 
+Placement = tuple[int, int]
+"""Where the log put an event: (sequence in its stream, global position)."""
+Placed = list[Placement | Envelope]
+"""Per event of an append: its placement, or the envelope already stored under its id."""
+
+
 @dataclass(slots=True)
 class _Append:
-    events: Sequence[Envelope]
+    stream: str
+    rows: list[tuple[Any, ...]]
+    """The events, encoded by the caller: everything of a row but position, stream and sequence."""
+    ids: list[str]
     expected_version: int | None
     checkpoint: Checkpoint | None
-    future: asyncio.Future[list[Envelope]]
+    future: asyncio.Future[Placed]
     loop: asyncio.AbstractEventLoop
 
 
@@ -93,7 +102,7 @@ def _row_to_envelope(row: sqlite3.Row | tuple[Any, ...]) -> Envelope:
     )
 
 
-def _settle_all(settled: list[tuple[asyncio.Future[list[Envelope]], list[Envelope] | BaseException]]) -> None:
+def _settle_all(settled: list[tuple[asyncio.Future[Placed], Placed | BaseException]]) -> None:
     for future, outcome in settled:
         if future.done():
             continue
@@ -108,9 +117,10 @@ class SqliteEventLog:
 
     Appends from any task are queued to a single writer thread, which takes everything queued at that moment
     and commits it in one transaction (group commit), each append inside its own savepoint so that one
-    conflict does not fail the others. An append returns only after its transaction committed: with WAL and
-    ``synchronous=NORMAL`` a committed event survives the process being killed; ``FULL`` also survives the
-    machine losing power, at the cost of an fsync per commit.
+    conflict does not fail the others. An event's id is unique within its stream: appending it again returns
+    the stored envelope instead of writing a second one. An append returns only after its transaction
+    committed: with WAL and ``synchronous=NORMAL`` a committed event survives the process being killed;
+    ``FULL`` also survives the machine losing power, at the cost of an fsync per commit.
     """
 
     def __init__(
@@ -187,10 +197,21 @@ class SqliteEventLog:
             raise ValueError(f"one append writes one stream, not {sorted(streams)}")
         if not events and checkpoint is None:
             return []
+        ids = [envelope.event_id for envelope in events]
+        if len(set(ids)) < len(ids):
+            twice = next(event_id for event_id in ids if ids.count(event_id) > 1)
+            raise ValueError(f"one append holds the event id {twice!r} more than once")
+        # Encoded here, so that an event that cannot be encoded fails its own append and no other.
+        rows = [_encode(envelope) for envelope in events]
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Envelope]] = loop.create_future()
-        self._queue.put(_Append(events, expected_version, checkpoint, future, loop))
-        return await future
+        future: asyncio.Future[Placed] = loop.create_future()
+        stream = events[0].stream if events else ""
+        self._queue.put(_Append(stream, rows, ids, expected_version, checkpoint, future, loop))
+        placed = await future
+        return [
+            where if isinstance(where, Envelope) else envelope.placed(*where)
+            for envelope, where in zip(events, placed, strict=True)
+        ]
 
     def _write_forever(self, connection: sqlite3.Connection, ready: threading.Event) -> None:
         ready.set()
@@ -221,22 +242,23 @@ class SqliteEventLog:
                 self._loop.call_soon_threadsafe(self._wake)
         connection.close()
 
-    def _commit(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[list[Envelope] | BaseException]:
+    def _commit(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
         """Write a group of appends in one transaction: the fast way first, the careful way on a conflict.
 
-        The fast way trusts the versions this writer remembers and writes every row with one statement; a
-        unique-key violation (a duplicate event id, or another process writing the file) rolls it back and
-        the group is written again one append at a time, each in its own savepoint.
+        The fast way trusts the stream versions this writer remembers (forgotten whenever the log's head
+        moved without it, as when another process wrote) and writes every row with one statement. A unique-key
+        violation (an event id already in its stream) rolls it back, and the group is written again one append
+        at a time, each in its own savepoint.
         """
         try:
             connection.execute("BEGIN IMMEDIATE")
+            self._sync_head(connection)
             try:
                 outcomes = self._write_fast(connection, appends)
             except sqlite3.IntegrityError:
                 connection.execute("ROLLBACK")
-                self._versions.clear()
-                self._head = None
                 connection.execute("BEGIN IMMEDIATE")
+                self._sync_head(connection)
                 outcomes = self._write_careful(connection, appends)
             connection.execute("COMMIT")
         except Exception as error:
@@ -247,71 +269,64 @@ class SqliteEventLog:
             return [error] * len(appends)
         return outcomes
 
-    def _batch(self, connection: sqlite3.Connection) -> _Batch:
-        if self._head is None:
-            (self._head,) = connection.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
-        if len(self._versions) > 100_000:
+    def _sync_head(self, connection: sqlite3.Connection) -> None:
+        (head,) = connection.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+        if head != self._head or len(self._versions) > 100_000:
             self._versions.clear()
-        return _Batch(head=self._head, versions=self._versions)
+        self._head = head
 
-    def _write_fast(
-        self, connection: sqlite3.Connection, appends: list[_Append]
-    ) -> list[list[Envelope] | BaseException]:
-        batch = self._batch(connection)
-        versions = dict(batch.versions)
+    def _write_fast(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
+        assert self._head is not None
+        head = self._head
+        versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
         checkpoints: list[tuple[str, int]] = []
-        outcomes: list[list[Envelope] | BaseException] = []
+        outcomes: list[Placed | BaseException] = []
         for entry in appends:
-            written: list[Envelope] = []
-            if entry.events:
-                stream = entry.events[0].stream
-                version = versions.get(stream)
+            placed: Placed = []
+            if entry.rows:
+                stream = entry.stream
+                version = versions.get(stream, self._versions.get(stream))
                 if version is None:
                     version = self._stream_version(connection, stream)
                 if entry.expected_version is not None and entry.expected_version != version:
                     versions[stream] = version
-                    outcomes.append(ConcurrencyError(stream, entry.expected_version, version))
-                    continue
-                for envelope in entry.events:
-                    version += 1
-                    batch.head += 1
-                    placed = envelope.placed(version, batch.head)
-                    written.append(placed)
-                    rows.append(_row(placed))
-                versions[stream] = version
+                    stored = self._already_stored(connection, entry)
+                    if len(stored) < len(entry.ids):
+                        outcomes.append(ConcurrencyError(stream, entry.expected_version, version))
+                        continue
+                    placed = [stored[event_id] for event_id in entry.ids]  # a retry of an append that landed
+                else:
+                    for row in entry.rows:
+                        version += 1
+                        head += 1
+                        placed.append((version, head))
+                        rows.append((head, stream, version, *row))
+                    versions[stream] = version
             if entry.checkpoint is not None:
                 checkpoints.append((entry.checkpoint.consumer, entry.checkpoint.position))
-            outcomes.append(written)
+            outcomes.append(placed)
         connection.executemany(_INSERT, rows)
         connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
         self._versions.update(versions)
-        self._head = batch.head
+        self._head = head
         return outcomes
 
     def _write_careful(
         self, connection: sqlite3.Connection, appends: list[_Append]
-    ) -> list[list[Envelope] | BaseException]:
-        batch = self._batch(connection)
+    ) -> list[Placed | BaseException]:
+        assert self._head is not None
+        batch = _Batch(head=self._head, versions=self._versions)
         outcomes = [self._write_one(connection, batch, entry) for entry in appends]
         self._head = batch.head
         return outcomes
 
-    @staticmethod
-    def _stream_version(connection: sqlite3.Connection, stream: str) -> int:
-        (version,) = connection.execute(
-            "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE stream = ?", (stream,)
-        ).fetchone()
-        return int(version)
-
-    def _write_one(
-        self, connection: sqlite3.Connection, batch: _Batch, entry: _Append
-    ) -> list[Envelope] | BaseException:
+    def _write_one(self, connection: sqlite3.Connection, batch: _Batch, entry: _Append) -> Placed | BaseException:
         """One append inside the group's transaction; what fails is undone without failing the others."""
         saved = batch.head, dict(batch.versions)
         connection.execute("SAVEPOINT one_append")
         try:
-            written = self._insert(connection, batch, entry)
+            placed = self._insert(connection, batch, entry)
         except Exception as error:
             batch.head = saved[0]
             batch.versions.clear()
@@ -320,42 +335,48 @@ class SqliteEventLog:
             connection.execute("RELEASE one_append")
             return error
         connection.execute("RELEASE one_append")
-        return written
+        return placed
 
-    def _insert(self, connection: sqlite3.Connection, batch: _Batch, entry: _Append) -> list[Envelope]:
-        written: list[Envelope] = []
-        if entry.events:
-            stream = entry.events[0].stream
+    def _insert(self, connection: sqlite3.Connection, batch: _Batch, entry: _Append) -> Placed:
+        placed: Placed = []
+        if entry.rows:
+            stream = entry.stream
             version = batch.versions.get(stream)
             if version is None:
                 version = self._stream_version(connection, stream)
-            stored = self._already_stored(connection, entry.events)
-            if stored and len(stored) == len(entry.events):
-                return [stored[envelope.event_id] for envelope in entry.events]
-            if entry.expected_version is not None and entry.expected_version != version:
-                raise ConcurrencyError(stream, entry.expected_version, version)
-            rows = []
-            for envelope in entry.events:
-                if envelope.event_id in stored:
-                    written.append(stored[envelope.event_id])
-                    continue
-                version += 1
-                batch.head += 1
-                placed = envelope.placed(version, batch.head)
-                written.append(placed)
-                rows.append(_row(placed))
-            connection.executemany(_INSERT, rows)
-            batch.versions[stream] = version
+            stored = self._already_stored(connection, entry)
+            if len(stored) == len(entry.ids):
+                placed = [stored[event_id] for event_id in entry.ids]
+            else:
+                if entry.expected_version is not None and entry.expected_version != version:
+                    raise ConcurrencyError(stream, entry.expected_version, version)
+                rows = []
+                for event_id, row in zip(entry.ids, entry.rows, strict=True):
+                    if event_id in stored:
+                        placed.append(stored[event_id])
+                        continue
+                    version += 1
+                    batch.head += 1
+                    placed.append((version, batch.head))
+                    rows.append((batch.head, stream, version, *row))
+                connection.executemany(_INSERT, rows)
+                batch.versions[stream] = version
         if entry.checkpoint is not None:
             connection.execute(_UPSERT_CHECKPOINT, (entry.checkpoint.consumer, entry.checkpoint.position))
-        return written
+        return placed
 
     @staticmethod
-    def _already_stored(connection: sqlite3.Connection, events: Sequence[Envelope]) -> dict[str, Envelope]:
-        ids = [envelope.event_id for envelope in events]
-        marks = ",".join("?" * len(ids))
+    def _stream_version(connection: sqlite3.Connection, stream: str) -> int:
+        (version,) = connection.execute(
+            "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE stream = ?", (stream,)
+        ).fetchone()
+        return int(version)
+
+    @staticmethod
+    def _already_stored(connection: sqlite3.Connection, entry: _Append) -> dict[str, Envelope]:
+        marks = ",".join("?" * len(entry.ids))
         rows = connection.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [events[0].stream, *ids]
+            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [entry.stream, *entry.ids]
         )
         return {row[3]: _row_to_envelope(row) for row in rows}
 
@@ -435,11 +456,9 @@ class SqliteEventLog:
             self._waiters.discard(waiter)
 
 
-def _row(envelope: Envelope) -> tuple[Any, ...]:
+def _encode(envelope: Envelope) -> tuple[Any, ...]:
+    """An envelope as the columns of its row, but position, stream and sequence."""
     return (
-        envelope.position,
-        envelope.stream,
-        envelope.sequence,
         envelope.event_id,
         envelope.type,
         envelope.schema_version,

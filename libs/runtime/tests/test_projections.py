@@ -1,0 +1,395 @@
+"""The read models: a run's events projected into runs, jobs, steps and log lines, rebuilt and re-applied."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conveyor_events import (
+    Envelope,
+    Event,
+    JobAssigned,
+    JobCompleted,
+    JobPlanned,
+    JobQueued,
+    JobSkipped,
+    JobStarted,
+    LogLine,
+    Problem,
+    RepositoryRegistered,
+    RunCancelRequested,
+    RunCompleted,
+    RunPlanned,
+    RunRejected,
+    RunRequested,
+    StepCompleted,
+    StepLogged,
+    StepStarted,
+)
+from conveyor_runtime import SqliteEventLog, SqliteProjections, project, rebuild
+
+WaitFor = Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
+
+RUN = "run-7"
+BUILD = "job-build"
+TEST = "job-test"
+WORKFLOW = ".github/workflows/ci.yml"
+T0 = datetime(2024, 5, 17, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def text(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def run_events(run_id: str = RUN) -> list[Event]:
+    """A small run: `build` runs two steps and succeeds, `test` (which needs it) is skipped."""
+    return [
+        RunRequested(run_id=run_id, repository="acme/app", ref="refs/heads/main", sha="9" * 40, actor="alice"),
+        JobPlanned(run_id=run_id, job_id=BUILD, workflow=WORKFLOW, job_key="build", name="Build"),
+        JobPlanned(run_id=run_id, job_id=TEST, workflow=WORKFLOW, job_key="test", name="Test", needs=["build"]),
+        RunPlanned(run_id=run_id, workflow=WORKFLOW, workflow_name="CI", index=0, count=1, jobs=["build", "test"]),
+        JobQueued(run_id=run_id, job_id=BUILD, labels=["ubuntu-latest"]),
+        JobAssigned(run_id=run_id, job_id=BUILD, runner_id="runner-1", lease_id="lease-1"),
+        JobStarted(run_id=run_id, job_id=BUILD, runner_id="runner-1"),
+        StepStarted(run_id=run_id, job_id=BUILD, step_index=0, step_id="checkout", name="Checkout"),
+        StepLogged(
+            run_id=run_id,
+            job_id=BUILD,
+            step_index=0,
+            first_line=1,
+            lines=[LogLine(at=at(100), text="cloning"), LogLine(at=at(101), text="done")],
+        ),
+        StepCompleted(
+            run_id=run_id, job_id=BUILD, step_index=0, outcome="success", conclusion="success", step_id="checkout"
+        ),
+        StepStarted(run_id=run_id, job_id=BUILD, step_index=1, name="Lint"),
+        StepLogged(run_id=run_id, job_id=BUILD, step_index=1, first_line=3, lines=[LogLine(at=at(102), text="warn")]),
+        StepCompleted(
+            run_id=run_id, job_id=BUILD, step_index=1, outcome="failure", conclusion="success", outputs={"n": "1"}
+        ),
+        JobCompleted(run_id=run_id, job_id=BUILD, conclusion="success", outputs={"artifact": "app.whl"}),
+        JobSkipped(run_id=run_id, job_id=TEST, reason="needs a job that did not succeed"),
+        RunCompleted(run_id=run_id, conclusion="success"),
+    ]
+
+
+def envelopes_of(events: list[Event], *, start: int = 0) -> list[Envelope]:
+    """Each event in an envelope of its run's stream, one second after the one before."""
+    return [
+        Envelope.wrap(
+            event,
+            stream=getattr(event, "run_id", "repositories"),
+            event_id=f"event-{start + number}",
+            occurred_at=at(start + number),
+        )
+        for number, event in enumerate(events)
+    ]
+
+
+async def append_each(log: SqliteEventLog, envelopes: list[Envelope]) -> list[Envelope]:
+    return [(await log.append([envelope]))[0] for envelope in envelopes]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteProjections:
+    return SqliteProjections(tmp_path / "projections.db")
+
+
+@contextlib.contextmanager
+def connected(store: SqliteProjections) -> Iterator[Any]:
+    db = store.connect()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def rows(store: SqliteProjections, query: str, *parameters: object) -> list[dict[str, Any]]:
+    with connected(store) as db:
+        return [dict(row) for row in db.execute(query, parameters)]
+
+
+@contextlib.asynccontextmanager
+async def projecting(log: SqliteEventLog, store: SqliteProjections) -> AsyncIterator[None]:
+    task = asyncio.create_task(project(log, store, batch=5))
+    try:
+        yield
+    finally:
+        task.cancel()
+        [outcome] = await asyncio.gather(task, return_exceptions=True)
+    if isinstance(outcome, Exception):
+        raise outcome
+
+
+async def caught_up(log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor) -> None:
+    head = await log.head()
+
+    async def there() -> bool:
+        return await asyncio.to_thread(store.position) >= head
+
+    await wait_for(there)
+
+
+async def test_a_new_store_is_empty_at_position_0(store: SqliteProjections) -> None:
+    assert store.position() == 0
+    assert store.dump() == {"runs": [], "jobs": [], "steps": [], "log_lines": [], "repositories": []}
+
+
+async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
+    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor
+) -> None:
+    stored = await append_each(log, envelopes_of(run_events()))
+
+    async with projecting(log, store):
+        await caught_up(log, store, wait_for)
+
+    assert store.position() == stored[-1].position == 16
+    [run] = rows(store, "SELECT * FROM runs")
+    assert run == {
+        "run_id": RUN,
+        "repository": "acme/app",
+        "ref": "refs/heads/main",
+        "sha": "9" * 40,
+        "event_name": "push",
+        "actor": "alice",
+        "status": "completed",
+        "conclusion": "success",
+        "workflows": json.dumps([{"path": WORKFLOW, "name": "CI"}]),
+        "problems": "[]",
+        "created_at": text(at(0)),
+        "updated_at": text(at(15)),
+        "last_position": 16,
+    }
+    build, test = rows(store, "SELECT * FROM jobs ORDER BY ordinal")
+    assert build == {
+        "run_id": RUN,
+        "job_id": BUILD,
+        "workflow": WORKFLOW,
+        "job_key": "build",
+        "name": "Build",
+        "needs": "[]",
+        "status": "completed",
+        "conclusion": "success",
+        "attempt": 1,
+        "runner_id": "runner-1",
+        "outputs": json.dumps({"artifact": "app.whl"}),
+        "error": None,
+        "reason": None,
+        "queued_at": text(at(4)),
+        "started_at": text(at(6)),
+        "completed_at": text(at(13)),
+        "ordinal": 0,
+    }
+    assert (test["job_key"], test["needs"], test["ordinal"]) == ("test", '["build"]', 1)
+    assert (test["status"], test["conclusion"], test["reason"]) == (
+        "completed",
+        "skipped",
+        "needs a job that did not succeed",
+    )
+    assert (test["queued_at"], test["started_at"], test["completed_at"]) == (None, None, text(at(14)))
+    steps = rows(store, "SELECT * FROM steps ORDER BY step_index")
+    assert [
+        (step["step_index"], step["step_id"], step["name"], step["status"], step["outcome"], step["conclusion"])
+        for step in steps
+    ] == [
+        (0, "checkout", "Checkout", "completed", "success", "success"),
+        (1, None, "Lint", "completed", "failure", "success"),
+    ]
+    assert [(step["started_at"], step["completed_at"], step["outputs"]) for step in steps] == [
+        (text(at(7)), text(at(9)), "{}"),
+        (text(at(10)), text(at(12)), '{"n": "1"}'),
+    ]
+    lines = rows(store, "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? ORDER BY line", RUN)
+    assert lines == [
+        {"line": 1, "step_index": 0, "at": text(at(100)), "text": "cloning"},
+        {"line": 2, "step_index": 0, "at": text(at(101)), "text": "done"},
+        {"line": 3, "step_index": 1, "at": text(at(102)), "text": "warn"},
+    ]
+
+
+async def test_project_resumes_from_its_stored_position(
+    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor, tmp_path: Path
+) -> None:
+    envelopes = envelopes_of(run_events())
+    await append_each(log, envelopes[:6])
+    async with projecting(log, store):
+        await caught_up(log, store, wait_for)
+    assert store.position() == 6
+    assert rows(store, "SELECT status FROM runs") == [{"status": "in_progress"}]
+
+    await append_each(log, envelopes[6:])
+    async with projecting(log, store):
+        await caught_up(log, store, wait_for)
+
+    fresh = SqliteProjections(tmp_path / "fresh.db")
+    await rebuild(log, fresh)
+    assert store.dump() == fresh.dump()
+    assert rows(store, "SELECT status FROM runs") == [{"status": "completed"}]
+
+
+async def test_project_keeps_up_with_events_appended_while_it_runs(
+    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor
+) -> None:
+    envelopes = envelopes_of(run_events())
+
+    async with projecting(log, store):
+        for envelope in envelopes:
+            await log.append([envelope])
+        await caught_up(log, store, wait_for)
+
+    assert rows(store, "SELECT status, conclusion FROM runs") == [{"status": "completed", "conclusion": "success"}]
+    assert len(rows(store, "SELECT * FROM log_lines")) == 3
+
+
+async def test_rebuild_into_a_fresh_store_gives_the_same_rows(
+    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor, tmp_path: Path
+) -> None:
+    await append_each(log, envelopes_of(run_events("run-1")))
+    await append_each(log, envelopes_of(run_events("run-2"), start=100))
+    await log.append(envelopes_of([RepositoryRegistered(name="app", url="/src/app")], start=200))
+    async with projecting(log, store):
+        await caught_up(log, store, wait_for)
+
+    fresh = SqliteProjections(tmp_path / "fresh.db")
+    last = await rebuild(log, fresh, batch=7)
+
+    assert last == await log.head() == 33
+    assert fresh.position() == 33
+    assert fresh.dump() == store.dump()
+    assert len(fresh.dump()["runs"]) == 2
+
+
+async def test_rebuild_forgets_rows_that_are_not_in_the_log(
+    log: SqliteEventLog, store: SqliteProjections, tmp_path: Path
+) -> None:
+    other = SqliteProjections(tmp_path / "other.db")
+    other.apply(envelopes_of(run_events("run-elsewhere")))
+    await append_each(log, envelopes_of(run_events()))
+
+    await rebuild(log, other)
+    await rebuild(log, store)
+
+    assert other.dump() == store.dump()
+    assert [row[0] for row in other.dump()["runs"]] == [RUN]
+
+
+async def test_applying_the_same_batch_twice_changes_nothing(store: SqliteProjections) -> None:
+    batch = [envelope.placed(number, number) for number, envelope in enumerate(envelopes_of(run_events()), 1)]
+    store.apply(batch)
+    once = store.dump()
+
+    store.apply(batch)
+
+    assert store.dump() == once
+    assert store.position() == 16
+
+
+async def test_a_redelivered_older_event_changes_nothing(store: SqliteProjections) -> None:
+    batch = [envelope.placed(number, number) for number, envelope in enumerate(envelopes_of(run_events()), 1)]
+    store.apply(batch)
+    once = store.dump()
+
+    store.apply([batch[4]])  # JobQueued of `build`, long after the job completed
+
+    assert store.dump() == once
+    assert store.position() == 16
+
+
+async def test_events_of_an_unknown_run_are_passed_over(store: SqliteProjections) -> None:
+    stray = JobQueued(run_id="run-never-requested", job_id=BUILD)
+    placed = [envelope.placed(1, number) for number, envelope in enumerate(envelopes_of([stray]), 41)]
+
+    assert store.apply(placed) == 41
+
+    assert store.position() == 41
+    assert store.dump()["jobs"] == []
+    assert store.dump()["runs"] == []
+
+
+async def test_a_rejected_workflow_is_listed_with_its_problems(store: SqliteProjections) -> None:
+    problem = Problem(path="bad.yml", line=2, column=3, message="'jobs' is required")
+    events: list[Event] = [
+        RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
+        RunRejected(run_id=RUN, workflow="bad.yml", reason="invalid", problems=[problem]),
+        RunRejected(run_id=RUN, reason="nothing to run"),
+        RunCompleted(run_id=RUN, conclusion="failure"),
+    ]
+    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+
+    [run] = rows(store, "SELECT status, conclusion, problems FROM runs")
+
+    assert (run["status"], run["conclusion"]) == ("completed", "failure")
+    assert json.loads(run["problems"]) == [
+        {"workflow": "bad.yml", "reason": "invalid", "problems": [problem.model_dump()]},
+        {"workflow": None, "reason": "nothing to run", "problems": []},
+    ]
+
+
+async def test_a_cancel_request_marks_a_running_run_but_not_a_completed_one(store: SqliteProjections) -> None:
+    requested = RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40)
+    other = requested.model_copy(update={"run_id": "run-done"})
+    events: list[Event] = [
+        requested,
+        other,
+        RunCompleted(run_id="run-done", conclusion="success"),
+        RunCancelRequested(run_id=RUN, reason="stop"),
+        RunCancelRequested(run_id="run-done", reason="too late"),
+    ]
+    store.apply([envelope.placed(1, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+
+    statuses = {row["run_id"]: row["status"] for row in rows(store, "SELECT run_id, status FROM runs")}
+
+    assert statuses == {RUN: "cancelling", "run-done": "completed"}
+
+
+async def test_a_step_completed_without_having_started_gets_a_row(store: SqliteProjections) -> None:
+    events: list[Event] = [
+        RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
+        StepCompleted(run_id=RUN, job_id=BUILD, step_index=2, outcome="skipped", conclusion="skipped"),
+    ]
+    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+
+    [step] = rows(store, "SELECT name, status, started_at, conclusion FROM steps")
+
+    assert step == {"name": "step 3", "status": "completed", "started_at": None, "conclusion": "skipped"}
+
+
+async def test_a_repository_registered_again_is_updated(store: SqliteProjections) -> None:
+    events: list[Event] = [
+        RepositoryRegistered(name="app", url="/old"),
+        RepositoryRegistered(name="lib", url="/lib"),
+        RepositoryRegistered(name="app", url="/new", default_branch="trunk"),
+    ]
+    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+
+    assert rows(store, "SELECT * FROM repositories ORDER BY name") == [
+        {"name": "app", "url": "/new", "default_branch": "trunk"},
+        {"name": "lib", "url": "/lib", "default_branch": "main"},
+    ]
+
+
+async def test_reset_forgets_rows_and_position(store: SqliteProjections) -> None:
+    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(run_events()), 1)])
+
+    store.reset()
+
+    assert store.position() == 0
+    assert all(table == [] for table in store.dump().values())
+
+
+async def test_an_empty_batch_leaves_the_position_alone(store: SqliteProjections) -> None:
+    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(run_events()[:1]), 1)])
+
+    assert store.apply([]) == 0
+
+    assert store.position() == 1

@@ -1,0 +1,95 @@
+"""`conveyor up` as a real process: it serves the API on the port it is given until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CONVEYOR = str(Path(sys.executable).parent / "conveyor")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+WORKFLOW = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo up\n"
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([CONVEYOR, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    return output
+
+
+def dispatch_and_wait(base: str, root: Path, server: subprocess.Popen[str]) -> dict[str, object]:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/api/runs").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, server.communicate()[0]
+        assert time.monotonic() < deadline, "the API did not start serving"
+        time.sleep(0.1)
+    assert httpx.post(f"{base}/api/repositories", json={"name": "r", "url": str(root)}).status_code == 201
+    run_id = httpx.post(f"{base}/api/runs", json={"repository": "r"}).json()["id"]
+    while (run := httpx.get(f"{base}/api/runs/{run_id}")).status_code != 200 or run.json()["status"] != "completed":
+        assert time.monotonic() < deadline, run.text
+        time.sleep(0.05)
+    body: dict[str, object] = run.json()
+    return body
+
+
+def test_up_serves_dispatches_and_stops_on_interrupt(tmp_path: Path, repository: Callable[..., Path]) -> None:
+    root = repository({".github/workflows/ci.yml": WORKFLOW})
+    port = free_port()
+    server = start("up", "--port", str(port), "--data-dir", str(tmp_path / "data"))
+    try:
+        run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, server)
+    finally:
+        stop(server)
+    assert run["conclusion"] == "success"
+    assert (tmp_path / "data" / "events.db").exists()
+
+
+def test_each_service_in_its_own_process_over_one_data_directory(
+    tmp_path: Path, repository: Callable[..., Path]
+) -> None:
+    root = repository({".github/workflows/ci.yml": WORKFLOW})
+    port, data = free_port(), str(tmp_path / "data")
+    ingest = start("service", "ingest", "--port", str(port), "--data-dir", data)
+    others = [
+        start("service", name, "--data-dir", data)
+        for name in ("planner", "scheduler", "runner-agent", "notifier", "projector")
+    ]
+    try:
+        run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, ingest)
+    finally:
+        outputs = [stop(process) for process in [ingest, *others]]
+    assert run["conclusion"] == "success", outputs
+    assert "concluded: success" in outputs[4]  # the notifier's line
+
+
+def test_an_unknown_service_is_refused() -> None:
+    done = subprocess.run([CONVEYOR, "service", "nope"], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "no service 'nope'" in done.stderr
