@@ -360,3 +360,10 @@ async def test_one_append_cannot_hold_the_same_id_twice(log: SqliteEventLog, mak
     with pytest.raises(ValueError, match="'twice' more than once"):
         await log.append([make("run-a", event_id="twice"), make("run-a", event_id="twice")])
     assert await log.head() == 0
+
+
+async def test_queued_appends_are_written_in_the_order_queued(log: SqliteEventLog, make: Make) -> None:
+    futures = [log.enqueue([make(f"run-{number % 3}")]) for number in range(30)]
+    placed = [envelope for future in futures for envelope in await future]
+    assert [envelope.position for envelope in placed] == list(range(1, 31))
+    assert [envelope.event_id for envelope in await log.read(0)] == [envelope.event_id for envelope in placed]

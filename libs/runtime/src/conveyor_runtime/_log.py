@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +43,20 @@ class EventLog(Protocol):
         With `expected_version`, the stream must be at that version (0: it must not exist) or
         `ConcurrencyError` is raised and nothing is written. Events whose id is already in their stream are not
         written again; the stored envelope is returned in their place (so a retried append is harmless).
+        """
+        ...
+
+    def enqueue(
+        self,
+        events: Sequence[Envelope],
+        *,
+        expected_version: int | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> asyncio.Future[list[Envelope]]:
+        """Queue an append now and return the future of its result, as `append` would.
+
+        Appends queued by one task are written in the order queued, so a writer may go on while its earlier
+        events are being written and wait for them later.
         """
         ...
 

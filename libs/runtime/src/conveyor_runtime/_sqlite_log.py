@@ -138,7 +138,8 @@ class SqliteEventLog:
         self._queue: queue.SimpleQueue[_Append | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiters: set[asyncio.Event] = set()
+        self._waiters: dict[asyncio.Event, frozenset[str] | None] = {}
+        """Each waiting subscriber, with the event types it follows (None: all)."""
         self._local = threading.local()
         self._versions: dict[str, int] = {}
         self._head: int | None = None
@@ -190,28 +191,50 @@ class SqliteEventLog:
         expected_version: int | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> list[Envelope]:
+        return await self.enqueue(events, expected_version=expected_version, checkpoint=checkpoint)
+
+    def enqueue(
+        self,
+        events: Sequence[Envelope],
+        *,
+        expected_version: int | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> asyncio.Future[list[Envelope]]:
         if self._writer is None:
             raise RuntimeError("the event log is not open")
         streams = {envelope.stream for envelope in events}
         if len(streams) > 1:
             raise ValueError(f"one append writes one stream, not {sorted(streams)}")
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[list[Envelope]] = loop.create_future()
         if not events and checkpoint is None:
-            return []
+            result.set_result([])
+            return result
         ids = [envelope.event_id for envelope in events]
         if len(set(ids)) < len(ids):
             twice = next(event_id for event_id in ids if ids.count(event_id) > 1)
             raise ValueError(f"one append holds the event id {twice!r} more than once")
         # Encoded here, so that an event that cannot be encoded fails its own append and no other.
         rows = [_encode(envelope) for envelope in events]
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Placed] = loop.create_future()
+        placed: asyncio.Future[Placed] = loop.create_future()
         stream = events[0].stream if events else ""
-        self._queue.put(_Append(stream, rows, ids, expected_version, checkpoint, future, loop))
-        placed = await future
-        return [
-            where if isinstance(where, Envelope) else envelope.placed(*where)
-            for envelope, where in zip(events, placed, strict=True)
-        ]
+        self._queue.put(_Append(stream, rows, ids, expected_version, checkpoint, placed, loop))
+
+        def finish(done: asyncio.Future[Placed]) -> None:
+            if result.cancelled():
+                return
+            if done.exception() is not None:
+                result.set_exception(done.exception())  # type: ignore[arg-type]
+                return
+            result.set_result(
+                [
+                    where if isinstance(where, Envelope) else envelope.placed(*where)
+                    for envelope, where in zip(events, done.result(), strict=True)
+                ]
+            )
+
+        placed.add_done_callback(finish)
+        return result
 
     def _write_forever(self, connection: sqlite3.Connection, ready: threading.Event) -> None:
         ready.set()
@@ -239,7 +262,8 @@ class SqliteEventLog:
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(_settle_all, settled)
             if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._wake)
+                appended = frozenset(row[1] for entry in appends for row in entry.rows)
+                self._loop.call_soon_threadsafe(self._wake, appended)
         connection.close()
 
     def _commit(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
@@ -380,9 +404,11 @@ class SqliteEventLog:
         )
         return {row[3]: _row_to_envelope(row) for row in rows}
 
-    def _wake(self) -> None:
-        for waiter in self._waiters:
-            waiter.set()
+    def _wake(self, appended: frozenset[str]) -> None:
+        """Wake the subscribers that follow a type just appended; the others would find nothing new."""
+        for waiter, types in self._waiters.items():
+            if types is None or not appended.isdisjoint(types):
+                waiter.set()
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -438,7 +464,7 @@ class SqliteEventLog:
     ) -> AsyncIterator[list[Envelope]]:
         position = after
         waiter = asyncio.Event()
-        self._waiters.add(waiter)
+        self._waiters[waiter] = None if types is None else frozenset(types)
         try:
             while True:
                 waiter.clear()
@@ -453,7 +479,7 @@ class SqliteEventLog:
                         async with asyncio.timeout(self._poll_interval):
                             await waiter.wait()
         finally:
-            self._waiters.discard(waiter)
+            self._waiters.pop(waiter, None)
 
 
 def _encode(envelope: Envelope) -> tuple[Any, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -60,6 +61,7 @@ class JobRun:
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: list[StepResult] = field(default_factory=list)
+    _queued: list[asyncio.Future[list[Envelope]]] = field(default_factory=list)
 
     @property
     def event(self) -> JobQueued:
@@ -74,7 +76,7 @@ class JobRun:
         for directory in (self.workspace, self.temp):
             directory.mkdir(parents=True, exist_ok=True)
         await self._emit(JobStarted(run_id=self.request.run_id, job_id=self.plan.job_id,
-                                    attempt=self.event.attempt, runner_id=self.runner_id), "started")
+                                    attempt=self.event.attempt, runner_id=self.runner_id), "started", wait=False)
         self.logs = LogPublisher(self.log, self.queued, run_id=self.request.run_id, job_id=self.plan.job_id,
                                  attempt=self.event.attempt)
         error: str | None = None
@@ -152,7 +154,8 @@ class JobRun:
             await self._completed(index, step, name, result)
             return result
         await self._emit(StepStarted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                                     step_index=index, step_id=step.id, name=name), "step-started", index)
+                                     step_index=index, step_id=step.id, name=name), "step-started", index,
+                         wait=False)
         try:
             outputs = await self._run_step(index, step, job, contexts)
             outcome = Conclusion.SUCCESS
@@ -258,9 +261,17 @@ class JobRun:
             merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
         return merged
 
-    async def _emit(self, event: RunEvent, kind: str, index: int | None = None) -> None:
+    async def _emit(self, event: RunEvent, kind: str, index: int | None = None, *, wait: bool = True) -> None:
+        """Append `event`; without `wait`, only queue it (the order is kept) and go on with the step.
+
+        What was only queued is awaited before the next event that is waited for, so its errors still surface.
+        """
         event_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, kind, index)
-        await self.log.append([Envelope.wrap(event, stream=self.request.run_id, cause=self.queued, event_id=event_id)])
+        envelope = Envelope.wrap(event, stream=self.request.run_id, cause=self.queued, event_id=event_id)
+        self._queued.append(self.log.enqueue([envelope]))
+        if wait:
+            queued, self._queued = self._queued, []
+            await asyncio.gather(*queued)
 
 
 def _arch() -> str:

@@ -53,7 +53,11 @@ class Scheduler:
         event = envelope.event
         if not isinstance(event, RunEvent):
             return []
-        state = self.runs.get(event.run_id) or await self._rebuild(event.run_id, before=envelope.position)
+        state = self.runs.get(event.run_id)
+        if state is None:
+            # A run's first event has no history to rebuild; a later one means this scheduler restarted.
+            fresh = envelope.sequence == 1
+            state = RunState(run_id=event.run_id) if fresh else await self._rebuild(event.run_id, envelope.position)
         state = evolve(state, event)
         decisions = decide(state, event)
         state = reduce(evolve, decisions, state)
@@ -66,7 +70,7 @@ class Scheduler:
             for decision in decisions
         ]
 
-    async def _rebuild(self, run_id: str, *, before: int) -> RunState:
+    async def _rebuild(self, run_id: str, before: int) -> RunState:
         history = await self.log.read_stream(run_id, types=_STATE_TYPES)
         return reduce(evolve, (e.event for e in history if e.position < before), RunState(run_id=run_id))
 

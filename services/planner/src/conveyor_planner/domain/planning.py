@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -43,7 +44,7 @@ def plan_run(request: RunRequested, files: Mapping[str, str]) -> list[RunEvent]:
         if request.workflows and path not in request.workflows:
             continue
         try:
-            workflow = load_workflow(files[path], path)
+            workflow = _load(files[path], path)
         except WorkflowError as error:
             chosen.append((path, error))
             continue
@@ -58,6 +59,12 @@ def plan_run(request: RunRequested, files: Mapping[str, str]) -> list[RunEvent]:
         else:
             events.extend(_plan_workflow(request, item, index, len(chosen)))
     return events
+
+
+@functools.lru_cache(maxsize=512)
+def _load(text: str, path: str) -> Workflow:
+    """Loading is pure and workflows change rarely: the same text at the same path loads once."""
+    return load_workflow(text, path)
 
 
 def _rejected(request: RunRequested, reason: str, path: str) -> RunRejected:
