@@ -35,6 +35,12 @@ class RecordingLog:
         self.appends.append((list(events), checkpoint))
         return await self.log.append(events, expected_version=expected_version, checkpoint=checkpoint)
 
+    def enqueue(
+        self, events: Sequence[Envelope], *, expected_version: int | None = None, checkpoint: Checkpoint | None = None
+    ) -> asyncio.Future[list[Envelope]]:
+        self.appends.append((list(events), checkpoint))
+        return self.log.enqueue(events, expected_version=expected_version, checkpoint=checkpoint)
+
     async def read(self, after: int = 0, limit: int = 1000, *, types: Collection[str] | None = None) -> list[Envelope]:
         return await self.log.read(after, limit, types=types)
 

@@ -14,8 +14,9 @@ from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections,
 from rich.console import Console
 
 from conveyor_cli import expr_command, validate_command
+from conveyor_cli.options import parse_pairs, read_env_file
 from conveyor_cli.replay import print_replay
-from conveyor_cli.run_command import run_command
+from conveyor_cli.run_command import RunOptions, run_command
 from conveyor_cli.system import CONSUMERS, EmbeddedSystem
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run GitHub Actions workflows on your machines.")
@@ -28,21 +29,61 @@ DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Where the log and read models live [default: .conveyor]")
 ]
 
+
 def _settings(data_dir: Path | None, **more: object) -> RuntimeSettings:
     settings = RuntimeSettings()
     changes = {"data_dir": data_dir, **more}
     return settings.model_copy(update={key: value for key, value in changes.items() if value is not None})
 
+
+Pairs = Annotated[list[str] | None, typer.Option(metavar="NAME=VALUE")]
+
+
 @app.command()
 def run(
     event: Annotated[str, typer.Argument(help="The event that triggers the workflows.")] = "push",
     directory: Annotated[Path, typer.Option("-C", "--directory", help="The git repository to run.")] = Path("."),
+    workflows: Annotated[
+        list[Path] | None,
+        typer.Option("-W", "--workflows", help="Workflow files or folders [default: .github/workflows]"),
+    ] = None,
+    event_path: Annotated[Path | None, typer.Option("-e", "--eventpath", help="The event's payload (JSON)")] = None,
+    job: Annotated[
+        list[str] | None, typer.Option("-j", "--job", help="Run only this job and the jobs it needs")
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-s", "--secret", metavar="NAME[=VALUE]", help="A secret; NAME alone reads it from the environment"
+        ),
+    ] = None,
+    secret_file: Annotated[Path | None, typer.Option(help="Secrets in .env format")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE", help="A `vars` context value")] = None,
+    var_file: Annotated[Path | None, typer.Option(help="`vars` values in .env format")] = None,
+    input_: Annotated[list[str] | None, typer.Option("--input", metavar="NAME=VALUE", help="A workflow input")] = None,
+    env_file: Annotated[Path | None, typer.Option(help="Environment for every step, in .env format")] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", "-d", help="Keep the run's log here [default: a temporary folder]")
     ] = None,
 ) -> None:
     """Run the workflows of the repository in DIRECTORY that EVENT triggers, once; exit 0 if the run succeeded."""
-    raise typer.Exit(run_command(directory, event, data_dir))
+    try:
+        options = RunOptions(
+            event_name=event,
+            data_dir=data_dir,
+            workflows=tuple(workflows or ()),
+            event_path=event_path,
+            jobs=tuple(job or ()),
+            secrets={**read_env_file(secret_file), **parse_pairs(secret or [], "--secret", from_environment=True)},
+            variables={**read_env_file(var_file), **parse_pairs(var or [], "--var")},
+            inputs=parse_pairs(input_ or [], "--input"),
+            env=read_env_file(env_file),
+        )
+    except ValueError as error:
+        Console(stderr=True, highlight=False).print(f"error: {error}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(run_command(directory, options))
+
 
 @app.command()
 def up(
@@ -63,8 +104,9 @@ def service(
 ) -> None:
     """Run one service alone over the data directory's log, until interrupted."""
     if name != "ingest" and name not in CONSUMERS:
-        Console(stderr=True).print(f"error: no service '{name}'; the services are ingest, {', '.join(CONSUMERS)}",
-                                   markup=False)
+        Console(stderr=True).print(
+            f"error: no service '{name}'; the services are ingest, {', '.join(CONSUMERS)}", markup=False
+        )
         raise typer.Exit(2)
     settings = _settings(data_dir, host=host, port=port)
     _serve(settings, [] if name == "ingest" else [name], api=name == "ingest")
@@ -89,6 +131,7 @@ def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool) -
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
 
+
 @app.command()
 def replay(run_id: str, data_dir: DataDir = None) -> None:
     """Print the events of a run in order: time, type and key fields."""
@@ -97,6 +140,7 @@ def replay(run_id: str, data_dir: DataDir = None) -> None:
     if not found:
         Console(stderr=True).print(f"error: no run '{run_id}' in {settings.log_path}", markup=False)
         raise typer.Exit(1)
+
 
 @projections_app.command("rebuild")
 def rebuild_projections(data_dir: DataDir = None) -> None:
@@ -109,6 +153,7 @@ def rebuild_projections(data_dir: DataDir = None) -> None:
 
     position = asyncio.run(go())
     typer.echo(f"read models rebuilt up to position {position}")
+
 
 @app.command("repo-add")
 def repo_add(
@@ -130,5 +175,6 @@ def repo_add(
 
     asyncio.run(go())
     typer.echo(f"registered {name} → {path.resolve()}")
+
 
 _ = EmbeddedSystem  # the embedded system is what `up` and `run` start

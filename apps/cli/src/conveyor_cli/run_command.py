@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conveyor_events import (
     Conclusion,
@@ -49,30 +51,95 @@ class RunReport:
     conclusion: Conclusion | None = None
 
 
-def find_repository(directory: Path) -> tuple[Path, str, str]:
-    """The repository's root, the ref of its HEAD and its commit; a `RunError` when there are no workflows."""
+@dataclass(frozen=True)
+class RunOptions:
+    """What `conveyor run` was asked for beyond the repository, as act's flags say it."""
+
+    event_name: str = "push"
+    data_dir: Path | None = None
+    workflows: tuple[Path, ...] = ()
+    event_path: Path | None = None
+    jobs: tuple[str, ...] = ()
+    secrets: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def find_repository(directory: Path, workflows: tuple[Path, ...] = ()) -> tuple[Path, str, str, list[str]]:
+    """The repository's root, its HEAD's ref and commit, and the chosen workflow files relative to the root.
+
+    Without `workflows` the files are those of .github/workflows; a `RunError` says when there are none.
+    """
     if not directory.is_dir():
         raise RunError(f"{directory}: no such directory")
-    folder = directory / WORKFLOWS
-    if not folder.is_dir() or not [*folder.glob("*.yml"), *folder.glob("*.yaml")]:
-        raise RunError(f"{folder}: no workflow files (*.yml, *.yaml) found")
+    root = directory.resolve()
+    if workflows:
+        chosen = _workflow_files(root, workflows)
+    else:
+        folder = directory / WORKFLOWS
+        if not folder.is_dir() or not [*folder.glob("*.yml"), *folder.glob("*.yaml")]:
+            raise RunError(f"{folder}: no workflow files (*.yml, *.yaml) found")
+        chosen = []
     try:
         ref, sha = resolve_ref(directory, "HEAD")
     except GitError as error:
         raise RunError(f"{directory}: not a git repository with a commit ({error})") from error
-    return directory.resolve(), ref, sha
+    return root, ref, sha, chosen
 
 
-async def run_once(
-    directory: Path, event_name: str, console: Console, *, data_dir: Path | None = None
-) -> RunReport:
+def _workflow_files(root: Path, workflows: tuple[Path, ...]) -> list[str]:
+    found: list[str] = []
+    for given in workflows:
+        path = given if given.is_absolute() else Path.cwd() / given
+        if not path.exists() and not given.is_absolute():
+            path = root / given
+        if not path.exists():
+            raise RunError(f"{given}: no such workflow file or directory")
+        files = sorted([*path.glob("*.yml"), *path.glob("*.yaml")]) if path.is_dir() else [path]
+        if not files:
+            raise RunError(f"{given}: no workflow files (*.yml, *.yaml) found")
+        for file in files:
+            try:
+                found.append(file.resolve().relative_to(root).as_posix())
+            except ValueError:
+                raise RunError(f"{file}: a workflow file must lie inside the repository {root}") from None
+    return found
+
+
+def _payload(options: RunOptions) -> dict[str, Any] | None:
+    if options.event_path is None:
+        return None
+    try:
+        payload = json.loads(options.event_path.read_text())
+    except (OSError, ValueError) as error:
+        raise RunError(f"{options.event_path}: not a readable JSON event payload ({error})") from error
+    if not isinstance(payload, dict):
+        raise RunError(f"{options.event_path}: the event payload must be a JSON object")
+    return payload
+
+
+async def run_once(directory: Path, options: RunOptions, console: Console) -> RunReport:
     """Dispatch one run of the workflows in `directory`, print it live, and return what it showed."""
-    root, ref, sha = find_repository(directory)
+    root, ref, sha, workflows = find_repository(directory, options.workflows)
+    payload = _payload(options)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
-        settings = RuntimeSettings(data_dir=data_dir or Path(scratch))
-        system = EmbeddedSystem(settings)
+        settings = RuntimeSettings(data_dir=options.data_dir or Path(scratch))
+        system = EmbeddedSystem(settings, secrets=options.secrets)
         async with system.running():
-            request = request_run(repository=str(root), ref=ref, sha=sha, event_name=event_name, workdir=str(root))
+            request = request_run(
+                repository=str(root),
+                ref=str((payload or {}).get("ref") or ref),
+                sha=sha,
+                event_name=options.event_name,
+                payload=payload,
+                workdir=str(root),
+                workflows=workflows,
+                inputs=dict(options.inputs),
+                variables=options.variables,
+                env=options.env,
+                jobs=list(options.jobs),
+            )
             start = await system.log.head()
             await system.log.append([Envelope.wrap(request, stream=request.run_id)])
             report = RunReport(run_id=request.run_id)
@@ -128,10 +195,10 @@ def print_summary(report: RunReport, console: Console) -> None:
         console.print(f"run {report.run_id}: {report.conclusion.value}", markup=False)
 
 
-def run_command(directory: Path, event_name: str, data_dir: Path | None) -> int:
+def run_command(directory: Path, options: RunOptions) -> int:
     console = Console(highlight=False)
     try:
-        report = asyncio.run(run_once(directory, event_name, console, data_dir=data_dir))
+        report = asyncio.run(run_once(directory, options, console))
     except RunError as error:
         Console(stderr=True, highlight=False).print(Text(f"error: {error}", style="red"), soft_wrap=True)
         return 2

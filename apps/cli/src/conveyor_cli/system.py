@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ class EmbeddedSystem:
     settings: RuntimeSettings
     services: Collection[str] = CONSUMERS
     exclude: Path | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)
     log: SqliteEventLog = field(init=False)
     projections: SqliteProjections = field(init=False)
     runner: RunnerAgent = field(init=False)
@@ -50,6 +51,7 @@ class EmbeddedSystem:
             self.settings.work_dir,
             concurrency=self.settings.runner_concurrency,
             exclude=self.exclude or self.settings.data_dir,
+            secrets=self.secrets,
         )
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:

@@ -69,6 +69,12 @@ class RunRequested(RunEvent):
     inputs: dict[str, Any] = Field(default_factory=dict)
     actor: str = "conveyor"
     delivery_id: str | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
+    """The `vars` context."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment for every step, below the workflow's own `env`."""
+    jobs: list[str] = Field(default_factory=list)
+    """Only these jobs (by key) and the jobs they need; every job when empty."""
 
 
 class RunPlanned(RunEvent):

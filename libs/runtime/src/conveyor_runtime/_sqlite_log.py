@@ -8,8 +8,9 @@ import json
 import queue
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,10 +34,7 @@ CREATE TABLE IF NOT EXISTS events (
     traceparent TEXT,
     tracestate TEXT,
     data TEXT NOT NULL,
-    UNIQUE (stream, sequence),
-    -- An event's id is unique within its stream (a redelivery lands on the same stream); keyed by stream
-    -- first, the index grows where the stream grows instead of at random places.
-    UNIQUE (stream, event_id)
+    UNIQUE (stream, sequence)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
     consumer TEXT PRIMARY KEY,
@@ -74,11 +72,11 @@ class _Append:
 
 
 @dataclass(slots=True)
-class _Batch:
-    """What one transaction knows while it writes: the head and the versions of the streams it touched."""
+class _Stream:
+    """What the writer knows of a stream: its version and the ids of its events."""
 
-    head: int
-    versions: dict[str, int] = field(default_factory=dict)
+    version: int
+    ids: set[str]
 
 
 def _row_to_envelope(row: sqlite3.Row | tuple[Any, ...]) -> Envelope:
@@ -116,11 +114,11 @@ class SqliteEventLog:
     """An `EventLog` in one SQLite file.
 
     Appends from any task are queued to a single writer thread, which takes everything queued at that moment
-    and commits it in one transaction (group commit), each append inside its own savepoint so that one
-    conflict does not fail the others. An event's id is unique within its stream: appending it again returns
-    the stored envelope instead of writing a second one. An append returns only after its transaction
-    committed: with WAL and ``synchronous=NORMAL`` a committed event survives the process being killed;
-    ``FULL`` also survives the machine losing power, at the cost of an fsync per commit.
+    and commits it in one transaction (group commit); a conflict fails only its own append. An event's id is
+    unique within its stream: appending it again returns the stored envelope instead of writing a second one.
+    An append returns only after its transaction committed: with WAL and ``synchronous=NORMAL`` a committed
+    event survives the process being killed; ``FULL`` also survives the machine losing power, at the cost of
+    an fsync per commit.
     """
 
     def __init__(
@@ -130,6 +128,7 @@ class SqliteEventLog:
         synchronous: Synchronous = "NORMAL",
         max_batch: int = 4096,
         poll_interval: float = 0.25,
+        remembered_streams: int = 10_000,
     ) -> None:
         self.path = Path(path)
         self._synchronous = synchronous
@@ -141,7 +140,8 @@ class SqliteEventLog:
         self._waiters: dict[asyncio.Event, frozenset[str] | None] = {}
         """Each waiting subscriber, with the event types it follows (None: all)."""
         self._local = threading.local()
-        self._versions: dict[str, int] = {}
+        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        self._remembered_streams = remembered_streams
         self._head: int | None = None
 
     # -- life cycle -----------------------------------------------------------------------------------------
@@ -267,142 +267,102 @@ class SqliteEventLog:
         connection.close()
 
     def _commit(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
-        """Write a group of appends in one transaction: the fast way first, the careful way on a conflict.
+        """Write a group of appends in one transaction; what one append did wrong fails only that append.
 
-        The fast way trusts the stream versions this writer remembers (forgotten whenever the log's head
-        moved without it, as when another process wrote) and writes every row with one statement. A unique-key
-        violation (an event id already in its stream) rolls it back, and the group is written again one append
-        at a time, each in its own savepoint.
+        The writer remembers each stream's version and event ids (an id is unique within its stream), and
+        forgets them whenever the log's head moved without it, as when another process wrote. That keeps
+        duplicate detection out of the database's indexes, whose random keys would cost more than the rows.
         """
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            self._sync_head(connection)
+        for attempt in (1, 2):
             try:
-                outcomes = self._write_fast(connection, appends)
-            except sqlite3.IntegrityError:
-                connection.execute("ROLLBACK")
                 connection.execute("BEGIN IMMEDIATE")
                 self._sync_head(connection)
-                outcomes = self._write_careful(connection, appends)
-            connection.execute("COMMIT")
-        except Exception as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            self._versions.clear()
-            self._head = None
-            return [error] * len(appends)
-        return outcomes
+                outcomes = self._write_group(connection, appends)
+                connection.execute("COMMIT")
+            except Exception as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                self._forget()
+                if attempt == 1 and isinstance(error, sqlite3.IntegrityError):
+                    continue  # someone else's write slipped past what the writer knew: once more, from the file
+                return [error] * len(appends)
+            return outcomes
+        raise AssertionError("unreachable")
+
+    def _forget(self) -> None:
+        self._streams.clear()
+        self._head = None
 
     def _sync_head(self, connection: sqlite3.Connection) -> None:
         (head,) = connection.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
-        if head != self._head or len(self._versions) > 100_000:
-            self._versions.clear()
+        if head != self._head:
+            self._streams.clear()
         self._head = head
 
-    def _write_fast(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
+    def _stream(self, connection: sqlite3.Connection, name: str) -> _Stream:
+        known = self._streams.get(name)
+        if known is not None:
+            self._streams.move_to_end(name)
+            return known
+        rows = connection.execute("SELECT sequence, event_id FROM events WHERE stream = ?", (name,)).fetchall()
+        known = _Stream(version=max((row[0] for row in rows), default=0), ids={row[1] for row in rows})
+        self._streams[name] = known
+        while len(self._streams) > self._remembered_streams:
+            self._streams.popitem(last=False)
+        return known
+
+    def _write_group(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
         assert self._head is not None
         head = self._head
-        versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
         checkpoints: list[tuple[str, int]] = []
         outcomes: list[Placed | BaseException] = []
+        placed_now: dict[tuple[str, str], Placement] = {}
         for entry in appends:
             placed: Placed = []
             if entry.rows:
-                stream = entry.stream
-                version = versions.get(stream, self._versions.get(stream))
-                if version is None:
-                    version = self._stream_version(connection, stream)
-                if entry.expected_version is not None and entry.expected_version != version:
-                    versions[stream] = version
-                    stored = self._already_stored(connection, entry)
-                    if len(stored) < len(entry.ids):
-                        outcomes.append(ConcurrencyError(stream, entry.expected_version, version))
+                stream = self._stream(connection, entry.stream)
+                known = {event_id for event_id in entry.ids if event_id in stream.ids}
+                fresh = len(known) < len(entry.ids)
+                if fresh and entry.expected_version is not None and entry.expected_version != stream.version:
+                    outcomes.append(ConcurrencyError(entry.stream, entry.expected_version, stream.version))
+                    continue
+                stored = self._stored(connection, entry.stream, known, placed_now) if known else {}
+                for event_id, row in zip(entry.ids, entry.rows, strict=True):
+                    if event_id in known:
+                        placed.append(stored[event_id])
                         continue
-                    placed = [stored[event_id] for event_id in entry.ids]  # a retry of an append that landed
-                else:
-                    for row in entry.rows:
-                        version += 1
-                        head += 1
-                        placed.append((version, head))
-                        rows.append((head, stream, version, *row))
-                    versions[stream] = version
+                    stream.version += 1
+                    head += 1
+                    placed.append((stream.version, head))
+                    placed_now[(entry.stream, event_id)] = (stream.version, head)
+                    stream.ids.add(event_id)
+                    rows.append((head, entry.stream, stream.version, *row))
             if entry.checkpoint is not None:
                 checkpoints.append((entry.checkpoint.consumer, entry.checkpoint.position))
             outcomes.append(placed)
         connection.executemany(_INSERT, rows)
         connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
-        self._versions.update(versions)
         self._head = head
         return outcomes
 
-    def _write_careful(
-        self, connection: sqlite3.Connection, appends: list[_Append]
-    ) -> list[Placed | BaseException]:
-        assert self._head is not None
-        batch = _Batch(head=self._head, versions=self._versions)
-        outcomes = [self._write_one(connection, batch, entry) for entry in appends]
-        self._head = batch.head
-        return outcomes
-
-    def _write_one(self, connection: sqlite3.Connection, batch: _Batch, entry: _Append) -> Placed | BaseException:
-        """One append inside the group's transaction; what fails is undone without failing the others."""
-        saved = batch.head, dict(batch.versions)
-        connection.execute("SAVEPOINT one_append")
-        try:
-            placed = self._insert(connection, batch, entry)
-        except Exception as error:
-            batch.head = saved[0]
-            batch.versions.clear()
-            batch.versions.update(saved[1])
-            connection.execute("ROLLBACK TO one_append")
-            connection.execute("RELEASE one_append")
-            return error
-        connection.execute("RELEASE one_append")
-        return placed
-
-    def _insert(self, connection: sqlite3.Connection, batch: _Batch, entry: _Append) -> Placed:
-        placed: Placed = []
-        if entry.rows:
-            stream = entry.stream
-            version = batch.versions.get(stream)
-            if version is None:
-                version = self._stream_version(connection, stream)
-            stored = self._already_stored(connection, entry)
-            if len(stored) == len(entry.ids):
-                placed = [stored[event_id] for event_id in entry.ids]
-            else:
-                if entry.expected_version is not None and entry.expected_version != version:
-                    raise ConcurrencyError(stream, entry.expected_version, version)
-                rows = []
-                for event_id, row in zip(entry.ids, entry.rows, strict=True):
-                    if event_id in stored:
-                        placed.append(stored[event_id])
-                        continue
-                    version += 1
-                    batch.head += 1
-                    placed.append((version, batch.head))
-                    rows.append((batch.head, stream, version, *row))
-                connection.executemany(_INSERT, rows)
-                batch.versions[stream] = version
-        if entry.checkpoint is not None:
-            connection.execute(_UPSERT_CHECKPOINT, (entry.checkpoint.consumer, entry.checkpoint.position))
-        return placed
-
     @staticmethod
-    def _stream_version(connection: sqlite3.Connection, stream: str) -> int:
-        (version,) = connection.execute(
-            "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE stream = ?", (stream,)
-        ).fetchone()
-        return int(version)
-
-    @staticmethod
-    def _already_stored(connection: sqlite3.Connection, entry: _Append) -> dict[str, Envelope]:
-        marks = ",".join("?" * len(entry.ids))
-        rows = connection.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [entry.stream, *entry.ids]
-        )
-        return {row[3]: _row_to_envelope(row) for row in rows}
+    def _stored(
+        connection: sqlite3.Connection, stream: str, ids: set[str], placed_now: dict[tuple[str, str], Placement]
+    ) -> dict[str, Placement | Envelope]:
+        """Where the events with these ids already are: placed earlier in this group, or stored before."""
+        found: dict[str, Placement | Envelope] = {}
+        for event_id in ids:
+            if (stream, event_id) in placed_now:
+                found[event_id] = placed_now[(stream, event_id)]
+        rest = [event_id for event_id in ids if event_id not in found]
+        if rest:
+            marks = ",".join("?" * len(rest))
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [stream, *rest]
+            )
+            found.update({row[3]: _row_to_envelope(row) for row in rows})
+        return found
 
     def _wake(self, appended: frozenset[str]) -> None:
         """Wake the subscribers that follow a type just appended; the others would find nothing new."""

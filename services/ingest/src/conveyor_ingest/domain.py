@@ -29,6 +29,9 @@ def request_run(
     inputs: dict[str, Any] | None = None,
     actor: str = "conveyor",
     delivery_id: str | None = None,
+    variables: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    jobs: list[str] | None = None,
 ) -> RunRequested:
     """A `RunRequested`, with GitHub's payload fields that filters read (`ref`, `after`) filled in when absent."""
     body = {"ref": ref, "after": sha, **(payload or {})}
@@ -44,6 +47,9 @@ def request_run(
         inputs=inputs or {},
         actor=actor,
         delivery_id=delivery_id,
+        variables=variables or {},
+        env=env or {},
+        jobs=jobs or [],
     )
 
 

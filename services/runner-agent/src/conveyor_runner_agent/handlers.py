@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,8 @@ class RunnerAgent:
     runner_id: str = "local"
     concurrency: int = 4
     exclude: Path | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """The `secrets` context of every job this agent runs; their values are masked in its logs."""
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
 
@@ -41,7 +43,9 @@ class RunnerAgent:
         )
         if request is None or plan is None:
             raise LookupError(f"run {queued.run_id} has no request or no plan for job {queued.job_id}")
-        job = JobRun(self.log, envelope, request, plan, self.work_dir, self.runner_id, exclude=self.exclude)
+        job = JobRun(
+            self.log, envelope, request, plan, self.work_dir, self.runner_id, exclude=self.exclude, secrets=self.secrets
+        )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
         self._running.add(task)
         task.add_done_callback(self._running.discard)

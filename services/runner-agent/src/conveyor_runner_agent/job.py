@@ -31,6 +31,7 @@ from conveyor_workflow import ExpressionError, Job, Step, evaluate, evaluate_con
 from conveyor_runner_agent.adapters import CheckoutError, LogPublisher, checkout, run_process
 from conveyor_runner_agent.domain import (
     FileCommandError,
+    Masker,
     StepResult,
     job_conclusion,
     parse_env_file,
@@ -57,11 +58,15 @@ class JobRun:
     work_dir: Path
     runner_id: str
     exclude: Path | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: list[StepResult] = field(default_factory=list)
     _queued: list[asyncio.Future[list[Envelope]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.masker = Masker(self.secrets.values())
 
     @property
     def event(self) -> JobQueued:
@@ -88,7 +93,7 @@ class JobRun:
             outputs = self._outputs(job)
         except (ExpressionError, StepError) as failure:
             error = str(failure)
-            self.logs.write(len(self.results), f"##[error]{error}")
+            self._log(len(self.results), f"##[error]{error}")
             self.results.append(StepResult(Conclusion.FAILURE, Conclusion.FAILURE))
         finally:
             await self.logs.close()
@@ -98,6 +103,10 @@ class JobRun:
                          conclusion=job_conclusion(self.results), outputs=outputs, error=error),
             "completed",
         )
+
+    def _log(self, index: int, line: str) -> None:
+        """Every line leaves the runner through here: secrets are masked before it is published."""
+        self.logs.write(index, self.masker.mask(line))
 
     async def abandon(self, error: str) -> None:
         """End the job as failed when it could not run at all."""
@@ -125,8 +134,8 @@ class JobRun:
             "matrix": self.plan.matrix or {},
             "strategy": {"fail-fast": True, "job-index": 0, "job-total": 1, "max-parallel": 1},
             "inputs": dict(self.request.inputs),
-            "secrets": {},
-            "vars": {},
+            "secrets": dict(self.secrets),
+            "vars": dict(self.request.variables),
         }
 
     def _status(self) -> str:
@@ -134,7 +143,7 @@ class JobRun:
 
     def _job_env(self, job: Job) -> dict[str, str]:
         env: dict[str, str] = {}
-        for source in (self.plan.workflow_env, job.env):
+        for source in (self.request.env, self.plan.workflow_env, job.env):
             for name, value in source.items():
                 env[name] = interpolate(value, self.contexts(env=env))
         return env
@@ -160,7 +169,7 @@ class JobRun:
             outputs = await self._run_step(index, step, job, contexts)
             outcome = Conclusion.SUCCESS
         except StepError as failure:
-            self.logs.write(index, f"##[error]{failure}")
+            self._log(index, f"##[error]{failure}")
             outputs, outcome = {}, Conclusion.FAILURE
         continue_on_error = step.continue_on_error
         if isinstance(continue_on_error, str):
@@ -206,7 +215,7 @@ class JobRun:
             raise StepError(f"working-directory '{working_directory}' does not exist in the workspace")
         process_env = self._process_env(env, files)
         code = await run_process(shell.argv(str(script_path)), cwd=cwd, env=process_env,
-                                 on_line=lambda line: self.logs.write(index, line))
+                                 on_line=lambda line: self._log(index, line))
         try:
             outputs = parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace"))
             self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))

@@ -28,14 +28,20 @@ class LocalRepositorySource:
 
     def workflow_files(self, request: RunRequested) -> dict[str, str]:
         if request.workdir is not None:
-            return _from_tree(Path(request.workdir))
+            return _from_tree(Path(request.workdir), request.workflows)
         return _from_commit(Path(request.repository), request.sha)
 
 
-def _from_tree(root: Path) -> dict[str, str]:
-    folder = root / WORKFLOWS_DIR
+def _from_tree(root: Path, named: list[str]) -> dict[str, str]:
+    """The workflow files of a working tree: the named ones (paths from the root), else .github/workflows."""
     if not root.is_dir():
         raise RepositoryError(f"{root}: no such directory")
+    if named:
+        missing = [name for name in named if not (root / name).is_file()]
+        if missing:
+            raise RepositoryError(f"{root / missing[0]}: no such workflow file")
+        return {name: _decode(name, (root / name).read_bytes()) for name in named}
+    folder = root / WORKFLOWS_DIR
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
     return {f"{WORKFLOWS_DIR}/{file.name}": _decode(file.name, file.read_bytes()) for file in files}
 

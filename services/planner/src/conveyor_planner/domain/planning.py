@@ -48,7 +48,8 @@ def plan_run(request: RunRequested, files: Mapping[str, str]) -> list[RunEvent]:
         except WorkflowError as error:
             chosen.append((path, error))
             continue
-        if triggered(workflow, request.event_name, request.payload):
+        wanted = not request.jobs or any(key in workflow.jobs for key in request.jobs)
+        if wanted and triggered(workflow, request.event_name, request.payload):
             chosen.append((path, workflow))
     if not chosen:
         return [_rejected(request, f"no workflow is triggered by '{request.event_name}'", WORKFLOWS_DIR)]
@@ -98,9 +99,11 @@ def _plan_workflow(request: RunRequested, workflow: Workflow, index: int, count:
                 problems=[problem],
             )
         ]
-    ids = {key: [job_id_for(workflow.path, key, leg) for leg, _ in legs[key]] for key in workflow.jobs}
+    chosen = _chosen_jobs(workflow, request.jobs)
+    ids = {key: [job_id_for(workflow.path, key, leg) for leg, _ in legs[key]] for key in chosen}
     events: list[RunEvent] = []
-    for key, job in workflow.jobs.items():
+    for key in chosen:
+        job = workflow.jobs[key]
         for (_leg, matrix), job_id in zip(legs[key], ids[key], strict=True):
             events.append(
                 JobPlanned(
@@ -125,10 +128,24 @@ def _plan_workflow(request: RunRequested, workflow: Workflow, index: int, count:
             workflow_name=workflow.name or workflow.path,
             index=index,
             count=count,
-            jobs=[job_id for key in workflow.jobs for job_id in ids[key]],
+            jobs=[job_id for key in chosen for job_id in ids[key]],
         )
     )
     return events
+
+
+def _chosen_jobs(workflow: Workflow, wanted: list[str]) -> list[str]:
+    """The workflow's jobs in file order: all of them, or the wanted ones with every job they need."""
+    if not wanted:
+        return list(workflow.jobs)
+    keep: set[str] = set()
+    pending = [key for key in wanted if key in workflow.jobs]
+    while pending:
+        key = pending.pop()
+        if key not in keep:
+            keep.add(key)
+            pending.extend(workflow.jobs[key].needs)
+    return [key for key in workflow.jobs if key in keep]
 
 
 def _legs(job: Job) -> list[tuple[int | None, dict[str, Any] | None]]:

@@ -1,6 +1,24 @@
 """The runner's pure parts: file commands, shells, step names and job contexts."""
 
+from conveyor_runner_agent.domain.commands import (
+    AddPath,
+    Annotation,
+    CommandFailed,
+    CommandProcessor,
+    Effect,
+    GroupEnd,
+    GroupStart,
+    Mask,
+    Output,
+    ParsedCommand,
+    Processed,
+    SaveState,
+    SetEnv,
+    parse_command,
+)
 from conveyor_runner_agent.domain.file_commands import FileCommandError, parse_env_file, parse_path_file
+from conveyor_runner_agent.domain.log_lines import DEFAULT_JOB_LOG_LIMIT, LineSplitter, LogBudget, safe_text
+from conveyor_runner_agent.domain.masking import MASK, Masker, StreamMasker
 from conveyor_runner_agent.domain.shells import ShellCommand, shell_command
 from conveyor_runner_agent.domain.steps import StepResult, job_conclusion, step_name
 
@@ -13,4 +31,27 @@ __all__ = [
     "parse_path_file",
     "shell_command",
     "step_name",
+]
+__all__ += [
+    "DEFAULT_JOB_LOG_LIMIT",
+    "MASK",
+    "AddPath",
+    "Annotation",
+    "CommandFailed",
+    "CommandProcessor",
+    "Effect",
+    "GroupEnd",
+    "GroupStart",
+    "LineSplitter",
+    "LogBudget",
+    "Mask",
+    "Masker",
+    "Output",
+    "ParsedCommand",
+    "Processed",
+    "SaveState",
+    "SetEnv",
+    "StreamMasker",
+    "parse_command",
+    "safe_text",
 ]

@@ -1,0 +1,108 @@
+"""`conveyor run` with act's flags: workflows, jobs, payload, secrets, vars, inputs and env files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conveyor_cli.main import app
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.e2e
+
+FLAGS = """
+on: [push, workflow_dispatch]
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    outputs:
+      word: ${{ steps.w.outputs.word }}
+    steps:
+      - id: w
+        run: echo "word=from-first" >> "$GITHUB_OUTPUT"
+  second:
+    needs: first
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "need=${{ needs.first.outputs.word }}"
+          echo "var=${{ vars.COLOR }} input=${{ inputs.level }} env=$FROM_ENV_FILE"
+          echo "event=${{ github.event_name }} ref=${{ github.ref }} head=${{ github.event.head_commit.message }}"
+          echo "secret=${{ secrets.TOKEN }}"
+          echo "secret in env: $TOKEN_ENV"
+        env:
+          TOKEN_ENV: ${{ secrets.TOKEN }}
+  unrelated:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "unrelated ran"
+"""
+OTHER = "on: push\njobs:\n  other:\n    runs-on: x\n    steps:\n      - run: echo other-workflow\n"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def project(repository: Callable[..., Path]) -> Path:
+    return repository({".github/workflows/flags.yml": FLAGS, ".github/workflows/other.yml": OTHER})
+
+
+def test_a_job_and_the_jobs_it_needs_with_vars_inputs_env_and_payload(project: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / "run.env"
+    env_file.write_text("FROM_ENV_FILE=loaded\n")
+    payload = tmp_path / "event.json"
+    payload.write_text(json.dumps({"ref": "refs/heads/release", "head_commit": {"message": "ship it"}}))
+
+    code, output = invoke(
+        "run", "workflow_dispatch", "-C", str(project), "-j", "second", "--var", "COLOR=blue",
+        "--input", "level=3", "--env-file", str(env_file), "-e", str(payload),
+    )
+
+    assert code == 0, output
+    assert "need=from-first" in output
+    assert "var=blue input=3 env=loaded" in output
+    assert "event=workflow_dispatch ref=refs/heads/release head=ship it" in output
+    assert "unrelated ran" not in output
+    assert "other-workflow" not in output
+
+
+def test_secrets_reach_steps_and_never_the_log(project: Path, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("TOKEN=hunter2-very-secret\n")
+
+    code, output = invoke("run", "-C", str(project), "-j", "second", "--secret-file", str(secrets))
+
+    assert code == 0, output
+    assert "hunter2-very-secret" not in output
+    assert "secret=***" in output
+    assert "secret in env: ***" in output
+
+
+def test_only_the_workflow_files_given(project: Path) -> None:
+    code, output = invoke("run", "-C", str(project), "-W", str(project / ".github/workflows/other.yml"))
+
+    assert code == 0, output
+    assert "other-workflow" in output
+    assert "unrelated ran" not in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--var", "novalue"], "--var 'novalue': expected NAME=VALUE"),
+        (["-s", "CONVEYOR_TEST_UNSET_SECRET"], "no CONVEYOR_TEST_UNSET_SECRET in the environment"),
+        (["--secret-file", "/nonexistent.env"], "/nonexistent.env: no such file"),
+        (["-W", "missing.yml"], "missing.yml: no such workflow file or directory"),
+        (["-e", "/nonexistent.json"], "/nonexistent.json: not a readable JSON event payload"),
+    ],
+)
+def test_bad_flags_are_one_clear_line(project: Path, args: list[str], message: str) -> None:
+    code, output = invoke("run", "-C", str(project), *args)
+
+    assert code == 2
+    assert message in output
