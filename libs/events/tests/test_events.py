@@ -74,16 +74,16 @@ def test_unknown_fields_are_read_and_kept_when_reencoded() -> None:
         StepCompleted(run_id="run-1", job_id="j", step_index=2, outcome="success", conclusion="success")
     )
     document["data"]["duration_ms"] = 1234
-    document["data"]["annotations"] = [{"level": "warning", "text": "slow"}]
+    document["data"]["notes"] = [{"level": "warning", "text": "slow"}]
 
     envelope = envelope_from_dict(document)
 
     assert isinstance(envelope.event, StepCompleted)
     assert envelope.event.step_index == 2
-    assert envelope.event.model_extra == {"duration_ms": 1234, "annotations": [{"level": "warning", "text": "slow"}]}
+    assert envelope.event.model_extra == {"duration_ms": 1234, "notes": [{"level": "warning", "text": "slow"}]}
     again = json.loads(envelope.to_json())
     assert again["data"]["duration_ms"] == 1234
-    assert again["data"]["annotations"] == [{"level": "warning", "text": "slow"}]
+    assert again["data"]["notes"] == [{"level": "warning", "text": "slow"}]
     assert envelope_from_json(envelope.to_json()) == envelope
 
 

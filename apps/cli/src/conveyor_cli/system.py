@@ -52,6 +52,7 @@ class EmbeddedSystem:
             concurrency=self.settings.runner_concurrency,
             exclude=self.exclude or self.settings.data_dir,
             secrets=self.secrets,
+            log_limit=self.settings.job_log_limit,
         )
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:

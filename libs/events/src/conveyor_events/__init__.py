@@ -15,6 +15,7 @@ from conveyor_events._envelope import (
     new_traceparent,
 )
 from conveyor_events._events import (
+    Annotation,
     Conclusion,
     EventDeadLettered,
     JobAssigned,
@@ -38,6 +39,7 @@ from conveyor_events._events import (
 )
 
 __all__ = [
+    "Annotation",
     "Conclusion",
     "Envelope",
     "Event",

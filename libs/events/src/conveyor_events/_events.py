@@ -45,6 +45,21 @@ class LogLine(BaseModel):
     text: str
 
 
+class Annotation(BaseModel):
+    """An error, warning or notice a step reported (`::error file=...::message`), shown with the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    level: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
+    title: str | None = None
+
+
 class NeedResult(BaseModel):
     """What a job that another job needs ended with: the `needs.<job>` context."""
 
@@ -178,6 +193,9 @@ class StepCompleted(RunEvent):
     outputs: dict[str, str] = Field(default_factory=dict)
     step_id: str | None = None
     name: str = ""
+    annotations: list[Annotation] = Field(default_factory=list)
+    summary: str = ""
+    """What the step wrote to `$GITHUB_STEP_SUMMARY` (Markdown), masked like its log."""
 
 
 class JobCompleted(RunEvent):

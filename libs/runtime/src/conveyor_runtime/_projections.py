@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, job_id TEXT NOT NULL, step_index INTEGER NOT NULL, step_id TEXT, name TEXT NOT NULL,
     status TEXT NOT NULL, outcome TEXT, conclusion TEXT, outputs TEXT NOT NULL DEFAULT '{}',
+    annotations TEXT NOT NULL DEFAULT '[]', summary TEXT NOT NULL DEFAULT '',
     started_at TEXT, completed_at TEXT,
     PRIMARY KEY (run_id, job_id, step_index)
 );
@@ -187,19 +188,21 @@ def _step_started(db: sqlite3.Connection, envelope: Envelope, event: StepStarted
 def _step_completed(db: sqlite3.Connection, envelope: Envelope, event: StepCompleted) -> None:
     db.execute(
         "INSERT INTO steps (run_id, job_id, step_index, step_id, name, status, outcome, conclusion, outputs,"
-        " completed_at) VALUES (?,?,?,?,?,'completed',?,?,?,?)"
+        " annotations, summary, completed_at) VALUES (?,?,?,?,?,'completed',?,?,?,?,?,?)"
         " ON CONFLICT (run_id, job_id, step_index) DO UPDATE SET status = 'completed',"
         " outcome = excluded.outcome, conclusion = excluded.conclusion, outputs = excluded.outputs,"
-        " completed_at = excluded.completed_at",
+        " annotations = excluded.annotations, summary = excluded.summary, completed_at = excluded.completed_at",
         (
             event.run_id,
             event.job_id,
             event.step_index,
-            getattr(event, "step_id", None),
-            getattr(event, "name", None) or f"step {event.step_index + 1}",
+            event.step_id,
+            event.name or f"step {event.step_index + 1}",
             event.outcome.value,
             event.conclusion.value,
             json.dumps(event.outputs),
+            json.dumps([annotation.model_dump(exclude_none=True) for annotation in event.annotations]),
+            event.summary,
             _at(envelope),
         ),
     )

@@ -19,6 +19,8 @@ class RuntimeSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     log_sync: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     runner_concurrency: int = Field(default=4, ge=1)
+    job_log_limit: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Bytes of log one job may store; past it a marker line is stored and the rest only counted."""
 
     @property
     def log_path(self) -> Path:

@@ -51,6 +51,8 @@ class Queries:
                     "outcome": row["outcome"],
                     "conclusion": row["conclusion"],
                     "outputs": json.loads(row["outputs"]),
+                    "annotations": json.loads(row["annotations"]),
+                    "summary": row["summary"],
                     "started_at": row["started_at"],
                     "completed_at": row["completed_at"],
                 }

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from conveyor_runtime import EventLog
 
+from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.handlers import CONSUMER, RunnerAgent
 
 
@@ -15,9 +16,12 @@ def create_runner_agent(
     concurrency: int = 4,
     exclude: Path | None = None,
     secrets: Mapping[str, str] | None = None,
+    log_limit: int = DEFAULT_JOB_LOG_LIMIT,
 ) -> RunnerAgent:
     """A runner agent over `log` that keeps job workspaces under `work_dir`."""
-    return RunnerAgent(log, work_dir, concurrency=concurrency, exclude=exclude, secrets=dict(secrets or {}))
+    return RunnerAgent(
+        log, work_dir, concurrency=concurrency, exclude=exclude, secrets=dict(secrets or {}), log_limit=log_limit
+    )
 
 
 __all__ = ["CONSUMER", "RunnerAgent", "create_runner_agent"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from conveyor_events import Envelope, JobPlanned, JobQueued, RunRequested
 from conveyor_runtime import Consumer, EventLog
 
+from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.job import JobRun
 
 CONSUMER = "runner-agent"
@@ -28,6 +29,7 @@ class RunnerAgent:
     exclude: Path | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
     """The `secrets` context of every job this agent runs; their values are masked in its logs."""
+    log_limit: int = DEFAULT_JOB_LOG_LIMIT
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
 
@@ -44,7 +46,15 @@ class RunnerAgent:
         if request is None or plan is None:
             raise LookupError(f"run {queued.run_id} has no request or no plan for job {queued.job_id}")
         job = JobRun(
-            self.log, envelope, request, plan, self.work_dir, self.runner_id, exclude=self.exclude, secrets=self.secrets
+            self.log,
+            envelope,
+            request,
+            plan,
+            self.work_dir,
+            self.runner_id,
+            exclude=self.exclude,
+            secrets=self.secrets,
+            log_limit=self.log_limit,
         )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
         self._running.add(task)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conveyor_events import Annotation as EventAnnotation
 from conveyor_events import (
     Conclusion,
     Envelope,
@@ -30,8 +31,17 @@ from conveyor_workflow import ExpressionError, Job, Step, evaluate, evaluate_con
 
 from conveyor_runner_agent.adapters import CheckoutError, LogPublisher, checkout, run_process
 from conveyor_runner_agent.domain import (
+    DEFAULT_JOB_LOG_LIMIT,
+    AddPath,
+    Annotation,
+    CommandFailed,
+    CommandProcessor,
     FileCommandError,
+    LogBudget,
+    Mask,
     Masker,
+    Output,
+    SetEnv,
     StepResult,
     job_conclusion,
     parse_env_file,
@@ -41,6 +51,16 @@ from conveyor_runner_agent.domain import (
 )
 
 _CHECKOUT_ACTIONS = ("actions/checkout@",)
+
+
+@dataclass
+class _StepRecord:
+    """What a step produced besides its log: outputs, annotations, its summary, and failed commands."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    annotations: list[EventAnnotation] = field(default_factory=list)
+    summary: str = ""
+    failures: list[str] = field(default_factory=list)
 
 
 class StepError(Exception):
@@ -59,6 +79,7 @@ class JobRun:
     runner_id: str
     exclude: Path | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
+    log_limit: int = DEFAULT_JOB_LOG_LIMIT
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,6 +88,7 @@ class JobRun:
 
     def __post_init__(self) -> None:
         self.masker = Masker(self.secrets.values())
+        self.budget = LogBudget(self.log_limit)
 
     @property
     def event(self) -> JobQueued:
@@ -96,6 +118,8 @@ class JobRun:
             self._log(len(self.results), f"##[error]{error}")
             self.results.append(StepResult(Conclusion.FAILURE, Conclusion.FAILURE))
         finally:
+            if (dropped := self.budget.summary()) is not None:
+                self.logs.write(max(len(self.results) - 1, 0), f"##[warning]{dropped}")
             await self.logs.close()
             shutil.rmtree(folder, ignore_errors=True)
         await self._emit(
@@ -105,8 +129,10 @@ class JobRun:
         )
 
     def _log(self, index: int, line: str) -> None:
-        """Every line leaves the runner through here: secrets are masked before it is published."""
-        self.logs.write(index, self.masker.mask(line))
+        """Every line leaves the runner through here: masked, then counted against the job's log budget."""
+        admitted = self.budget.admit(self.masker.mask(line))
+        if admitted is not None:
+            self.logs.write(index, admitted)
 
     async def abandon(self, error: str) -> None:
         """End the job as failed when it could not run at all."""
@@ -158,28 +184,30 @@ class JobRun:
         contexts = self.contexts()
         name = interpolate(step_name(step), contexts)
         runs = evaluate_condition(step.if_, contexts, status="failure" if self._status() == "failure" else "success")
+        record = _StepRecord()
         if not runs:
             result = StepResult(Conclusion.SKIPPED, Conclusion.SKIPPED)
-            await self._completed(index, step, name, result)
+            await self._completed(index, step, name, result, record)
             return result
         await self._emit(StepStarted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
                                      step_index=index, step_id=step.id, name=name), "step-started", index,
                          wait=False)
         try:
-            outputs = await self._run_step(index, step, job, contexts)
-            outcome = Conclusion.SUCCESS
+            await self._run_step(index, step, job, contexts, record)
+            outputs, outcome = record.outputs, Conclusion.SUCCESS
         except StepError as failure:
             self._log(index, f"##[error]{failure}")
+            record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(str(failure))))
             outputs, outcome = {}, Conclusion.FAILURE
         continue_on_error = step.continue_on_error
         if isinstance(continue_on_error, str):
             continue_on_error = bool(evaluate(continue_on_error, contexts))
         conclusion = Conclusion.SUCCESS if outcome == Conclusion.FAILURE and continue_on_error else outcome
         result = StepResult(outcome, conclusion, outputs)
-        await self._completed(index, step, name, result)
+        await self._completed(index, step, name, result, record)
         return result
 
-    async def _completed(self, index: int, step: Step, name: str, result: StepResult) -> None:
+    async def _completed(self, index: int, step: Step, name: str, result: StepResult, record: _StepRecord) -> None:
         await self.logs.flush()
         if step.id:
             self.steps[step.id] = {"outputs": result.outputs, "outcome": result.outcome.value,
@@ -187,13 +215,17 @@ class JobRun:
         await self._emit(
             StepCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
                           step_index=index, outcome=result.outcome, conclusion=result.conclusion,
-                          outputs=result.outputs, step_id=step.id, name=name),
+                          outputs=result.outputs, step_id=step.id, name=name, annotations=record.annotations,
+                          summary=self.masker.mask(record.summary)),
             "step-completed", index,
         )
 
-    async def _run_step(self, index: int, step: Step, job: Job, contexts: dict[str, Any]) -> dict[str, str]:
+    async def _run_step(
+        self, index: int, step: Step, job: Job, contexts: dict[str, Any], record: _StepRecord
+    ) -> None:
         if step.uses is not None:
-            return self._use(step)
+            record.outputs = self._use(step)
+            return
         env = dict(self.env)
         for name, value in step.env.items():
             env[name] = interpolate(value, {**contexts, "env": env})
@@ -214,17 +246,55 @@ class JobRun:
         if not cwd.is_dir():
             raise StepError(f"working-directory '{working_directory}' does not exist in the workspace")
         process_env = self._process_env(env, files)
+        commands = CommandProcessor(
+            debug=self._debug(),
+            allow_unsecure_commands=process_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS") == "true",
+            workspace=str(self.workspace),
+        )
         code = await run_process(shell.argv(str(script_path)), cwd=cwd, env=process_env,
-                                 on_line=lambda line: self._log(index, line))
+                                 on_line=lambda line: self._command_line(index, line, commands, record))
         try:
-            outputs = parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace"))
+            record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace")))
             self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))
         except FileCommandError as error:
             raise StepError(str(error)) from error
         self.path_entries[:0] = reversed(parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")))
+        record.summary = files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
         if code != 0:
             raise StepError(f"Process completed with exit code {code}.")
-        return outputs
+        if record.failures:
+            raise StepError(record.failures[0])
+
+    def _command_line(self, index: int, line: str, commands: CommandProcessor, record: _StepRecord) -> None:
+        """One line of a step's output: apply its workflow command, then log what is shown."""
+        processed = commands.process(line)
+        for effect in processed.effects:
+            match effect:
+                case Mask():
+                    self.masker.add(effect.value)
+                case Output():
+                    record.outputs[effect.name] = effect.value
+                case SetEnv():
+                    self.env[effect.name] = effect.value
+                case AddPath():
+                    self.path_entries.insert(0, effect.path)
+                case Annotation():
+                    record.annotations.append(
+                        EventAnnotation(
+                            level=effect.level, message=self.masker.mask(effect.message), file=effect.file,
+                            line=effect.line, column=effect.col, end_line=effect.end_line,
+                            end_column=effect.end_col, title=effect.title,
+                        )
+                    )
+                case CommandFailed():
+                    record.failures.append(effect.message)
+        for shown in processed.lines:
+            self._log(index, shown)
+
+    def _debug(self) -> bool:
+        """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
+        flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
+        return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
 
     def _use(self, step: Step) -> dict[str, str]:
         assert step.uses is not None

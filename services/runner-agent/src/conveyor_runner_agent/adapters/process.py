@@ -9,6 +9,8 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from conveyor_runner_agent.domain.log_lines import LineSplitter
+
 _CHUNK = 1 << 16
 
 
@@ -18,7 +20,8 @@ async def run_process(
     """Run `argv` in its own process group, pass each output line (stdout and stderr merged) to `on_line`.
 
     Returns the exit code (128 + the signal number when a signal ended it). Undecodable bytes are replaced,
-    and a line longer than 64 KiB without a newline is passed on in pieces rather than held in memory.
+    NUL shown as `␀`, and a line longer than 64 KiB without a newline is passed on in pieces rather than held
+    in memory.
     """
     process = await asyncio.create_subprocess_exec(
         *argv,
@@ -40,17 +43,12 @@ async def run_process(
 
 
 async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> None:
-    pending = b""
+    splitter = LineSplitter()
     while chunk := await stream.read(_CHUNK):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            on_line(line.removesuffix(b"\r").decode("utf-8", errors="replace"))
-        if len(pending) >= _CHUNK:
-            on_line(pending.decode("utf-8", errors="replace"))
-            pending = b""
-    if pending:
-        on_line(pending.removesuffix(b"\r").decode("utf-8", errors="replace"))
+        for line in splitter.feed(chunk):
+            on_line(line)
+    for line in splitter.finish():
+        on_line(line)
 
 
 def _kill_group(pid: int) -> None:
