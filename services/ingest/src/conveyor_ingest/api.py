@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
-from conveyor_events import Envelope
+from conveyor_events import Envelope, RunCancelRequested
 from conveyor_runtime import EventLog
 from fastapi import APIRouter, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,6 +78,17 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
         if job_id is None:
             raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
         return {"run": run_id, "job": job_id, "lines": queries.logs(run_id, job_id, after=after, limit=limit)}
+
+    @router.post("/{run_id}/cancel", status_code=202)
+    async def cancel_run(run_id: str) -> Accepted:
+        run = queries.run(run_id)
+        if run is None:
+            raise HTTPException(404, f"no run '{run_id}'")
+        if run["status"] == "completed":
+            raise HTTPException(409, f"run '{run_id}' already completed ({run['conclusion']})")
+        request = RunCancelRequested(run_id=run_id, reason="cancelled through the API")
+        await log.append([Envelope.wrap(request, stream=run_id)])
+        return Accepted(id=run_id, url=f"/api/runs/{run_id}")
 
     @router.post("", status_code=202)
     async def dispatch(body: DispatchRequest) -> Accepted:

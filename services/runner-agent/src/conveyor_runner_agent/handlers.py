@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conveyor_events import Envelope, JobPlanned, JobQueued, RunRequested
+from conveyor_events import Conclusion, Envelope, JobPlanned, JobQueued, RunCancelRequested, RunRequested
 from conveyor_runtime import Consumer, EventLog
 
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
@@ -30,7 +30,7 @@ class RunnerAgent:
     secrets: Mapping[str, str] = field(default_factory=dict)
     """The `secrets` context of every job this agent runs; their values are masked in its logs."""
     log_limit: int = DEFAULT_JOB_LOG_LIMIT
-    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
     async def on_job_queued(self, envelope: Envelope) -> Sequence[Envelope]:
@@ -57,26 +57,38 @@ class RunnerAgent:
             log_limit=self.log_limit,
         )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._running[task] = job
+        task.add_done_callback(lambda done: self._running.pop(done, None))
+        return []
+
+    async def on_run_cancel_requested(self, envelope: Envelope) -> Sequence[Envelope]:
+        """Stop this agent's jobs of the run: their processes get SIGINT, SIGTERM, then SIGKILL."""
+        event = envelope.event
+        assert isinstance(event, RunCancelRequested)
+        for task, job in list(self._running.items()):
+            if job.request.run_id == event.run_id:
+                task.cancel()
         return []
 
     async def _run(self, job: JobRun) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        async with self._slots:
-            try:
+        try:
+            async with self._slots:
                 await job.execute()
-            except Exception as error:
-                logger.exception("job %s of run %s failed to run", job.plan.job_id, job.request.run_id)
-                await job.abandon(f"the runner could not run the job: {type(error).__name__}: {error}")
+        except asyncio.CancelledError:
+            if not job.started:  # cancelled before it began: it still has to end
+                await asyncio.shield(job.abandon("the job was cancelled before it started", Conclusion.CANCELLED))
+        except Exception as error:
+            logger.exception("job %s of run %s failed to run", job.plan.job_id, job.request.run_id)
+            await job.abandon(f"the runner could not run the job: {type(error).__name__}: {error}")
 
     async def stop(self) -> None:
         """Cancel the jobs that are running (their processes are killed) and wait for them to end."""
-        for task in self._running:
+        for task in list(self._running):
             task.cancel()
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
     def consumer(self) -> Consumer:
-        return Consumer(CONSUMER, {JobQueued: self.on_job_queued})
+        return Consumer(CONSUMER, {JobQueued: self.on_job_queued, RunCancelRequested: self.on_run_cancel_requested})

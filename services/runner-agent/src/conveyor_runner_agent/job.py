@@ -27,9 +27,26 @@ from conveyor_events import (
     deterministic_id,
 )
 from conveyor_runtime import EventLog
-from conveyor_workflow import ExpressionError, Job, Step, evaluate, evaluate_condition, github_context, interpolate
+from conveyor_workflow import (
+    ExpressionError,
+    Job,
+    Status,
+    Step,
+    evaluate,
+    evaluate_condition,
+    github_context,
+    interpolate,
+)
 
-from conveyor_runner_agent.adapters import CheckoutError, LogPublisher, checkout, run_process
+from conveyor_runner_agent.adapters import (
+    TRACKING_VARIABLE,
+    CheckoutError,
+    Grace,
+    LogPublisher,
+    checkout,
+    kill_tracked,
+    run_process,
+)
 from conveyor_runner_agent.domain import (
     DEFAULT_JOB_LOG_LIMIT,
     AddPath,
@@ -51,6 +68,7 @@ from conveyor_runner_agent.domain import (
 )
 
 _CHECKOUT_ACTIONS = ("actions/checkout@",)
+DEFAULT_TIMEOUT_MINUTES = 360
 
 
 @dataclass
@@ -80,6 +98,7 @@ class JobRun:
     exclude: Path | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
     log_limit: int = DEFAULT_JOB_LOG_LIMIT
+    grace: Grace = field(default_factory=Grace)
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,6 +108,8 @@ class JobRun:
     def __post_init__(self) -> None:
         self.masker = Masker(self.secrets.values())
         self.budget = LogBudget(self.log_limit)
+        self.started = False
+        self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
 
     @property
     def event(self) -> JobQueued:
@@ -96,6 +117,7 @@ class JobRun:
         return self.queued.event
 
     async def execute(self) -> None:
+        self.started = True
         job = Job.model_validate(self.plan.spec)
         folder = self.work_dir / self.request.run_id / f"{self.plan.job_id}-{self.event.attempt}"
         self.workspace = folder / "workspace"
@@ -108,25 +130,51 @@ class JobRun:
                                  attempt=self.event.attempt)
         error: str | None = None
         outputs: dict[str, str] = {}
+        stopped: Conclusion | None = None
         try:
             self.env = self._job_env(job)
-            for index, step in enumerate(job.steps):
-                self.results.append(await self._step(index, step, job))
+            minutes = self._minutes(job.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
+            try:
+                async with asyncio.timeout(minutes * 60):
+                    await self._steps(job)
+            except TimeoutError:
+                error = f"The job has exceeded the maximum execution time of {minutes:g} minutes."
+                self._log(len(self.results), f"##[error]{error}")
+                stopped = Conclusion.FAILURE
+            except asyncio.CancelledError:
+                stopped = Conclusion.CANCELLED
+            if stopped is not None:
+                await self._steps(job, status="cancelled")  # what still runs: if: always() or cancelled()
             outputs = self._outputs(job)
         except (ExpressionError, StepError) as failure:
             error = str(failure)
             self._log(len(self.results), f"##[error]{error}")
             self.results.append(StepResult(Conclusion.FAILURE, Conclusion.FAILURE))
         finally:
+            kill_tracked(self.tracking_id)  # what the steps left running in the background
             if (dropped := self.budget.summary()) is not None:
                 self.logs.write(max(len(self.results) - 1, 0), f"##[warning]{dropped}")
             await self.logs.close()
             shutil.rmtree(folder, ignore_errors=True)
         await self._emit(
             JobCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                         conclusion=job_conclusion(self.results), outputs=outputs, error=error),
+                         conclusion=stopped or job_conclusion(self.results), outputs=outputs, error=error),
             "completed",
         )
+
+    async def _steps(self, job: Job, *, status: Status | None = None) -> None:
+        """Run the steps not yet run, in order; `status` overrides what the status functions report."""
+        for index in range(len(self.results), len(job.steps)):
+            self.results.append(await self._step(index, job.steps[index], job, status=status))
+
+    def _minutes(self, value: float | str | None, default: float) -> float:
+        if isinstance(value, str):
+            value = evaluate(value, self.contexts())
+        try:
+            minutes = float(value) if value not in (None, "") else default
+        except (TypeError, ValueError):
+            raise StepError(f"timeout-minutes must be a number, not {value!r}") from None
+        return minutes if minutes > 0 else default
 
     def _log(self, index: int, line: str) -> None:
         """Every line leaves the runner through here: masked, then counted against the job's log budget."""
@@ -134,11 +182,11 @@ class JobRun:
         if admitted is not None:
             self.logs.write(index, admitted)
 
-    async def abandon(self, error: str) -> None:
-        """End the job as failed when it could not run at all."""
+    async def abandon(self, error: str, conclusion: Conclusion = Conclusion.FAILURE) -> None:
+        """End the job when it could not run at all."""
         await self._emit(
             JobCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                         conclusion=Conclusion.FAILURE, error=error),
+                         conclusion=conclusion, error=error),
             "completed",
         )
 
@@ -180,10 +228,12 @@ class JobRun:
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    async def _step(self, index: int, step: Step, job: Job) -> StepResult:
+    async def _step(self, index: int, step: Step, job: Job, *, status: Status | None = None) -> StepResult:
         contexts = self.contexts()
         name = interpolate(step_name(step), contexts)
-        runs = evaluate_condition(step.if_, contexts, status="failure" if self._status() == "failure" else "success")
+        if status is None:
+            status = "failure" if self._status() == "failure" else "success"
+        runs = evaluate_condition(step.if_, contexts, status=status)
         record = _StepRecord()
         if not runs:
             result = StepResult(Conclusion.SKIPPED, Conclusion.SKIPPED)
@@ -193,8 +243,14 @@ class JobRun:
                                      step_index=index, step_id=step.id, name=name), "step-started", index,
                          wait=False)
         try:
-            await self._run_step(index, step, job, contexts, record)
+            await self._run_step(index, step, job, contexts, record, name)
             outputs, outcome = record.outputs, Conclusion.SUCCESS
+        except asyncio.CancelledError:
+            self._log(index, "##[error]The operation was canceled.")
+            cancelled = StepResult(Conclusion.CANCELLED, Conclusion.CANCELLED)
+            self.results.append(cancelled)
+            await asyncio.shield(self._completed(index, step, name, cancelled, record))
+            raise
         except StepError as failure:
             self._log(index, f"##[error]{failure}")
             record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(str(failure))))
@@ -221,7 +277,7 @@ class JobRun:
         )
 
     async def _run_step(
-        self, index: int, step: Step, job: Job, contexts: dict[str, Any], record: _StepRecord
+        self, index: int, step: Step, job: Job, contexts: dict[str, Any], record: _StepRecord, name: str
     ) -> None:
         if step.uses is not None:
             record.outputs = self._use(step)
@@ -251,8 +307,14 @@ class JobRun:
             allow_unsecure_commands=process_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS") == "true",
             workspace=str(self.workspace),
         )
-        code = await run_process(shell.argv(str(script_path)), cwd=cwd, env=process_env,
-                                 on_line=lambda line: self._command_line(index, line, commands, record))
+        minutes = self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
+        try:
+            async with asyncio.timeout(minutes * 60):
+                code = await run_process(shell.argv(str(script_path)), cwd=cwd, env=process_env,
+                                         on_line=lambda line: self._command_line(index, line, commands, record),
+                                         grace=self.grace)
+        except TimeoutError:
+            raise StepError(f"The action '{name}' has timed out after {minutes:g} minutes.") from None
         try:
             record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace")))
             self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))
@@ -333,6 +395,7 @@ class JobRun:
             "RUNNER_ARCH": _arch(),
             "RUNNER_NAME": self.runner_id,
             "RUNNER_TEMP": str(self.temp),
+            TRACKING_VARIABLE: self.tracking_id,
             **{name: str(path) for name, path in files.items()},
         }
         merged = {**base, **defaults, **env}

@@ -2,6 +2,6 @@
 
 from conveyor_runner_agent.adapters.checkout import CheckoutError, checkout
 from conveyor_runner_agent.adapters.logs import LogPublisher
-from conveyor_runner_agent.adapters.process import run_process
+from conveyor_runner_agent.adapters.process import TRACKING_VARIABLE, Grace, kill_tracked, run_process
 
-__all__ = ["CheckoutError", "LogPublisher", "checkout", "run_process"]
+__all__ = ["TRACKING_VARIABLE", "CheckoutError", "Grace", "LogPublisher", "checkout", "kill_tracked", "run_process"]
