@@ -1,18 +1,6 @@
 """Property: whatever text arrives, load_workflow returns a Workflow or raises WorkflowError, nothing else."""
 
-import sys
-import types
-from pathlib import Path
 from typing import Any
-
-try:
-    import conveyor_workflow  # noqa: F401
-except ImportError:  # the package __init__ imports modules still being written; load private modules alone
-    for _name in [m for m in sys.modules if m.startswith("conveyor_workflow")]:
-        del sys.modules[_name]
-    _pkg = types.ModuleType("conveyor_workflow")
-    _pkg.__path__ = [str(Path(__file__).parents[1] / "src" / "conveyor_workflow")]
-    sys.modules["conveyor_workflow"] = _pkg
 
 import yaml
 from conveyor_workflow._loader import load_workflow

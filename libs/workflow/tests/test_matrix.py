@@ -1,3 +1,4 @@
+import gc
 import time
 import tracemalloc
 
@@ -146,11 +147,12 @@ def test_job_limit_counts_includes_and_excludes():
 
 def test_a_huge_matrix_is_refused_quickly_without_building_it():
     matrix = {"a": list(range(100)), "b": list(range(100))}
+    gc.collect()
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(MatrixError, match="at most 256"):
         expand_matrix(matrix)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert elapsed < 0.1

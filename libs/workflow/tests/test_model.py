@@ -1,18 +1,6 @@
 """The model's contract: GitHub-like diagnostics and JSON round-trips of loaded workflows."""
 
 import pickle
-import sys
-import types
-from pathlib import Path
-
-try:
-    import conveyor_workflow  # noqa: F401
-except ImportError:  # the package __init__ imports modules still being written; load private modules alone
-    for _name in [m for m in sys.modules if m.startswith("conveyor_workflow")]:
-        del sys.modules[_name]
-    _pkg = types.ModuleType("conveyor_workflow")
-    _pkg.__path__ = [str(Path(__file__).parents[1] / "src" / "conveyor_workflow")]
-    sys.modules["conveyor_workflow"] = _pkg
 
 import pytest
 from conveyor_workflow._loader import load_workflow

@@ -14,9 +14,9 @@ from conveyor_workflow._model import Job, Step
 from conveyor_workflow._schema import Fields, Reader, is_null
 
 _COMMON = ("name", "needs", "if", "permissions", "concurrency", "strategy")
-_STEPS_JOB = (
-    *_COMMON,
-    *[
+_STEPS_JOB = frozenset(
+    [
+        *_COMMON,
         "runs-on",
         "environment",
         "outputs",
@@ -27,12 +27,15 @@ _STEPS_JOB = (
         "container",
         "services",
         "steps",
-    ],
+    ]
 )
-_CALL_JOB = (*_COMMON, "uses", "with", "secrets")
+_CALL_JOB = frozenset((*_COMMON, "uses", "with", "secrets"))
 _STEP_COMMON = ("id", "if", "name", "env", "continue-on-error", "timeout-minutes")
-_RUN_STEP = (*_STEP_COMMON, "run", "shell", "working-directory")
-_USES_STEP = (*_STEP_COMMON, "uses", "with")
+_RUN_STEP = frozenset((*_STEP_COMMON, "run", "shell", "working-directory"))
+_USES_STEP = frozenset((*_STEP_COMMON, "uses", "with"))
+_RUN_AND_USES_STEP = _RUN_STEP | _USES_STEP
+_NEITHER_STEP = _RUN_STEP | {"with"}
+_STEP_TEXT = (("name", "name"), ("run", "run"), ("shell", "shell"), ("working-directory", "working_directory"))
 _ACTION = re.compile(r"[^/@\s]+/[^/@\s]+(/[^@\s]+)?@\S+\Z")
 _CALLED = re.compile(
     r"([^/@\s]+/[^/@\s]+/\.github/workflows/[^/@\s]+\.ya?ml@\S+|\./\.github/workflows/[^/@\s]+\.ya?ml)\Z"
@@ -57,7 +60,7 @@ _SCOPES = frozenset(
     ]
 )
 _M = TypeVar("_M", bound=BaseModel)
-_CONTAINER = ("image", "credentials", "env", "ports", "volumes", "options")
+_CONTAINER = frozenset(("image", "credentials", "env", "ports", "volumes", "options"))
 
 
 def read_job(reader: Reader, job_id: str, key: yaml.Node, node: yaml.Node) -> Job | None:
@@ -302,15 +305,15 @@ def _read_step(reader: Reader, node: yaml.Node, seen: set[str]) -> Step | None:
     if not isinstance(node, yaml.MappingNode):
         reader.unexpected(node)
         return None
-    keys = {scalar_key(k) for k, _ in node.value}
+    keys = {key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
     has_run, has_uses = "run" in keys, "uses" in keys
     if has_run and has_uses:
         key = next(k for k, _ in node.value if scalar_key(k) == "uses")
         reader.error(key, "A step may have either 'run' or 'uses', not both")
-        allowed: tuple[str, ...] = (*_RUN_STEP, "uses", "with")
+        allowed = _RUN_AND_USES_STEP
     elif not has_run and not has_uses:
         reader.error(node, "Required property is missing: run or uses")
-        allowed = (*_RUN_STEP, "with")
+        allowed = _NEITHER_STEP
     else:
         allowed = _RUN_STEP if has_run else _USES_STEP
     found = reader.fields(node, allowed) or {}
@@ -325,12 +328,7 @@ def _read_step(reader: Reader, node: yaml.Node, seen: set[str]) -> Step | None:
         step["id"] = step_id
     if "if" in found:
         step["if_"] = reader.condition(found["if"][1], places.STEP_IF)
-    for name, field in (
-        ("name", "name"),
-        ("run", "run"),
-        ("shell", "shell"),
-        ("working-directory", "working_directory"),
-    ):
+    for name, field in _STEP_TEXT:
         if name in found:
             step[field] = reader.text(found[name][1], places.STEP, non_empty=name == "run")
     if "uses" in found:

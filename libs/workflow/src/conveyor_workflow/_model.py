@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Frozen(BaseModel):
+    # Mutable defaults below are factories: pydantic deep-copies a plain `{}` default on every validation.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -46,8 +47,8 @@ class Step(_Frozen):
     uses: str | None = None
     run: str | None = None
     shell: str | None = None
-    with_: dict[str, Any] = {}
-    env: dict[str, str] = {}
+    with_: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
     continue_on_error: bool | str = False
     timeout_minutes: float | str | None = None
     working_directory: str | None = None
@@ -63,16 +64,16 @@ class Job(_Frozen):
     runs_on: Any = None
     environment: Any = None
     concurrency: Any = None
-    outputs: dict[str, str] = {}
-    env: dict[str, str] = {}
-    defaults: dict[str, Any] = {}
+    outputs: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
     timeout_minutes: float | str | None = None
     strategy: dict[str, Any] | None = None
     continue_on_error: bool | str = False
     container: Any = None
-    services: dict[str, Any] = {}
+    services: dict[str, Any] = Field(default_factory=dict)
     uses: str | None = None
-    with_: dict[str, Any] = {}
+    with_: dict[str, Any] = Field(default_factory=dict)
     secrets: Any = None
     steps: tuple[Step, ...] = ()
     permissions: Any = None
@@ -84,9 +85,9 @@ class Workflow(_Frozen):
     path: str
     name: str | None = None
     run_name: str | None = None
-    on: dict[str, Any] = {}
-    env: dict[str, str] = {}
-    defaults: dict[str, Any] = {}
+    on: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
     permissions: Any = None
     concurrency: Any = None
     jobs: dict[str, Job] = {}

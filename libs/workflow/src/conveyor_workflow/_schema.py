@@ -55,7 +55,7 @@ class Reader:
     def pairs(self, node: yaml.Node) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
         """The entries of a mapping in file order; null reads as an empty mapping."""
         if isinstance(node, yaml.MappingNode):
-            return [(key_text(key), key, value) for key, value in node.value]
+            return [(_key(key), key, value) for key, value in node.value]
         if is_null(node):
             return []
         self.unexpected(node)
@@ -63,15 +63,17 @@ class Reader:
 
     def fields(self, node: yaml.Node, allowed: Collection[str], required: Collection[str] = ()) -> Fields | None:
         """A mapping with known keys: unknown ones are `Unexpected value`, missing required ones reported."""
-        entries = self.pairs(node)
-        if entries is None:
-            return None
         found: Fields = {}
-        for name, key, value in entries:
-            if name not in allowed:
-                self.error(key, f"Unexpected value '{name}'")
-            elif name not in found:
-                found[name] = (key, value)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = _key(key)
+                if name not in allowed:
+                    self.error(key, f"Unexpected value '{name}'")
+                elif name not in found:
+                    found[name] = (key, value)
+        elif not is_null(node):
+            self.unexpected(node)
+            return None
         for name in required:
             if name not in found:
                 self.error(node, f"Required property is missing: {name}")
@@ -85,11 +87,12 @@ class Reader:
         value = scalar(node)
         if value is None and not non_empty:
             return None
-        text = as_text(value)
+        text = value if type(value) is str else as_text(value)
         if non_empty and not text:
             self.error(node, "Unexpected value ''")
             return None
-        self.expressions(node, text, place)
+        if "${{" in text:
+            self.expressions(node, text, place)
         return text
 
     def expressions(self, node: yaml.Node, text: str, place: Place | None) -> None:
@@ -138,7 +141,7 @@ class Reader:
     def text_map(self, node: yaml.Node, place: Place | None) -> dict[str, str]:
         """A mapping of names to scalars turned into strings (`env`, `outputs`)."""
         result: dict[str, str] = {}
-        for name, _, value in self.pairs(node) or []:
+        for name, _, value in self.pairs(node) or ():
             text = self.text(value, place)
             if text is not None or is_null(value):
                 result[name] = text or ""
@@ -148,12 +151,12 @@ class Reader:
         """Any value as plain Python, with expressions in its strings checked."""
         if isinstance(node, yaml.ScalarNode):
             value = scalar(node)
-            if isinstance(value, str):
+            if type(value) is str and "${{" in value:
                 self.expressions(node, value, place)
             return value
         if isinstance(node, yaml.SequenceNode):
             return [self.value(item, place) for item in node.value]
-        return {key_text(key): self.value(value, place) for key, value in node.value}
+        return {_key(key): self.value(value, place) for key, value in node.value}
 
     def condition(self, node: yaml.Node, place: Place) -> str | None:
         """An `if:` value: an expression with or without `${{ }}`."""
@@ -186,3 +189,8 @@ class Reader:
 
 def is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and scalar(node) is None
+
+
+def _key(node: yaml.Node) -> str:
+    # `key_text`, with the common case (a scalar key, whose value is already text) inline
+    return node.value if type(node) is yaml.ScalarNode else key_text(node)

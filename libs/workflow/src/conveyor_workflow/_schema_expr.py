@@ -14,9 +14,12 @@ _STEP = _BASE | {"job", "runner", "env", "secrets", "steps"}
 _STATUS = frozenset({"always", "cancelled", "success", "failure"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Place:
-    """The contexts and functions (beyond the always-available ones) an expression may use somewhere."""
+    """The contexts and functions (beyond the always-available ones) an expression may use somewhere.
+
+    Places are the constants below, compared by identity: that keeps the hash that keys the check cache cheap.
+    """
 
     contexts: frozenset[str]
     functions: frozenset[str] = frozenset()
