@@ -21,6 +21,8 @@ from conveyor_runtime._sqlite_log import Synchronous
 SINGLE = 3_000
 GROUP_WRITERS = 200
 GROUP_ROUNDS = 100
+LARGE_APPEND = 1_000
+LARGE_ROUNDS = 50
 
 
 def _event(stream: str, number: int) -> Envelope:
@@ -74,6 +76,19 @@ async def group(path: Path, synchronous: Synchronous, *, per_append: int) -> tup
         return appends / elapsed, appends * per_append / elapsed
 
 
+async def large(path: Path, synchronous: Synchronous) -> float:
+    """Events/s when one writer appends LARGE_APPEND events at a time (a run's log lines, a replayed batch)."""
+    async with SqliteEventLog(path, synchronous=synchronous) as log:
+        batches = [
+            [_event(f"run-{round_}", round_ * LARGE_APPEND + k) for k in range(LARGE_APPEND)]
+            for round_ in range(LARGE_ROUNDS)
+        ]
+        started = time.perf_counter()
+        for batch in batches:
+            await log.append(batch)
+        return LARGE_ROUNDS * LARGE_APPEND / (time.perf_counter() - started)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -92,6 +107,9 @@ def main() -> None:
             appends, events = asyncio.run(group(folder / f"group10-{tag}.db", synchronous, per_append=10))
             rows.setdefault(f"group commit: 10-event appends/s ({GROUP_WRITERS} writers)", []).append(appends)
             rows.setdefault("group commit: events/s in 10-event appends", []).append(events)
+            rows.setdefault(f"events/s in {LARGE_APPEND}-event appends (1 writer)", []).append(
+                asyncio.run(large(folder / f"large-{tag}.db", synchronous))
+            )
         for label, values in rows.items():
             print(f"{label:<46} {values[0]:>12,.0f} {values[1]:>12,.0f}")
         baseline = rows["baseline: bare sqlite3 INSERT+COMMIT /s"]

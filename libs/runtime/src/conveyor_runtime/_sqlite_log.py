@@ -67,7 +67,8 @@ class _Append:
     ids: list[str]
     expected_version: int | None
     checkpoint: Checkpoint | None
-    future: asyncio.Future[Placed]
+    events: Sequence[Envelope]
+    future: asyncio.Future[list[Envelope]]
     loop: asyncio.AbstractEventLoop
 
 
@@ -100,14 +101,20 @@ def _row_to_envelope(row: sqlite3.Row | tuple[Any, ...]) -> Envelope:
     )
 
 
-def _settle_all(settled: list[tuple[asyncio.Future[Placed], Placed | BaseException]]) -> None:
-    for future, outcome in settled:
-        if future.done():
+def _settle_all(settled: list[tuple[_Append, Placed | BaseException]]) -> None:
+    """Hand each append its outcome, in the loop that asked for it."""
+    for entry, outcome in settled:
+        if entry.future.done():
             continue
         if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
+            entry.future.set_exception(outcome)
         else:
-            future.set_result(outcome)
+            entry.future.set_result(
+                [
+                    where if isinstance(where, Envelope) else envelope.placed(*where)
+                    for envelope, where in zip(entry.events, outcome, strict=True)
+                ]
+            )
 
 
 class SqliteEventLog:
@@ -216,24 +223,8 @@ class SqliteEventLog:
             raise ValueError(f"one append holds the event id {twice!r} more than once")
         # Encoded here, so that an event that cannot be encoded fails its own append and no other.
         rows = [_encode(envelope) for envelope in events]
-        placed: asyncio.Future[Placed] = loop.create_future()
         stream = events[0].stream if events else ""
-        self._queue.put(_Append(stream, rows, ids, expected_version, checkpoint, placed, loop))
-
-        def finish(done: asyncio.Future[Placed]) -> None:
-            if result.cancelled():
-                return
-            if done.exception() is not None:
-                result.set_exception(done.exception())  # type: ignore[arg-type]
-                return
-            result.set_result(
-                [
-                    where if isinstance(where, Envelope) else envelope.placed(*where)
-                    for envelope, where in zip(events, done.result(), strict=True)
-                ]
-            )
-
-        placed.add_done_callback(finish)
+        self._queue.put(_Append(stream, rows, ids, expected_version, checkpoint, events, result, loop))
         return result
 
     def _write_forever(self, connection: sqlite3.Connection, ready: threading.Event) -> None:
@@ -257,7 +248,7 @@ class SqliteEventLog:
             outcomes = self._commit(connection, appends)
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
             for entry, outcome in zip(appends, outcomes, strict=True):
-                by_loop.setdefault(entry.loop, []).append((entry.future, outcome))
+                by_loop.setdefault(entry.loop, []).append((entry, outcome))
             for loop, settled in by_loop.items():
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(_settle_all, settled)
