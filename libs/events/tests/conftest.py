@@ -7,15 +7,26 @@ from datetime import UTC, datetime, timedelta, timezone
 import conveyor_events
 import pytest
 from conveyor_events import (
+    Annotation,
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
     Conclusion,
+    ConcurrencyAcquired,
+    ConcurrencyCancelled,
+    ConcurrencyWaited,
     Event,
     EventDeadLettered,
     JobAssigned,
+    JobCancelRequested,
     JobCompleted,
+    JobLost,
     JobPlanned,
     JobQueued,
     JobSkipped,
     JobStarted,
+    JobTimedOut,
+    LeaseRenewed,
     LogLine,
     NeedResult,
     Problem,
@@ -26,10 +37,13 @@ from conveyor_events import (
     RunPlanned,
     RunRejected,
     RunRequested,
+    RunRerunRequested,
+    RunTimedOut,
     StepCompleted,
     StepLogged,
     StepStarted,
     UnknownEvent,
+    WaitTimerStarted,
 )
 
 RUN = "run-1"
@@ -105,6 +119,8 @@ SAMPLES: dict[type[Event], Event] = {
         outputs={"ref": "main"},
         step_id="checkout",
         name="Checkout",
+        annotations=[Annotation(level="warning", message="slow", file="a.py", line=3, column=1, title="Careful")],
+        summary="# Done",
     ),
     JobCompleted: JobCompleted(
         run_id=RUN, job_id=JOB, attempt=2, conclusion=Conclusion.FAILURE, outputs={"x": "1"}, error="exit 1"
@@ -116,6 +132,33 @@ SAMPLES: dict[type[Event], Event] = {
     ),
     EventDeadLettered: EventDeadLettered(
         consumer="planner", event_id="e-1", failed_type="RunRequested", position=12, reason="ValueError: boom"
+    ),
+    JobCancelRequested: JobCancelRequested(run_id=RUN, job_id=JOB, attempt=2, reason="fail-fast"),
+    JobTimedOut: JobTimedOut(
+        run_id=RUN, job_id=JOB, attempt=1, phase="running", deadline=AT + timedelta(minutes=30), limit_minutes=30
+    ),
+    JobLost: JobLost(run_id=RUN, job_id=JOB, attempt=1, runner_id="runner-7", lease_id="lease-1", reason="expired"),
+    LeaseRenewed: LeaseRenewed(run_id=RUN, job_id=JOB, attempt=1, lease_id="lease-1"),
+    RunTimedOut: RunTimedOut(run_id=RUN, deadline=AT + timedelta(days=35)),
+    RunRerunRequested: RunRerunRequested(run_id=RUN, mode="all", requested_by="alice"),
+    ConcurrencyWaited: ConcurrencyWaited(
+        run_id=RUN, workflow="ci.yml", job_id=JOB, group="deploy-main", since=AT, slots=2
+    ),
+    ConcurrencyAcquired: ConcurrencyAcquired(run_id=RUN, workflow="ci.yml", group="deploy-main"),
+    ConcurrencyCancelled: ConcurrencyCancelled(
+        run_id=RUN, workflow="ci.yml", job_id=JOB, group="deploy-main", reason="superseded"
+    ),
+    ApprovalRequested: ApprovalRequested(
+        run_id=RUN, job_id=JOB, attempt=1, environment="production", reviewers=["alice", "bob"]
+    ),
+    ApprovalGranted: ApprovalGranted(
+        run_id=RUN, job_id=JOB, attempt=1, environment="production", approver="alice", comment="ship it"
+    ),
+    ApprovalRejected: ApprovalRejected(
+        run_id=RUN, job_id=JOB, attempt=1, environment="production", approver="bob", comment="not today"
+    ),
+    WaitTimerStarted: WaitTimerStarted(
+        run_id=RUN, job_id=JOB, attempt=1, environment="production", until=AT + timedelta(minutes=5)
     ),
 }
 

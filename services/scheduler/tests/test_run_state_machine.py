@@ -12,6 +12,7 @@ from conveyor_events import (
     JobPlanned,
     JobQueued,
     JobSkipped,
+    JobStarted,
     RunCancelRequested,
     RunCompleted,
     RunEvent,
@@ -19,7 +20,7 @@ from conveyor_events import (
     RunRejected,
     RunRequested,
 )
-from conveyor_scheduler.domain import RunState, decide, evolve
+from conveyor_scheduler.domain import SchedulerState, decide, evolve
 
 RUN = "run-1"
 
@@ -42,7 +43,7 @@ class Run:
     """Feeds events to evolve/decide the way the scheduler's handler does, collecting what it decides."""
 
     def __init__(self) -> None:
-        self.state = RunState(run_id=RUN)
+        self.state = SchedulerState()
         self.decided: list[RunEvent] = []
 
     def feed(self, *events: Event) -> list[RunEvent]:
@@ -171,7 +172,9 @@ def test_a_request_nothing_triggers_completes_the_run() -> None:
 def test_cancelling_skips_jobs_not_yet_queued() -> None:
     run = Run()
     run.feed(request(), *planned(job("a"), job("b", ("a",))))
-    assert run.feed(RunCancelRequested(run_id=RUN)) == []
+    run.feed(JobStarted(run_id=RUN, job_id="ci.a", runner_id="r1"))
+    # a running job is asked to stop; it concludes when its runner says so
+    assert kinds(run.feed(RunCancelRequested(run_id=RUN))) == [("JobCancelRequested", "ci.a")]
     decided = run.complete("a", Conclusion.CANCELLED)
     assert kinds(decided) == [("JobSkipped", "ci.b"), ("RunCompleted", Conclusion.CANCELLED)]
 
@@ -195,7 +198,7 @@ def test_replaying_the_same_events_gives_the_same_state() -> None:
     run.feed(completion)
     everything = [*history, *run.decided[:1], completion, *run.decided[1:]]
 
-    replayed = reduce(evolve, everything, RunState(run_id=RUN))
+    replayed = reduce(evolve, everything, SchedulerState())
 
     assert replayed == run.state
     skipped = [e for e in run.decided if isinstance(e, JobSkipped)]

@@ -1,45 +1,80 @@
-"""The scheduler's handler: keep each run's state from the log, decide, and return what follows."""
+"""The scheduler's handler: keep the state of every run in progress from the log, decide, return what follows.
+
+The clock is the log's: each event is preceded by a `Tick` at its envelope's time, so a run rebuilt from its
+stream has the same deadlines. `tick(now)` (for a timer loop) and `offer(runner, labels)` (for the lease
+endpoint) return decisions the same way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import reduce
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from conveyor_events import (
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ConcurrencyAcquired,
+    ConcurrencyCancelled,
+    ConcurrencyWaited,
     Envelope,
     Event,
+    JobAssigned,
+    JobCancelRequested,
     JobCompleted,
+    JobLost,
     JobPlanned,
     JobQueued,
     JobSkipped,
     JobStarted,
+    JobTimedOut,
+    LeaseRenewed,
     RunCancelRequested,
     RunCompleted,
     RunEvent,
     RunPlanned,
     RunRejected,
     RunRequested,
+    RunRerunRequested,
+    RunTimedOut,
+    WaitTimerStarted,
     deterministic_id,
 )
 from conveyor_runtime import Consumer, EventLog
 
-from conveyor_scheduler.domain import RunState, decide, evolve
+from conveyor_scheduler.domain import Policy, SchedulerState, Tick, assign, decide, evolve
 
 CONSUMER = "scheduler"
-_STATE_EVENTS: tuple[type[Event], ...] = (
+_REACTS_TO: tuple[type[Event], ...] = (
     RunRequested,
     RunPlanned,
-    RunRejected,
     JobPlanned,
-    JobQueued,
-    JobSkipped,
+    RunRejected,
+    JobAssigned,
+    LeaseRenewed,
     JobStarted,
     JobCompleted,
+    JobLost,
     RunCancelRequested,
-    RunCompleted,
+    RunRerunRequested,
+    ApprovalGranted,
+    ApprovalRejected,
 )
-_STATE_TYPES = [cls.event_type() for cls in _STATE_EVENTS]
+_DECIDED: tuple[type[Event], ...] = (
+    JobQueued,
+    JobSkipped,
+    JobCancelRequested,
+    JobTimedOut,
+    RunTimedOut,
+    RunCompleted,
+    ApprovalRequested,
+    WaitTimerStarted,
+    ConcurrencyWaited,
+    ConcurrencyAcquired,
+    ConcurrencyCancelled,
+)
+_STATE_TYPES = [cls.event_type() for cls in (*_REACTS_TO, *_DECIDED)]
 
 
 @dataclass
@@ -47,40 +82,69 @@ class Scheduler:
     """Holds the state of the runs in progress; a run it has not seen is rebuilt from its stream."""
 
     log: EventLog
-    runs: dict[str, RunState] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+    state: SchedulerState = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state = SchedulerState(policy=self.policy)
 
     async def on_event(self, envelope: Envelope) -> Sequence[Envelope]:
         event = envelope.event
         if not isinstance(event, RunEvent):
             return []
-        state = self.runs.get(event.run_id)
-        if state is None:
+        if event.run_id not in self.state.runs and envelope.sequence != 1:
             # A run's first event has no history to rebuild; a later one means this scheduler restarted.
-            fresh = envelope.sequence == 1
-            state = RunState(run_id=event.run_id) if fresh else await self._rebuild(event.run_id, envelope.position)
-        state = evolve(state, event)
-        decisions = decide(state, event)
-        state = reduce(evolve, decisions, state)
-        if state.conclusion is None:
-            self.runs[event.run_id] = state
-        else:
-            self.runs.pop(event.run_id, None)
-        return [
-            Envelope.wrap(decision, stream=event.run_id, cause=envelope, event_id=_decision_id(decision))
-            for decision in decisions
-        ]
+            await self._rebuild(event.run_id, envelope.position)
+        self.state = evolve(evolve(self.state, Tick(envelope.occurred_at)), event)
+        return self._decide(event, cause=envelope)
 
-    async def _rebuild(self, run_id: str, before: int) -> RunState:
+    def tick(self, now: datetime) -> Sequence[Envelope]:
+        """What the clock decides at `now`: timeouts, expired leases, wait timers that ran out."""
+        tick = Tick(now)
+        self.state = evolve(self.state, tick)
+        return self._decide(tick, cause=None)
+
+    def offer(self, runner_id: str, labels: Iterable[str]) -> Envelope | None:
+        """Lease the oldest queued attempt the runner's labels satisfy to it, or None when there is none."""
+        chosen = assign(self.state, runner_id, labels, lease_id="")
+        if chosen is None:
+            return None
+        lease_id = deterministic_id("lease", chosen.run_id, chosen.job_id, chosen.attempt, runner_id)
+        assigned = chosen.model_copy(update={"lease_id": lease_id})
+        self.state = evolve(self.state, assigned)
+        return Envelope.wrap(assigned, stream=assigned.run_id, event_id=self._decision_id(assigned))
+
+    def _decide(self, event: Event | Tick, cause: Envelope | None) -> list[Envelope]:
+        decisions = decide(self.state, event)
+        envelopes: list[Envelope] = []
+        for decision in decisions:
+            self.state = evolve(self.state, decision)
+            same_run = cause is not None and cause.stream == decision.run_id
+            envelopes.append(
+                Envelope.wrap(
+                    decision,
+                    stream=decision.run_id,
+                    cause=cause if same_run else None,
+                    event_id=self._decision_id(decision),
+                )
+            )
+        ended = [run_id for run_id, run in self.state.runs.items() if run.conclusion is not None]
+        for run_id in ended:
+            self.state = self.state.without_run(run_id)
+        return envelopes
+
+    async def _rebuild(self, run_id: str, before: int) -> None:
         history = await self.log.read_stream(run_id, types=_STATE_TYPES)
-        return reduce(evolve, (e.event for e in history if e.position < before), RunState(run_id=run_id))
+        alone = replace(self.state, runs={})
+        for envelope in history:
+            if envelope.position < before:
+                alone = evolve(evolve(alone, Tick(envelope.occurred_at)), envelope.event)
+        self.state = self.state.with_run(alone.run(run_id))
+
+    def _decision_id(self, decision: RunEvent) -> str:
+        """The same decision in the same run attempt always gets the same id: a redelivery cannot repeat it."""
+        attempt = self.state.run(decision.run_id).attempt
+        return deterministic_id(decision.run_id, attempt, decision.event_type(), decision.model_dump_json())
 
     def consumer(self) -> Consumer:
-        reacts_to = (RunRequested, RunPlanned, JobPlanned, RunRejected, JobStarted, JobCompleted, RunCancelRequested)
-        return Consumer(CONSUMER, dict.fromkeys(reacts_to, self.on_event))
-
-
-def _decision_id(decision: RunEvent) -> str:
-    """The same decision about the same job always gets the same id, so a redelivery cannot repeat it."""
-    job_id = getattr(decision, "job_id", "")
-    attempt = getattr(decision, "attempt", 1)
-    return deterministic_id(decision.run_id, decision.event_type(), job_id, attempt)
+        return Consumer(CONSUMER, dict.fromkeys(_REACTS_TO, self.on_event))

@@ -1,5 +1,26 @@
-"""The scheduler's decisions, pure: `evolve` folds an event into a run's state, `decide` says what follows."""
+"""The scheduler's decisions, pure: `evolve` folds an event (or a clock `Tick`) into the state of every run in
+progress, `decide` says what follows, `assign` leases a queued attempt to a runner. Clock and ids are injected."""
 
-from conveyor_scheduler.domain.run import JobState, RunState, decide, evolve
+from conveyor_scheduler.domain.decide import decide, finished
+from conveyor_scheduler.domain.evolve import evolve
+from conveyor_scheduler.domain.leases import assign
+from conveyor_scheduler.domain.policy import Environment, Policy
+from conveyor_scheduler.domain.rules import Concurrency, Retry
+from conveyor_scheduler.domain.state import EPOCH, JobState, RunState, SchedulerState, Tick, WorkflowState
 
-__all__ = ["JobState", "RunState", "decide", "evolve"]
+__all__ = [
+    "EPOCH",
+    "Concurrency",
+    "Environment",
+    "JobState",
+    "Policy",
+    "Retry",
+    "RunState",
+    "SchedulerState",
+    "Tick",
+    "WorkflowState",
+    "assign",
+    "decide",
+    "evolve",
+    "finished",
+]

@@ -1,0 +1,66 @@
+"""Deadlines read off the clock: job and run time limits, queue and approval limits, leases, wait timers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from conveyor_events import JobLost, JobQueued, JobTimedOut, RunEvent, RunTimedOut
+
+from conveyor_scheduler.domain import rules
+from conveyor_scheduler.domain.conclusions import needs_context
+from conveyor_scheduler.domain.contexts import job_contexts
+from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState
+
+Phase = Literal["queued", "running", "approval"]
+
+
+def deadlines(state: SchedulerState, run: RunState) -> list[RunEvent]:
+    now, policy = state.now, state.policy
+    if not run.timed_out and now >= run.started_at + policy.run_timeout:
+        return [RunTimedOut(run_id=run.run_id, deadline=run.started_at + policy.run_timeout)]
+    for job in run.jobs.values():
+        if decided := _job(state, run, job):
+            return decided
+    return []
+
+
+def _job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
+    now, policy, job_id = state.now, state.policy, job.plan.job_id
+    if job.status in ("queued", "running") and job.lease_until is not None and now > job.lease_until:
+        reason = f"the lease {job.lease_id} of runner {job.runner_id} expired at {job.lease_until.isoformat()}"
+        lost = JobLost(run_id=run.run_id, job_id=job_id, attempt=job.attempt, runner_id=job.runner_id,
+                       lease_id=job.lease_id, reason=reason)
+        return [lost]
+    if job.status == "running":
+        minutes = timeout_minutes(state, run, job)
+        return _timed_out(run, job, "running", job.attempt, minutes, now)
+    if job.status == "queued":
+        return _timed_out(run, job, "queued", job.attempt, policy.queue_timeout / timedelta(minutes=1), now)
+    if job.status == "approval":
+        return _timed_out(run, job, "approval", job.attempt + 1, policy.approval_timeout / timedelta(minutes=1), now)
+    if job.status == "timer" and job.timer_until is not None and now >= job.timer_until:
+        needs = needs_context(run, job)
+        return [JobQueued(run_id=run.run_id, job_id=job_id, attempt=job.attempt + 1, labels=job.plan.runs_on,
+                          needs=needs)]
+    return []
+
+
+def _timed_out(
+    run: RunState, job: JobState, phase: Phase, attempt: int, minutes: float, now: datetime
+) -> list[RunEvent]:
+    deadline = job.since + timedelta(minutes=minutes)
+    if now < deadline:
+        return []
+    timed_out = JobTimedOut(run_id=run.run_id, job_id=job.plan.job_id, attempt=attempt, phase=phase,
+                            deadline=deadline, limit_minutes=minutes)
+    return [timed_out]
+
+
+def timeout_minutes(state: SchedulerState, run: RunState, job: JobState) -> float:
+    """The job's `timeout-minutes` (the policy's default, 360, when it does not say or says nonsense)."""
+    raw = job.plan.spec.get("timeout_minutes")
+    default = state.policy.job_timeout_minutes
+    if isinstance(raw, str):
+        return rules.timeout_minutes(job.plan.spec, job_contexts(run, job, needs_context(run, job)), default)
+    return rules.timeout_minutes(job.plan.spec, {}, default)

@@ -1,0 +1,101 @@
+"""Concurrency groups across runs: who holds a group, who waits for it, and what an entrant causes.
+
+Groups are read from the runs' workflows and jobs rather than kept apart, so a run rebuilt from its stream
+brings its places back with it. GitHub's rule: one holder and one pending entry; a newer pending entry
+replaces (cancels) the older, and `cancel-in-progress` cancels the holder. With Conveyor's `max-in-progress: N`
+N entries hold the group and the others wait in FIFO order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from conveyor_events import ConcurrencyAcquired, ConcurrencyCancelled, ConcurrencyWaited, RunEvent
+
+from conveyor_scheduler.domain.rules import Concurrency
+from conveyor_scheduler.domain.state import RunState, SchedulerState
+
+
+@dataclass(frozen=True)
+class Entry:
+    run_id: str
+    workflow: str
+    job_id: str | None
+    since: datetime
+    slots: int = 1
+    cancelled: bool = False
+
+
+@dataclass
+class Group:
+    holders: list[Entry] = field(default_factory=list)
+    waiters: list[Entry] = field(default_factory=list)
+
+
+def groups(state: SchedulerState) -> dict[str, Group]:
+    """Every group in use, its waiters in the order they are served."""
+    found: dict[str, Group] = {}
+    for run in state.runs.values():
+        if run.request is not None and run.conclusion is None:
+            _add_run(found, run)
+    for group in found.values():
+        group.waiters.sort(key=lambda entry: (entry.since, entry.run_id, entry.job_id or ""))
+    return found
+
+
+def _add_run(found: dict[str, Group], run: RunState) -> None:
+    for path, workflow in run.workflows.items():
+        if not workflow.group:
+            continue
+        entry = Entry(run.run_id, path, None, workflow.since, workflow.slots, workflow.cancelled)
+        if workflow.status == "holding" and any(
+            job.status != "completed" for job in run.jobs.values() if job.plan.workflow == path
+        ):
+            found.setdefault(workflow.group, Group()).holders.append(entry)
+        elif workflow.status == "waiting" and not workflow.cancelled and not run.cancel_requested:
+            found.setdefault(workflow.group, Group()).waiters.append(entry)
+    for job in run.jobs.values():
+        if not job.group or job.status == "completed":
+            continue
+        entry = Entry(run.run_id, job.plan.workflow, job.plan.job_id, job.since, job.slots, bool(job.cancel_reason))
+        if job.holds:
+            found.setdefault(job.group, Group()).holders.append(entry)
+        elif job.status == "waiting" and not entry.cancelled:
+            # in a cancelled run only a job that carries on (`always()`) is still waiting
+            found.setdefault(job.group, Group()).waiters.append(entry)
+
+
+def enter(state: SchedulerState, run_id: str, workflow: str, job_id: str | None, rule: Concurrency) -> list[RunEvent]:
+    """What follows when a workflow (`job_id` None) or job asks for a slot in `rule.group`."""
+    group = groups(state).get(rule.group, Group())
+    if len(group.holders) < rule.slots and not group.waiters:
+        return [ConcurrencyAcquired(run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group)]
+    decided: list[RunEvent] = []
+    if rule.cancel_in_progress:
+        decided += [_cancel(entry, rule.group, "cancel-in-progress") for entry in group.holders if not entry.cancelled]
+    if rule.max_in_progress is None:
+        decided += [_cancel(entry, rule.group, "superseded") for entry in group.waiters]
+    waited = ConcurrencyWaited(
+        run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, since=state.now, slots=rule.slots
+    )
+    return [*decided, waited]
+
+
+def promote(state: SchedulerState) -> list[RunEvent]:
+    """The first waiter of a group with a free slot acquires it."""
+    for name, group in sorted(groups(state).items()):
+        if group.waiters and len(group.holders) < group.waiters[0].slots:
+            first = group.waiters[0]
+            return [ConcurrencyAcquired(run_id=first.run_id, workflow=first.workflow, job_id=first.job_id, group=name)]
+    return []
+
+
+def _cancel(entry: Entry, group: str, reason: str) -> ConcurrencyCancelled:
+    return ConcurrencyCancelled(
+        run_id=entry.run_id,
+        workflow=entry.workflow,
+        job_id=entry.job_id,
+        group=group,
+        reason="superseded" if reason == "superseded" else "cancel-in-progress",
+    )

@@ -1,0 +1,69 @@
+"""The expression contexts of a job (github, inputs, vars, needs, matrix, strategy) and its `if:` status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor_events import NeedResult
+from conveyor_workflow import github_context
+
+from conveyor_scheduler.domain import rules
+from conveyor_scheduler.domain.state import JobState, RunState
+
+
+def workflow_contexts(run: RunState) -> dict[str, Any]:
+    """What a workflow-level expression may read: github, inputs and vars."""
+    request = run.request
+    assert request is not None
+    github = github_context(
+        event_name=request.event_name,
+        payload=request.payload,
+        ref=request.ref,
+        sha=request.sha,
+        repository=request.repository,
+        actor=request.actor,
+        run_id=request.run_id,
+        run_attempt=run.attempt,
+    )
+    return {"github": github, "inputs": dict(request.inputs), "vars": {}}
+
+
+def legs(run: RunState, job: JobState) -> list[JobState]:
+    """Every leg of the job's matrix (the job alone when it has none), in plan order."""
+    return [other for other in run.jobs.values() if other.key == job.key]
+
+
+def job_contexts(run: RunState, job: JobState, needs: dict[str, NeedResult]) -> dict[str, Any]:
+    """What a job-level expression may read: the workflow's contexts plus needs, matrix and strategy."""
+    siblings = legs(run, job)
+    strategy = rules.strategy(job.plan.spec)
+    contexts = workflow_contexts(run)
+    contexts["needs"] = {
+        key: need.model_dump(mode="json") for key, need in needs.items()
+    }
+    contexts["matrix"] = dict(job.plan.matrix or {})
+    contexts["strategy"] = {
+        "fail-fast": strategy.get("fail-fast", True),
+        "job-index": next((i for i, leg in enumerate(siblings) if leg.plan.job_id == job.plan.job_id), 0),
+        "job-total": len(siblings),
+        "max-parallel": strategy.get("max-parallel", len(siblings)),
+    }
+    return contexts
+
+
+def ancestors(run: RunState, job: JobState) -> set[str]:
+    found: set[str] = set()
+    pending = list(job.plan.needs)
+    while pending:
+        need = pending.pop()
+        if need in found or need not in run.jobs:
+            continue
+        found.add(need)
+        pending.extend(run.jobs[need].plan.needs)
+    return found
+
+
+def cancelled(run: RunState, job: JobState) -> bool:
+    """The run, or the job's workflow, was cancelled."""
+    workflow = run.workflows.get(job.plan.workflow)
+    return run.cancel_requested or (workflow is not None and workflow.cancelled)

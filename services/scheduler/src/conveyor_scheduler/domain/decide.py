@@ -1,0 +1,60 @@
+"""`decide(state, event)`: what follows, given the state after the event, until nothing more does.
+
+Decisions are made one step at a time and folded in before the next, in a fixed order of concerns: the clock
+(deadlines, leases, wait timers), retries, cancellations, concurrency slots, then jobs whose turn has come,
+then runs that are finished. Every decision changes the state, so the loop ends; the same state always
+decides the same events, so a replay decides nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conveyor_events import Event, RunCompleted, RunEvent
+
+from conveyor_scheduler.domain import cancellation, clock, progress
+from conveyor_scheduler.domain.conclusions import run_conclusion
+from conveyor_scheduler.domain.concurrency import promote
+from conveyor_scheduler.domain.evolve import evolve
+from conveyor_scheduler.domain.state import RunState, SchedulerState, Tick
+
+_LIMIT = 100_000
+Phase = Callable[[SchedulerState, RunState], list[RunEvent]]
+_BEFORE_SLOTS: tuple[Phase, ...] = (clock.deadlines, progress.retries, cancellation.cancellations)
+
+
+def decide(state: SchedulerState, event: Event | Tick) -> list[RunEvent]:
+    """The events that follow from `event` (already folded into `state`), for every run it affects."""
+    produced: list[RunEvent] = []
+    for _ in range(_LIMIT):
+        step = _next(state)
+        if not step:
+            return produced
+        for decision in step:
+            state = evolve(state, decision)
+        produced.extend(step)
+    raise RuntimeError("the scheduler's decisions did not settle")  # a bug in the core, never bad input
+
+
+def _next(state: SchedulerState) -> list[RunEvent]:
+    live = [run for run in state.runs.values() if run.request is not None and run.conclusion is None]
+    for phase in _BEFORE_SLOTS:
+        for run in live:
+            if decided := phase(state, run):
+                return decided
+    if decided := promote(state):
+        return decided
+    for run in live:
+        if decided := progress.advance(state, run):
+            return decided
+    for run in live:
+        if finished(run):
+            return [RunCompleted(run_id=run.run_id, conclusion=run_conclusion(run))]
+    return []
+
+
+def finished(run: RunState) -> bool:
+    """Every workflow of the run is accounted for and every job has completed."""
+    if run.workflows_expected is None or len(run.workflows_seen) < run.workflows_expected:
+        return False
+    return all(job.status == "completed" for job in run.jobs.values())

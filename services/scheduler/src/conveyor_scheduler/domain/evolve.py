@@ -1,0 +1,168 @@
+"""`evolve(state, event)`: the pure fold of the log (and the clock) into the scheduler's state.
+
+A fact about an attempt other than the job's current one, or about a job that already completed, changes
+nothing: redelivered and stale events are harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from conveyor_events import (
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    Conclusion,
+    ConcurrencyAcquired,
+    ConcurrencyCancelled,
+    ConcurrencyWaited,
+    Event,
+    JobAssigned,
+    JobCancelRequested,
+    JobCompleted,
+    JobLost,
+    JobPlanned,
+    JobQueued,
+    JobSkipped,
+    JobStarted,
+    JobTimedOut,
+    LeaseRenewed,
+    RunCancelRequested,
+    RunCompleted,
+    RunEvent,
+    RunPlanned,
+    RunRejected,
+    RunRequested,
+    RunRerunRequested,
+    RunTimedOut,
+    WaitTimerStarted,
+)
+
+from conveyor_scheduler.domain.rerun import rerun
+from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState, Tick, WorkflowState
+
+_CLOSED_WITH = {Conclusion.FAILURE: "step", Conclusion.CANCELLED: "cancelled"}
+
+
+def evolve(state: SchedulerState, event: Event | Tick) -> SchedulerState:
+    """The state after `event`; a `Tick` only moves the clock (never backwards)."""
+    if isinstance(event, Tick):
+        return replace(state, now=max(state.now, event.now)) if event.now > state.now else state
+    if not isinstance(event, RunEvent):
+        return state
+    run = state.run(event.run_id)
+    changed = _run(state, run, event)
+    return state if changed is run else state.with_run(changed)
+
+
+def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
+    now = state.now
+    match event:
+        case RunRequested():
+            return run if run.request is not None else replace(run, request=event, started_at=now)
+        case RunRejected():
+            seen = run.workflows_seen | {event.workflow or ""}
+            return replace(run, rejected=True, workflows_seen=seen, workflows_expected=event.count)
+        case JobPlanned():
+            return run if event.job_id in run.jobs else replace(run, jobs={**run.jobs, event.job_id: JobState(event)})
+        case RunPlanned() if event.workflow in run.planned:
+            return run  # redelivered
+        case RunPlanned():
+            concurrency = (event.model_extra or {}).get("concurrency")
+            run = run.workflow(event.workflow, concurrency=concurrency, status="free" if not concurrency else "none")
+            return replace(
+                run,
+                workflows_expected=event.count,
+                workflows_seen=run.workflows_seen | {event.workflow},
+                planned=run.planned | {event.workflow},
+            )
+        case RunCancelRequested():
+            return run if run.conclusion is not None else replace(run, cancel_requested=True)
+        case RunTimedOut():
+            return run if run.conclusion is not None else replace(run, cancel_requested=True, timed_out=True)
+        case RunCompleted():
+            return replace(run, conclusion=event.conclusion)
+        case ConcurrencyWaited() | ConcurrencyAcquired() | ConcurrencyCancelled():
+            return _concurrency(run, event, now)
+        case RunRerunRequested():
+            return rerun(run, event, now)
+    job_id = getattr(event, "job_id", None)
+    if not isinstance(job_id, str) or job_id not in run.jobs:
+        return run
+    if run.jobs[job_id].status == "completed" and not isinstance(event, JobQueued):
+        return run
+    return _job(state, run, run.jobs[job_id], event)
+
+
+def _job(state: SchedulerState, run: RunState, job: JobState, event: RunEvent) -> RunState:
+    now, lease_period = state.now, state.policy.lease_period
+    job_id = job.plan.job_id
+    attempt = getattr(event, "attempt", 1)
+    current = max(job.attempt, 1)
+    match event:
+        case JobQueued() if attempt == job.attempt + 1:
+            return run.job(job_id, status="queued", attempt=attempt, conclusion=None, failure=None, since=now,
+                           runner_id=None, lease_id=None, lease_until=None, cancel_requested=False)
+        case JobSkipped():
+            return run.job(job_id, status="completed", conclusion=Conclusion.SKIPPED, since=now)
+        case ApprovalRequested() if attempt == job.attempt + 1:
+            return run.job(job_id, status="approval", since=now, reviewers=tuple(event.reviewers))
+        case ApprovalGranted() if job.status == "approval" and _may_review(job, event.approver):
+            return run.job(job_id, status="pending", approved=True, since=now)
+        case ApprovalRejected() if job.status == "approval" and _may_review(job, event.approver):
+            return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="rejected")
+        case WaitTimerStarted() if attempt == job.attempt + 1:
+            return run.job(job_id, status="timer", since=now, timer_until=event.until)
+    if attempt != current:
+        return run
+    match event:
+        case JobAssigned() if job.status == "queued" and job.runner_id is None:
+            lease_until = now + lease_period
+            return run.job(job_id, runner_id=event.runner_id, lease_id=event.lease_id, lease_until=lease_until)
+        case LeaseRenewed() if job.lease_id == event.lease_id and job.status in ("queued", "running"):
+            return run.job(job_id, lease_until=now + lease_period)
+        case JobStarted() if job.status == "queued" and job.runner_id in (None, event.runner_id):
+            return run.job(job_id, status="running", since=now, runner_id=event.runner_id)
+        case JobCancelRequested():
+            return run.job(job_id, cancel_requested=True)
+        case JobCompleted():
+            return run.job(job_id, status="completed", conclusion=event.conclusion, outputs=dict(event.outputs),
+                           failure=_CLOSED_WITH.get(event.conclusion))
+        case JobTimedOut():
+            return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="timeout")
+        case JobLost() if job.status in ("queued", "running") and event.lease_id in (None, job.lease_id):
+            return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="infrastructure")
+    return run
+
+
+def _may_review(job: JobState, approver: str) -> bool:
+    return not job.reviewers or approver.lower() in {reviewer.lower() for reviewer in job.reviewers}
+
+
+def _concurrency(
+    run: RunState, event: ConcurrencyWaited | ConcurrencyAcquired | ConcurrencyCancelled, now: datetime
+) -> RunState:
+    if event.job_id is None:
+        workflow = run.workflows.get(event.workflow, WorkflowState())
+        match event:
+            case ConcurrencyWaited():
+                return run.workflow(
+                    event.workflow, status="waiting", group=event.group, since=event.since, slots=event.slots
+                )
+            case ConcurrencyAcquired() if not workflow.cancelled:
+                return run.workflow(event.workflow, status="holding", group=event.group, since=now)
+            case ConcurrencyCancelled():
+                return run.workflow(event.workflow, cancelled=True)
+        return run
+    job = run.jobs.get(event.job_id)
+    if job is None or job.status == "completed":
+        return run
+    match event:
+        case ConcurrencyWaited():
+            return run.job(event.job_id, status="waiting", group=event.group, since=event.since, slots=event.slots)
+        case ConcurrencyAcquired():
+            return run.job(event.job_id, status="pending", group=event.group, holds=True)
+        case ConcurrencyCancelled():
+            return run.job(event.job_id, cancel_reason=f"{event.reason} in concurrency group '{event.group}'")
+    return run

@@ -1,0 +1,129 @@
+"""Moving jobs forward: retries of failed attempts, and each pending job through its gates in order.
+
+The gates of a job, once every job it needs has completed: its workflow's concurrency group, its `if:`
+(skipped when false), `strategy.max-parallel`, its own concurrency group, its environment's required
+reviewers, its environment's wait timer, and then `JobQueued` for the next attempt.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conveyor_events import (
+    ApprovalRequested,
+    Conclusion,
+    ConcurrencyAcquired,
+    JobCompleted,
+    JobQueued,
+    JobSkipped,
+    NeedResult,
+    RunEvent,
+    WaitTimerStarted,
+)
+from conveyor_workflow import ExpressionError, evaluate_condition
+
+from conveyor_scheduler.domain import concurrency, rules
+from conveyor_scheduler.domain.conclusions import needs_context, status
+from conveyor_scheduler.domain.contexts import cancelled, job_contexts, legs, workflow_contexts
+from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, SchedulerState
+
+_RETRIED_ON_ANY = frozenset({"step", "timeout"})
+
+
+def retryable(run: RunState, job: JobState) -> bool:
+    """The job's last attempt failed in a way its `retry:` policy retries, and attempts are left."""
+    if job.conclusion != Conclusion.FAILURE or job.attempt < 1 or cancelled(run, job):
+        return False
+    policy = rules.retry(job.plan.spec)
+    if job.attempt - job.first_attempt + 1 >= policy.max_attempts:
+        return False
+    return job.failure == "infrastructure" or (policy.on == "any" and job.failure in _RETRIED_ON_ANY)
+
+
+def retries(state: SchedulerState, run: RunState) -> list[RunEvent]:
+    for job in run.jobs.values():
+        if job.status == "completed" and retryable(run, job):
+            return [_queued(run, job)]
+    return []
+
+
+def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
+    for path, workflow in run.workflows.items():
+        if path in run.planned and workflow.status == "none" and not cancelled_run(run, path):
+            rule = rules.concurrency(workflow.concurrency, workflow_contexts(run))
+            if rule is None:
+                return [ConcurrencyAcquired(run_id=run.run_id, workflow=path, group="")]
+            return concurrency.enter(state, run.run_id, path, None, rule)
+    for job in run.jobs.values():
+        if job.status != "pending" or job.plan.workflow not in run.planned:
+            continue
+        if decided := _advance_job(state, run, job):
+            return decided
+    return []
+
+
+def cancelled_run(run: RunState, workflow: str) -> bool:
+    state = run.workflows.get(workflow)
+    return run.cancel_requested or (state is not None and state.cancelled)
+
+
+def _advance_job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
+    if any(run.jobs[need].status != "completed" for need in job.plan.needs if need in run.jobs):
+        return []
+    workflow = run.workflows.get(job.plan.workflow)
+    if workflow is not None and workflow.status in ("none", "waiting"):
+        if cancelled(run, job):
+            reason = "the workflow gave way in its concurrency group" if workflow.cancelled else "the run was cancelled"
+            return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+        return []
+    needs = needs_context(run, job)
+    if not job.holds and not job.approved:
+        decided = _admit(state, run, job, needs)
+        if decided is not None:
+            return decided
+    return _protect(state, run, job, needs)
+
+
+def _admit(state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult]) -> list[RunEvent] | None:
+    """`if:`, max-parallel and the job's concurrency group: decisions, or None to go on."""
+    contexts = job_contexts(run, job, needs)
+    job_status = status(run, job)
+    try:
+        runs = evaluate_condition(job.plan.condition, contexts, status=job_status)
+    except ExpressionError as error:
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                             attempt=max(job.attempt, 1), error=f"the job's if: could not be evaluated: {error}")]
+    if not runs:
+        reason = "the run was cancelled" if job_status == "cancelled" else f"if: {job.plan.condition or 'success()'}"
+        return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+    limit = rules.max_parallel(job.plan.spec, contexts)
+    if limit is not None and sum(_in_progress(leg) for leg in legs(run, job)) >= limit:
+        return []
+    rule = rules.concurrency(job.plan.spec.get("concurrency"), contexts)
+    if rule is not None:
+        return concurrency.enter(state, run.run_id, job.plan.workflow, job.plan.job_id, rule)
+    return None
+
+
+def _protect(state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult]) -> list[RunEvent]:
+    """The environment's protection rules, then the queue."""
+    name = rules.environment(job.plan.spec, job_contexts(run, job, needs))
+    protection = state.policy.environment(name) if name else None
+    attempt = job.attempt + 1
+    if name and protection is not None and protection.needs_approval and not job.approved:
+        return [ApprovalRequested(run_id=run.run_id, job_id=job.plan.job_id, attempt=attempt, environment=name,
+                                  reviewers=list(protection.reviewers))]
+    if name and protection is not None and protection.wait_timer_minutes > 0 and job.timer_until is None:
+        until = state.now + timedelta(minutes=protection.wait_timer_minutes)
+        return [WaitTimerStarted(run_id=run.run_id, job_id=job.plan.job_id, attempt=attempt, environment=name,
+                                 until=until)]
+    return [_queued(run, job)]
+
+
+def _queued(run: RunState, job: JobState) -> JobQueued:
+    return JobQueued(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt + 1, labels=job.plan.runs_on,
+                     needs=needs_context(run, job))
+
+
+def _in_progress(job: JobState) -> bool:
+    return job.status in ACTIVE or (job.status == "pending" and (job.holds or job.approved))

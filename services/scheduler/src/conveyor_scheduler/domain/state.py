@@ -1,0 +1,117 @@
+"""The scheduler's state: every run in progress, its workflows and jobs, and the clock as last fed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from conveyor_events import Conclusion, JobPlanned, RunRequested
+
+from conveyor_scheduler.domain.policy import Policy
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The clock before the first `Tick`: tests that do not care about time still decide deterministically."""
+
+JobStatus = Literal["pending", "waiting", "approval", "timer", "queued", "running", "completed"]
+"""pending: needs, `if:` or max-parallel not through yet · waiting: for a concurrency slot · approval: for a
+reviewer · timer: for the environment's wait timer · queued: for a runner · running · completed."""
+ACTIVE: frozenset[JobStatus] = frozenset({"waiting", "approval", "timer", "queued", "running"})
+FailureKind = Literal["step", "infrastructure", "timeout", "cancelled", "rejected", "scheduler"]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock as the handler reads it: fed before each event (the envelope's time) and by a timer."""
+
+    now: datetime
+
+
+@dataclass(frozen=True)
+class JobState:
+    plan: JobPlanned
+    status: JobStatus = "pending"
+    attempt: int = 0
+    """The latest attempt queued (0: none yet)."""
+    first_attempt: int = 1
+    """The first attempt of the current run attempt: retries are counted from here."""
+    conclusion: Conclusion | None = None
+    failure: FailureKind | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    since: datetime = EPOCH
+    """When the job entered its status: deadlines are measured from here."""
+    group: str | None = None
+    """The concurrency group the job waits for or holds."""
+    slots: int = 1
+    holds: bool = False
+    """The job holds a slot in `group` (from `ConcurrencyAcquired` until it completes)."""
+    cancel_reason: str | None = None
+    """Set when the job gave way in its concurrency group."""
+    approved: bool = False
+    reviewers: tuple[str, ...] = ()
+    timer_until: datetime | None = None
+    runner_id: str | None = None
+    lease_id: str | None = None
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
+    """A `JobCancelRequested` was sent for the current attempt."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The job as written in the workflow: every matrix leg shares it."""
+        return (self.plan.workflow, self.plan.job_key)
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """Workflow-level concurrency: `none` (no group or not yet evaluated), waiting, holding, or cancelled."""
+
+    status: Literal["none", "waiting", "holding", "free"] = "none"
+    group: str | None = None
+    slots: int = 1
+    since: datetime = EPOCH
+    cancelled: bool = False
+    concurrency: Any = None
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    request: RunRequested | None = None
+    started_at: datetime = EPOCH
+    attempt: int = 1
+    workflows_expected: int | None = None
+    workflows_seen: frozenset[str] = frozenset()
+    rejected: bool = False
+    planned: frozenset[str] = frozenset()
+    workflows: dict[str, WorkflowState] = field(default_factory=dict)
+    jobs: dict[str, JobState] = field(default_factory=dict)
+    cancel_requested: bool = False
+    timed_out: bool = False
+    conclusion: Conclusion | None = None
+
+    def job(self, job_id: str, **changes: Any) -> RunState:
+        return replace(self, jobs={**self.jobs, job_id: replace(self.jobs[job_id], **changes)})
+
+    def workflow(self, path: str, **changes: Any) -> RunState:
+        current = self.workflows.get(path, WorkflowState())
+        return replace(self, workflows={**self.workflows, path: replace(current, **changes)})
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    """Every run the scheduler drives. Concurrency groups span runs; they are read from the runs' jobs and
+    workflows (see `concurrency.groups`), so rebuilding a run from its stream also restores its places."""
+
+    runs: dict[str, RunState] = field(default_factory=dict)
+    now: datetime = EPOCH
+    policy: Policy = field(default_factory=Policy)
+
+    def run(self, run_id: str) -> RunState:
+        return self.runs.get(run_id) or RunState(run_id=run_id)
+
+    def with_run(self, run: RunState) -> SchedulerState:
+        return replace(self, runs={**self.runs, run.run_id: run})
+
+    def without_run(self, run_id: str) -> SchedulerState:
+        return replace(self, runs={key: run for key, run in self.runs.items() if key != run_id})
