@@ -17,7 +17,7 @@ from typing import Any
 from conveyor_ingest import Queries, create_app
 from conveyor_notifier import create_notifier
 from conveyor_planner import create_planner
-from conveyor_runner_agent import RunnerAgent, create_runner_agent
+from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
 from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
@@ -53,12 +53,17 @@ class EmbeddedSystem:
             exclude=self.exclude or self.settings.data_dir,
             secrets=self.secrets,
             log_limit=self.settings.job_log_limit,
+            action_source=ActionSource(
+                self.settings.actions_cache_dir,
+                offline_dir=self.settings.actions_offline_dir,
+                base_url=self.settings.actions_base_url,
+            ),
         )
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         return {
             "planner": lambda: consume(self.log, create_planner().consumer()),
-            "scheduler": lambda: consume(self.log, create_scheduler(self.log).consumer()),
+            "scheduler": lambda: _scheduler(self.log),
             "runner-agent": lambda: consume(self.log, self.runner.consumer()),
             "notifier": lambda: consume(self.log, create_notifier().consumer()),
             "projector": lambda: project(self.log, self.projections),
@@ -85,6 +90,12 @@ class EmbeddedSystem:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.runner.stop()
             await self.log.close()
+
+
+async def _scheduler(log: SqliteEventLog) -> None:
+    """The scheduler follows the log and the clock (timeouts, leases, wait timers) with one state."""
+    scheduler = create_scheduler(log)
+    await asyncio.gather(consume(log, scheduler.consumer()), scheduler.keep_time())
 
 
 async def _supervised(name: str, loop: Callable[[], Coroutine[Any, Any, None]], *, pause: float = 1.0) -> None:

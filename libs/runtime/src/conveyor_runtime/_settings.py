@@ -19,6 +19,10 @@ class RuntimeSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     log_sync: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     runner_concurrency: int = Field(default=4, ge=1)
+    actions_base_url: str = "https://github.com"
+    """Where `uses: owner/repo@ref` actions are cloned from (a URL, or a local folder of owner/repo repositories)."""
+    actions_offline_dir: Path | None = None
+    """Actions already on disk as <dir>/<owner>/<repo>/<ref>/, looked at before cloning."""
     job_log_limit: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Bytes of log one job may store; past it a marker line is stored and the rest only counted."""
 
@@ -33,3 +37,7 @@ class RuntimeSettings(BaseSettings):
     @property
     def work_dir(self) -> Path:
         return self.data_dir / "work"
+
+    @property
+    def actions_cache_dir(self) -> Path:
+        return self.data_dir / "actions"

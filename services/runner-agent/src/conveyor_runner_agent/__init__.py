@@ -5,6 +5,7 @@ from pathlib import Path
 
 from conveyor_runtime import EventLog
 
+from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.handlers import CONSUMER, RunnerAgent
 
@@ -17,11 +18,18 @@ def create_runner_agent(
     exclude: Path | None = None,
     secrets: Mapping[str, str] | None = None,
     log_limit: int = DEFAULT_JOB_LOG_LIMIT,
+    action_source: ActionSource | None = None,
 ) -> RunnerAgent:
     """A runner agent over `log` that keeps job workspaces under `work_dir`."""
     return RunnerAgent(
-        log, work_dir, concurrency=concurrency, exclude=exclude, secrets=dict(secrets or {}), log_limit=log_limit
+        log,
+        work_dir,
+        concurrency=concurrency,
+        exclude=exclude,
+        secrets=dict(secrets or {}),
+        log_limit=log_limit,
+        action_source=action_source or ActionSource(),
     )
 
 
-__all__ = ["CONSUMER", "RunnerAgent", "create_runner_agent"]
+__all__ = ["CONSUMER", "ActionSource", "RunnerAgent", "create_runner_agent"]

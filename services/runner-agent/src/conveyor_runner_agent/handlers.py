@@ -8,9 +8,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conveyor_events import Conclusion, Envelope, JobPlanned, JobQueued, RunCancelRequested, RunRequested
+from conveyor_events import (
+    Conclusion,
+    Envelope,
+    JobCancelRequested,
+    JobPlanned,
+    JobQueued,
+    JobTimedOut,
+    RunCancelRequested,
+    RunRequested,
+)
 from conveyor_runtime import Consumer, EventLog
 
+from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.job import JobRun
 
@@ -30,6 +40,7 @@ class RunnerAgent:
     secrets: Mapping[str, str] = field(default_factory=dict)
     """The `secrets` context of every job this agent runs; their values are masked in its logs."""
     log_limit: int = DEFAULT_JOB_LOG_LIMIT
+    action_source: ActionSource = field(default_factory=ActionSource)
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
@@ -55,6 +66,7 @@ class RunnerAgent:
             exclude=self.exclude,
             secrets=self.secrets,
             log_limit=self.log_limit,
+            action_source=self.action_source,
         )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
         self._running[task] = job
@@ -67,6 +79,16 @@ class RunnerAgent:
         assert isinstance(event, RunCancelRequested)
         for task, job in list(self._running.items()):
             if job.request.run_id == event.run_id:
+                task.cancel()
+        return []
+
+    async def on_job_stop_requested(self, envelope: Envelope) -> Sequence[Envelope]:
+        """Stop one attempt of a job (fail-fast, a concurrency group, a timeout the scheduler decided)."""
+        event = envelope.event
+        assert isinstance(event, JobCancelRequested | JobTimedOut)
+        for task, job in list(self._running.items()):
+            same = (job.request.run_id, job.plan.job_id, job.event.attempt)
+            if same == (event.run_id, event.job_id, event.attempt):
                 task.cancel()
         return []
 
@@ -91,4 +113,12 @@ class RunnerAgent:
             await asyncio.gather(*self._running, return_exceptions=True)
 
     def consumer(self) -> Consumer:
-        return Consumer(CONSUMER, {JobQueued: self.on_job_queued, RunCancelRequested: self.on_run_cancel_requested})
+        return Consumer(
+            CONSUMER,
+            {
+                JobQueued: self.on_job_queued,
+                RunCancelRequested: self.on_run_cancel_requested,
+                JobCancelRequested: self.on_job_stop_requested,
+                JobTimedOut: self.on_job_stop_requested,
+            },
+        )

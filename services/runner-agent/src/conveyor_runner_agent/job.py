@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import shutil
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,15 +38,15 @@ from conveyor_workflow import (
     interpolate,
 )
 
+from conveyor_runner_agent.action_steps import ActionSteps
 from conveyor_runner_agent.adapters import (
     TRACKING_VARIABLE,
-    CheckoutError,
     Grace,
     LogPublisher,
-    checkout,
     kill_tracked,
     run_process,
 )
+from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.domain import (
     DEFAULT_JOB_LOG_LIMIT,
     AddPath,
@@ -58,6 +58,7 @@ from conveyor_runner_agent.domain import (
     Mask,
     Masker,
     Output,
+    SaveState,
     SetEnv,
     StepResult,
     job_conclusion,
@@ -67,18 +68,19 @@ from conveyor_runner_agent.domain import (
     step_name,
 )
 
-_CHECKOUT_ACTIONS = ("actions/checkout@",)
 DEFAULT_TIMEOUT_MINUTES = 360
+_FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
 
 
 @dataclass
-class _StepRecord:
+class StepRecord:
     """What a step produced besides its log: outputs, annotations, its summary, and failed commands."""
 
     outputs: dict[str, str] = field(default_factory=dict)
     annotations: list[EventAnnotation] = field(default_factory=list)
     summary: str = ""
     failures: list[str] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
 
 
 class StepError(Exception):
@@ -99,13 +101,18 @@ class JobRun:
     secrets: Mapping[str, str] = field(default_factory=dict)
     log_limit: int = DEFAULT_JOB_LOG_LIMIT
     grace: Grace = field(default_factory=Grace)
+    action_source: ActionSource | None = None
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: list[StepResult] = field(default_factory=list)
+    scripts: list[str] = field(default_factory=list)
     _queued: list[asyncio.Future[list[Envelope]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.actions = ActionSteps(self, self.action_source or ActionSource())
+        self.extra_results: list[StepResult] = []
+        self._extra = {"before": 0, "after": 0}
         self.masker = Masker(self.secrets.values())
         self.budget = LogBudget(self.log_limit)
         self.started = False
@@ -119,15 +126,25 @@ class JobRun:
     async def execute(self) -> None:
         self.started = True
         job = Job.model_validate(self.plan.spec)
+        self._steps_count = len(job.steps)
         folder = self.work_dir / self.request.run_id / f"{self.plan.job_id}-{self.event.attempt}"
         self.workspace = folder / "workspace"
         self.temp = folder / "temp"
         for directory in (self.workspace, self.temp):
             directory.mkdir(parents=True, exist_ok=True)
-        await self._emit(JobStarted(run_id=self.request.run_id, job_id=self.plan.job_id,
-                                    attempt=self.event.attempt, runner_id=self.runner_id), "started", wait=False)
-        self.logs = LogPublisher(self.log, self.queued, run_id=self.request.run_id, job_id=self.plan.job_id,
-                                 attempt=self.event.attempt)
+        await self._emit(
+            JobStarted(
+                run_id=self.request.run_id,
+                job_id=self.plan.job_id,
+                attempt=self.event.attempt,
+                runner_id=self.runner_id,
+            ),
+            "started",
+            wait=False,
+        )
+        self.logs = LogPublisher(
+            self.log, self.queued, run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt
+        )
         error: str | None = None
         outputs: dict[str, str] = {}
         stopped: Conclusion | None = None
@@ -136,6 +153,7 @@ class JobRun:
             minutes = self._minutes(job.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
             try:
                 async with asyncio.timeout(minutes * 60):
+                    await self.actions.run_pres(job.steps, self.contexts())
                     await self._steps(job)
             except TimeoutError:
                 error = f"The job has exceeded the maximum execution time of {minutes:g} minutes."
@@ -145,6 +163,9 @@ class JobRun:
                 stopped = Conclusion.CANCELLED
             if stopped is not None:
                 await self._steps(job, status="cancelled")  # what still runs: if: always() or cancelled()
+            await self.actions.run_posts(
+                "cancelled" if stopped else "failure" if self._status() == "failure" else "success"
+            )
             outputs = self._outputs(job)
         except (ExpressionError, StepError) as failure:
             error = str(failure)
@@ -157,8 +178,14 @@ class JobRun:
             await self.logs.close()
             shutil.rmtree(folder, ignore_errors=True)
         await self._emit(
-            JobCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                         conclusion=stopped or job_conclusion(self.results), outputs=outputs, error=error),
+            JobCompleted(
+                run_id=self.request.run_id,
+                job_id=self.plan.job_id,
+                attempt=self.event.attempt,
+                conclusion=stopped or job_conclusion([*self.results, *self.extra_results]),
+                outputs=outputs,
+                error=error,
+            ),
             "completed",
         )
 
@@ -176,6 +203,71 @@ class JobRun:
             raise StepError(f"timeout-minutes must be a number, not {value!r}") from None
         return minutes if minutes > 0 else default
 
+    # -- what the action steps use ---------------------------------------------------------------------------
+
+    def failure(self, message: str) -> StepError:
+        """The error that fails the current step with `message` (none shown when it is empty)."""
+        return StepError(message)
+
+    @staticmethod
+    def step_errors() -> tuple[type[Exception], ...]:
+        return (StepError,)
+
+    @staticmethod
+    def new_record() -> StepRecord:
+        return StepRecord()
+
+    def default_timeout(self) -> float:
+        return DEFAULT_TIMEOUT_MINUTES
+
+    def log_line(self, index: int, line: str) -> None:
+        self._log(index, line)
+
+    def log_error(self, index: int, error: Exception) -> None:
+        if str(error):
+            self._log(index, f"##[error]{error}")
+
+    async def extra_step(
+        self,
+        name: str,
+        condition: str,
+        status: Status,
+        run: Callable[[int, StepRecord], Awaitable[None]],
+        *,
+        before: bool = False,
+    ) -> None:
+        """A step the job's own steps imply, such as an action's `pre` or `post` script.
+
+        Those before the job's steps get the indexes -1, -2, ..., those after them count on from the last step.
+        """
+        if not evaluate_condition(condition, self.contexts(), status=status):
+            return
+        side = "before" if before else "after"
+        self._extra[side] += 1
+        index = -self._extra[side] if before else self._steps_count + self._extra[side] - 1
+        await self._emit(
+            StepStarted(
+                run_id=self.request.run_id,
+                job_id=self.plan.job_id,
+                attempt=self.event.attempt,
+                step_index=index,
+                name=name,
+            ),
+            "step-started",
+            index,
+            wait=False,
+        )
+        record = StepRecord()
+        outcome = Conclusion.SUCCESS
+        try:
+            await run(index, record)
+        except StepError as failure:
+            self.log_error(index, failure)
+            outcome = Conclusion.FAILURE
+        result = StepResult(outcome, outcome, record.outputs)
+        self.extra_results.append(result)
+        await self._completed(index, Step(name=name, run="true"), name, result, record)
+
     def _log(self, index: int, line: str) -> None:
         """Every line leaves the runner through here: masked, then counted against the job's log budget."""
         admitted = self.budget.admit(self.masker.mask(line))
@@ -185,8 +277,13 @@ class JobRun:
     async def abandon(self, error: str, conclusion: Conclusion = Conclusion.FAILURE) -> None:
         """End the job when it could not run at all."""
         await self._emit(
-            JobCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                         conclusion=conclusion, error=error),
+            JobCompleted(
+                run_id=self.request.run_id,
+                job_id=self.plan.job_id,
+                attempt=self.event.attempt,
+                conclusion=conclusion,
+                error=error,
+            ),
             "completed",
         )
 
@@ -195,15 +292,27 @@ class JobRun:
     def contexts(self, *, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         return {
             "github": github_context(
-                event_name=self.request.event_name, payload=self.request.payload, ref=self.request.ref,
-                sha=self.request.sha, repository=self.request.repository, actor=self.request.actor,
-                run_id=self.request.run_id, workspace=str(self.workspace), job=self.plan.job_key,
+                event_name=self.request.event_name,
+                payload=self.request.payload,
+                ref=self.request.ref,
+                sha=self.request.sha,
+                repository=self.request.repository,
+                actor=self.request.actor,
+                run_id=self.request.run_id,
+                workspace=str(self.workspace),
+                job=self.plan.job_key,
             ),
             "env": dict(self.env if env is None else env),
             "job": {"status": self._status(), "container": {}, "services": {}},
             "steps": self.steps,
-            "runner": {"os": "Linux", "arch": _arch(), "name": self.runner_id, "temp": str(self.temp),
-                       "tool_cache": str(self.temp / "tool-cache"), "debug": ""},
+            "runner": {
+                "os": "Linux",
+                "arch": _arch(),
+                "name": self.runner_id,
+                "temp": str(self.temp),
+                "tool_cache": str(self.temp / "tool-cache"),
+                "debug": "",
+            },
             "needs": {key: need.model_dump(mode="json") for key, need in self.event.needs.items()},
             "matrix": self.plan.matrix or {},
             "strategy": {"fail-fast": True, "job-index": 0, "job-total": 1, "max-parallel": 1},
@@ -234,14 +343,24 @@ class JobRun:
         if status is None:
             status = "failure" if self._status() == "failure" else "success"
         runs = evaluate_condition(step.if_, contexts, status=status)
-        record = _StepRecord()
+        record = StepRecord()
         if not runs:
             result = StepResult(Conclusion.SKIPPED, Conclusion.SKIPPED)
             await self._completed(index, step, name, result, record)
             return result
-        await self._emit(StepStarted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                                     step_index=index, step_id=step.id, name=name), "step-started", index,
-                         wait=False)
+        await self._emit(
+            StepStarted(
+                run_id=self.request.run_id,
+                job_id=self.plan.job_id,
+                attempt=self.event.attempt,
+                step_index=index,
+                step_id=step.id,
+                name=name,
+            ),
+            "step-started",
+            index,
+            wait=False,
+        )
         try:
             await self._run_step(index, step, job, contexts, record, name)
             outputs, outcome = record.outputs, Conclusion.SUCCESS
@@ -252,8 +371,9 @@ class JobRun:
             await asyncio.shield(self._completed(index, step, name, cancelled, record))
             raise
         except StepError as failure:
-            self._log(index, f"##[error]{failure}")
-            record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(str(failure))))
+            self.log_error(index, failure)
+            if str(failure):
+                record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(str(failure))))
             outputs, outcome = {}, Conclusion.FAILURE
         continue_on_error = step.continue_on_error
         if isinstance(continue_on_error, str):
@@ -263,71 +383,151 @@ class JobRun:
         await self._completed(index, step, name, result, record)
         return result
 
-    async def _completed(self, index: int, step: Step, name: str, result: StepResult, record: _StepRecord) -> None:
+    async def _completed(self, index: int, step: Step, name: str, result: StepResult, record: StepRecord) -> None:
         await self.logs.flush()
         if step.id:
-            self.steps[step.id] = {"outputs": result.outputs, "outcome": result.outcome.value,
-                                   "conclusion": result.conclusion.value}
+            self.steps[step.id] = {
+                "outputs": result.outputs,
+                "outcome": result.outcome.value,
+                "conclusion": result.conclusion.value,
+            }
         await self._emit(
-            StepCompleted(run_id=self.request.run_id, job_id=self.plan.job_id, attempt=self.event.attempt,
-                          step_index=index, outcome=result.outcome, conclusion=result.conclusion,
-                          outputs=result.outputs, step_id=step.id, name=name, annotations=record.annotations,
-                          summary=self.masker.mask(record.summary)),
-            "step-completed", index,
+            StepCompleted(
+                run_id=self.request.run_id,
+                job_id=self.plan.job_id,
+                attempt=self.event.attempt,
+                step_index=index,
+                outcome=result.outcome,
+                conclusion=result.conclusion,
+                outputs=result.outputs,
+                step_id=step.id,
+                name=name,
+                annotations=record.annotations,
+                summary=self.masker.mask(record.summary),
+            ),
+            "step-completed",
+            index,
         )
 
     async def _run_step(
-        self, index: int, step: Step, job: Job, contexts: dict[str, Any], record: _StepRecord, name: str
+        self, index: int, step: Step, job: Job, contexts: dict[str, Any], record: StepRecord, name: str
     ) -> None:
+        env = self.step_env(step.env, contexts)
         if step.uses is not None:
-            record.outputs = self._use(step)
+            await self.actions.run(index, step, {**contexts, "env": env}, env, record, name)
             return
-        env = dict(self.env)
-        for name, value in step.env.items():
-            env[name] = interpolate(value, {**contexts, "env": env})
-        script = interpolate(step.run or "", {**contexts, "env": env})
         defaults = {**self.plan.workflow_defaults.get("run", {}), **job.defaults.get("run", {})}
+        working_directory = step.working_directory or defaults.get("working-directory")
+        await self.run_script(
+            index,
+            interpolate(step.run or "", {**contexts, "env": env}),
+            step.shell or defaults.get("shell"),
+            env=env,
+            cwd=self.workspace / interpolate(working_directory, contexts) if working_directory else self.workspace,
+            record=record,
+            timeout_minutes=self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES),
+            name=name,
+        )
+
+    def step_env(
+        self, extra: Mapping[str, str], contexts: Mapping[str, Any], base: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """`base` (the job's environment) with a step's own `env` over it, each value interpolated in order."""
+        env = dict(self.env if base is None else base)
+        for variable, value in extra.items():
+            env[variable] = interpolate(str(value), {**contexts, "env": env})
+        return env
+
+    async def run_script(
+        self,
+        index: int,
+        script: str,
+        shell: str | None,
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        record: StepRecord,
+        timeout_minutes: float,
+        name: str,
+    ) -> None:
+        """Run a `run:` script with its shell, as a step (or a step of a composite action) of this job."""
         try:
-            shell = shell_command(step.shell or defaults.get("shell"))
+            command = shell_command(shell)
         except ValueError as error:
             raise StepError(str(error)) from error
-        files = {name: self.temp / f"{name.lower()}-{index}" for name in
-                 ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")}
+        tag = f"{index}-{len(self.scripts)}"
+        self.scripts.append(tag)
+        script_path = self.temp / f"step-{tag}{command.extension}"
+        script_path.write_text(script)
+        await self.run_command(
+            index,
+            command.argv(str(script_path)),
+            env=env,
+            cwd=cwd,
+            record=record,
+            timeout_minutes=timeout_minutes,
+            name=name,
+        )
+
+    async def run_command(
+        self,
+        index: int,
+        argv: list[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        record: StepRecord,
+        timeout_minutes: float,
+        name: str,
+        state: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Run one process of a step: file commands, workflow commands, masks and its timeout applied.
+
+        Returns what it saved with `$GITHUB_STATE` or `::save-state::` (an action's state for its post step).
+        """
+        if not cwd.is_dir():
+            raise StepError(f"working-directory '{cwd.relative_to(self.workspace)}' does not exist in the workspace")
+        tag = f"{index}-{len(self.scripts)}"
+        self.scripts.append(tag)
+        files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
         for file in files.values():
             file.touch()
-        script_path = self.temp / f"step-{index}{shell.extension}"
-        script_path.write_text(script)
-        working_directory = step.working_directory or defaults.get("working-directory")
-        cwd = self.workspace / interpolate(working_directory, contexts) if working_directory else self.workspace
-        if not cwd.is_dir():
-            raise StepError(f"working-directory '{working_directory}' does not exist in the workspace")
         process_env = self._process_env(env, files)
+        process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
         commands = CommandProcessor(
             debug=self._debug(),
             allow_unsecure_commands=process_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS") == "true",
             workspace=str(self.workspace),
         )
-        minutes = self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
         try:
-            async with asyncio.timeout(minutes * 60):
-                code = await run_process(shell.argv(str(script_path)), cwd=cwd, env=process_env,
-                                         on_line=lambda line: self._command_line(index, line, commands, record),
-                                         grace=self.grace)
+            async with asyncio.timeout(timeout_minutes * 60):
+                code = await run_process(
+                    argv,
+                    cwd=cwd,
+                    env=process_env,
+                    on_line=lambda line: self._command_line(index, line, commands, record),
+                    grace=self.grace,
+                )
         except TimeoutError:
-            raise StepError(f"The action '{name}' has timed out after {minutes:g} minutes.") from None
+            raise StepError(f"The action '{name}' has timed out after {timeout_minutes:g} minutes.") from None
         try:
             record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace")))
             self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))
+            saved = {
+                **record.state,
+                **parse_env_file(files["GITHUB_STATE"].read_text(errors="replace"), what="GITHUB_STATE"),
+            }
         except FileCommandError as error:
             raise StepError(str(error)) from error
         self.path_entries[:0] = reversed(parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")))
-        record.summary = files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
+        record.summary += files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
         if code != 0:
             raise StepError(f"Process completed with exit code {code}.")
         if record.failures:
             raise StepError(record.failures[0])
+        return saved
 
-    def _command_line(self, index: int, line: str, commands: CommandProcessor, record: _StepRecord) -> None:
+    def _command_line(self, index: int, line: str, commands: CommandProcessor, record: StepRecord) -> None:
         """One line of a step's output: apply its workflow command, then log what is shown."""
         processed = commands.process(line)
         for effect in processed.effects:
@@ -336,6 +536,8 @@ class JobRun:
                     self.masker.add(effect.value)
                 case Output():
                     record.outputs[effect.name] = effect.value
+                case SaveState():
+                    record.state[effect.name] = effect.value
                 case SetEnv():
                     self.env[effect.name] = effect.value
                 case AddPath():
@@ -343,9 +545,14 @@ class JobRun:
                 case Annotation():
                     record.annotations.append(
                         EventAnnotation(
-                            level=effect.level, message=self.masker.mask(effect.message), file=effect.file,
-                            line=effect.line, column=effect.col, end_line=effect.end_line,
-                            end_column=effect.end_col, title=effect.title,
+                            level=effect.level,
+                            message=self.masker.mask(effect.message),
+                            file=effect.file,
+                            line=effect.line,
+                            column=effect.col,
+                            end_line=effect.end_line,
+                            end_column=effect.end_col,
+                            title=effect.title,
                         )
                     )
                 case CommandFailed():
@@ -357,16 +564,6 @@ class JobRun:
         """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
         flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
         return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
-
-    def _use(self, step: Step) -> dict[str, str]:
-        assert step.uses is not None
-        if step.uses.startswith(_CHECKOUT_ACTIONS):
-            try:
-                checkout(self.request, self.workspace, exclude=self.exclude)
-            except (CheckoutError, OSError) as error:
-                raise StepError(f"checkout failed: {error}") from error
-            return {}
-        raise StepError(f"'uses: {step.uses}': this runner runs 'run' steps and actions/checkout only")
 
     def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path]) -> dict[str, str]:
         request = self.request

@@ -7,9 +7,11 @@ endpoint) return decisions the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import groupby
 
 from conveyor_events import (
     ApprovalGranted,
@@ -148,3 +150,12 @@ class Scheduler:
 
     def consumer(self) -> Consumer:
         return Consumer(CONSUMER, dict.fromkeys(_REACTS_TO, self.on_event))
+
+    async def keep_time(self, *, interval: float = 1.0, clock: Callable[[], datetime] | None = None) -> None:
+        """Feed the clock to the core every `interval` seconds and append what it decides, forever."""
+        now = clock or (lambda: datetime.now(UTC))
+        while True:
+            await asyncio.sleep(interval)
+            decided = list(self.tick(now()))
+            for _, group in groupby(decided, key=lambda envelope: envelope.stream):
+                await self.log.append(list(group))

@@ -55,3 +55,37 @@ __all__ += [
     "parse_command",
     "safe_text",
 ]
+
+from conveyor_runner_agent.domain.actions import (  # noqa: E402
+    NODE_RUNTIMES,
+    ActionDefinition,
+    ActionError,
+    ActionInput,
+    ActionOutput,
+    ActionReference,
+    ActionRuns,
+    DockerImage,
+    LocalAction,
+    RemoteAction,
+    input_env,
+    load_action,
+    parse_uses,
+    resolve_inputs,
+)
+
+__all__ += [
+    "NODE_RUNTIMES",
+    "ActionDefinition",
+    "ActionError",
+    "ActionInput",
+    "ActionOutput",
+    "ActionReference",
+    "ActionRuns",
+    "DockerImage",
+    "LocalAction",
+    "RemoteAction",
+    "input_env",
+    "load_action",
+    "parse_uses",
+    "resolve_inputs",
+]

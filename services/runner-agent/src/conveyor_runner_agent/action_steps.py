@@ -1,0 +1,272 @@
+"""Running `uses:` steps: the run's own checkout, and local or remote composite and JavaScript actions.
+
+A composite action's steps run inside the calling step (their lines are its log, their failure is its
+failure), with the action's `inputs` and their own `steps` context. A JavaScript action runs its `main` with
+the machine's Node.js whatever `node12`…`node24` it names; its `pre` runs before the job's first step (remote
+actions only, as on GitHub, since a local one is not there before the checkout) and its `post` after the
+last, in reverse order, each under its `pre-if`/`post-if` (default `always()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conveyor_events import Conclusion
+from conveyor_workflow import ExpressionError, Status, Step, evaluate, evaluate_condition, interpolate
+
+from conveyor_runner_agent.adapters import CheckoutError, checkout
+from conveyor_runner_agent.adapters.action_source import ActionSource, find_metadata
+from conveyor_runner_agent.domain.actions import (
+    ActionDefinition,
+    ActionError,
+    DockerImage,
+    LocalAction,
+    RemoteAction,
+    input_env,
+    load_action,
+    parse_uses,
+    resolve_inputs,
+)
+from conveyor_runner_agent.domain.steps import step_name
+
+if TYPE_CHECKING:
+    from conveyor_runner_agent.job import JobRun, StepRecord
+
+MAX_COMPOSITE_DEPTH = 9
+_CHECKOUT = "actions/checkout@"
+
+
+@dataclass
+class _Prepared:
+    """An action ready to run: where it lives, what it says, and the inputs it gets."""
+
+    reference: str
+    directory: Path
+    definition: ActionDefinition
+    inputs: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Post:
+    """A JavaScript action's `post` script, due at the end of the job."""
+
+    name: str
+    prepared: _Prepared
+    env: dict[str, str]
+    state: dict[str, str]
+
+
+@dataclass
+class ActionSteps:
+    """The `uses:` steps of one job."""
+
+    job: JobRun
+    source: ActionSource
+    posts: list[_Post] = field(default_factory=list)
+    prepared: dict[int, _Prepared] = field(default_factory=dict)
+    """Remote actions prepared before the first step (for their `pre`), by step index."""
+    states: dict[int, dict[str, str]] = field(default_factory=dict)
+    """What a `pre` script saved, for its action's `main` and `post`, by step index."""
+
+    async def run(
+        self,
+        index: int,
+        step: Step,
+        contexts: dict[str, Any],
+        env: dict[str, str],
+        record: StepRecord,
+        name: str,
+        *,
+        depth: int = 0,
+    ) -> None:
+        """Run the action of `step` (a job step, or a step of a composite action at `depth`)."""
+        uses = step.uses or ""
+        if uses.startswith(_CHECKOUT) and depth == 0:
+            await self._checkout()
+            return
+        try:
+            prepared = self.prepared.pop(index, None) if depth == 0 else None
+            prepared = prepared or await self._prepare(uses, step, contexts)
+        except ActionError as error:
+            raise self.job.failure(str(error)) from error
+        for warning in prepared.warnings:
+            self.job.log_line(index, f"##[warning]{warning}")
+        using = prepared.definition.runs.using
+        if using == "composite":
+            await self._composite(index, prepared, contexts, env, record, depth)
+        elif using.startswith("node"):
+            state = self.states.pop(index, {}) if depth == 0 else {}
+            state = {
+                **state,
+                **await self._node(index, prepared, prepared.definition.runs.main, env, record, name, state),
+            }
+            if prepared.definition.runs.post:
+                self.posts.append(_Post(f"Post {name}", prepared, env, state))
+        else:
+            raise self.job.failure(f"'{uses}' is a Docker action, which needs a container runtime for this job")
+
+    async def _checkout(self) -> None:
+        job = self.job
+        try:
+            await asyncio.to_thread(checkout, job.request, job.workspace, exclude=job.exclude)
+        except (CheckoutError, OSError) as error:
+            raise job.failure(f"checkout failed: {error}") from error
+
+    async def _prepare(self, uses: str, step: Step, contexts: Mapping[str, Any]) -> _Prepared:
+        reference = parse_uses(uses)
+        match reference:
+            case LocalAction():
+                directory = (self.job.workspace / reference.path).resolve()
+                if not directory.is_dir():
+                    raise ActionError(f"'{uses}': no directory {reference.path} in the workspace (is it checked out?)")
+            case RemoteAction():
+                directory = await asyncio.to_thread(self.source.fetch, reference)
+            case DockerImage():
+                raise ActionError(f"'{uses}' runs a container image, which needs a container runtime for this job")
+        metadata = await asyncio.to_thread(find_metadata, directory)
+        definition = load_action(metadata.read_text(), str(metadata))
+        given = {key: interpolate(str(value), contexts) for key, value in step.with_.items()}
+        inputs, warnings = resolve_inputs(definition, given, lambda text: interpolate(text, contexts))
+        return _Prepared(uses, directory, definition, inputs, warnings)
+
+    async def _node(
+        self,
+        index: int,
+        prepared: _Prepared,
+        script: str | None,
+        env: Mapping[str, str],
+        record: StepRecord,
+        name: str,
+        state: Mapping[str, str],
+    ) -> dict[str, str]:
+        if not script:
+            raise self.job.failure(f"'{prepared.reference}' names no script to run")
+        environment = {
+            **env,
+            **input_env(prepared.inputs),
+            "GITHUB_ACTION_PATH": str(prepared.directory),
+            "GITHUB_ACTION_REPOSITORY": prepared.reference.split("@")[0] if "@" in prepared.reference else "",
+            "GITHUB_ACTION_REF": prepared.reference.split("@")[1] if "@" in prepared.reference else "",
+        }
+        return await self.job.run_command(
+            index,
+            ["node", str(prepared.directory / script)],
+            env=environment,
+            cwd=self.job.workspace,
+            record=record,
+            timeout_minutes=self.job.default_timeout(),
+            name=name,
+            state=state,
+        )
+
+    async def _composite(
+        self,
+        index: int,
+        prepared: _Prepared,
+        outer: dict[str, Any],
+        env: dict[str, str],
+        record: StepRecord,
+        depth: int,
+    ) -> None:
+        if depth >= MAX_COMPOSITE_DEPTH:
+            raise self.job.failure(f"'{prepared.reference}': composite actions nest deeper than {MAX_COMPOSITE_DEPTH}")
+        job = self.job
+        steps: dict[str, dict[str, Any]] = {}
+        github = {**outer["github"], "action_path": str(prepared.directory), "action": prepared.reference}
+        failed = False
+        for nested in prepared.definition.runs.steps:
+            contexts = {**outer, "github": github, "inputs": prepared.inputs, "steps": steps, "env": env}
+            status: Status = "failure" if failed else "success"
+            nested_name = interpolate(step_name(nested), contexts)
+            if not evaluate_condition(nested.if_, contexts, status=status):
+                if nested.id:
+                    steps[nested.id] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
+                continue
+            nested_env = job.step_env(nested.env, contexts, base=env)
+            nested_env["GITHUB_ACTION_PATH"] = str(prepared.directory)
+            inner = job.new_record()
+            outcome = Conclusion.SUCCESS
+            try:
+                if nested.uses is not None:
+                    await self.run(
+                        index, nested, {**contexts, "env": nested_env}, nested_env, inner, nested_name, depth=depth + 1
+                    )
+                else:
+                    directory = interpolate(nested.working_directory, contexts) if nested.working_directory else ""
+                    await job.run_script(
+                        index,
+                        interpolate(nested.run or "", {**contexts, "env": nested_env}),
+                        nested.shell,
+                        env=nested_env,
+                        cwd=job.workspace / directory,
+                        record=inner,
+                        timeout_minutes=job.default_timeout(),
+                        name=nested_name,
+                    )
+            except job.step_errors() as error:
+                job.log_error(index, error)
+                outcome = Conclusion.FAILURE
+            except ExpressionError as error:
+                job.log_error(index, error)
+                outcome = Conclusion.FAILURE
+            continue_on_error = nested.continue_on_error
+            if isinstance(continue_on_error, str):
+                continue_on_error = bool(evaluate(continue_on_error, contexts))
+            conclusion = Conclusion.SUCCESS if continue_on_error else outcome
+            failed = failed or conclusion == Conclusion.FAILURE
+            if nested.id:
+                steps[nested.id] = {"outputs": inner.outputs, "outcome": outcome.value, "conclusion": conclusion.value}
+            record.annotations.extend(inner.annotations)
+            record.summary += inner.summary
+        contexts = {**outer, "github": github, "inputs": prepared.inputs, "steps": steps, "env": env}
+        record.outputs.update(
+            {key: interpolate(output.value or "", contexts) for key, output in prepared.definition.outputs.items()}
+        )
+        if failed:
+            raise job.failure("")
+
+    async def run_pres(self, steps: tuple[Step, ...], contexts: dict[str, Any]) -> None:
+        """Prepare the job's remote actions and run the `pre` scripts of JavaScript ones, in step order."""
+        for index, step in enumerate(steps):
+            uses = step.uses or ""
+            if not uses or uses.startswith((_CHECKOUT, "./", "docker://")):
+                continue
+            try:
+                prepared = await self._prepare(uses, step, contexts)
+            except ActionError as error:
+                raise self.job.failure(str(error)) from error
+            self.prepared[index] = prepared
+            runs = prepared.definition.runs
+            if runs.using.startswith("node") and runs.pre:
+                env = self.job.step_env(step.env, contexts)
+                name = f"Pre {interpolate(step_name(step), contexts)}"
+
+                async def pre(
+                    slot: int,
+                    record: StepRecord,
+                    prepared: _Prepared = prepared,
+                    env: dict[str, str] = env,
+                    name: str = name,
+                    index: int = index,
+                ) -> None:
+                    self.states[index] = await self._node(
+                        slot, prepared, prepared.definition.runs.pre, env, record, name, {}
+                    )
+
+                await self.job.extra_step(name, runs.pre_if or "always()", "success", pre, before=True)
+
+    async def run_posts(self, status: Status) -> None:
+        """Run the `post` scripts that are due, last registered first, each under its `post-if`."""
+        while self.posts:
+            post = self.posts.pop()
+
+            async def run(slot: int, record: StepRecord, post: _Post = post) -> None:
+                runs = post.prepared.definition.runs
+                await self._node(slot, post.prepared, runs.post, post.env, record, post.name, post.state)
+
+            await self.job.extra_step(post.name, post.prepared.definition.runs.post_if or "always()", status, run)

@@ -1,0 +1,56 @@
+"""Matrix runs end to end: legs with their own names and values, and fail-fast stopping the others."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conveyor_cli.main import app
+from conveyor_ingest import Queries
+from conveyor_runtime import SqliteProjections
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.e2e
+
+WORKFLOW = """
+on: push
+jobs:
+  test:
+    name: test ${{ matrix.speed }}
+    runs-on: x
+    strategy:
+      matrix:
+        speed: [fast, slow]
+    steps:
+      - run: |
+          if [ "${{ matrix.speed }}" = fast ]; then echo "fast leg fails"; exit 1; fi
+          echo "slow leg starts"; sleep 60; echo "slow leg ends"
+  after:
+    needs: test
+    if: always()
+    runs-on: x
+    steps:
+      - run: echo "test was ${{ needs.test.result }}"
+"""
+
+
+def test_fail_fast_cancels_the_other_legs(repository: Callable[..., Path], tmp_path: Path) -> None:
+    root = repository({".github/workflows/ci.yml": WORKFLOW})
+    data = tmp_path / "data"
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["run", "-C", str(root), "--data-dir", str(data)])
+    output = result.output
+
+    assert result.exit_code == 1, output
+    assert time.monotonic() - started < 45
+    assert "fast leg fails" in output
+    assert "slow leg ends" not in output
+    assert "test was failure" in output
+    run_id = re.findall(r"^run ([0-9a-f-]{36}): ", output, re.M)[0]
+    run = Queries(SqliteProjections(data / "projections.db")).run(run_id)
+    assert run is not None
+    conclusions = {job["name"]: job["conclusion"] for job in run["jobs"]}
+    assert conclusions == {"test fast": "failure", "test slow": "cancelled", "after": "success"}
