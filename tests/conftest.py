@@ -59,3 +59,17 @@ def repository(tmp_path: Path) -> Callable[..., Path]:
         return make_repository(tmp_path / f"repo-{next(counter)}", files, branch=branch)
 
     return make
+
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+@pytest.fixture(scope="session")
+def container_engine() -> str:
+    """Podman's Docker-compatible API socket with the local images; fails (never skips) when it cannot be set up."""
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "containers.sh")], capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/containers.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return "conveyor/debian:bookworm"

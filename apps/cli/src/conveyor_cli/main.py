@@ -14,7 +14,7 @@ from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections,
 from rich.console import Console
 
 from conveyor_cli import expr_command, validate_command
-from conveyor_cli.options import parse_pairs, read_env_file
+from conveyor_cli.options import parse_pairs, parse_platforms, read_env_file
 from conveyor_cli.replay import print_replay
 from conveyor_cli.run_command import RunOptions, run_command
 from conveyor_cli.system import CONSUMERS, EmbeddedSystem
@@ -62,6 +62,16 @@ def run(
     var_file: Annotated[Path | None, typer.Option(help="`vars` values in .env format")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", metavar="NAME=VALUE", help="A workflow input")] = None,
     env_file: Annotated[Path | None, typer.Option(help="Environment for every step, in .env format")] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-P",
+            "--platform",
+            metavar="LABEL=IMAGE",
+            help="Run jobs with this runs-on label in IMAGE (-self-hosted: on the host)",
+        ),
+    ] = None,
+    container_socket: Annotated[str | None, typer.Option(help="The Docker Engine API socket to use")] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", "-d", help="Keep the run's log here [default: a temporary folder]")
     ] = None,
@@ -78,6 +88,8 @@ def run(
             variables={**read_env_file(var_file), **parse_pairs(var or [], "--var")},
             inputs=parse_pairs(input_ or [], "--input"),
             env=read_env_file(env_file),
+            platforms=parse_platforms(platform or []),
+            container_socket=container_socket,
         )
     except ValueError as error:
         Console(stderr=True, highlight=False).print(f"error: {error}", markup=False, soft_wrap=True)

@@ -33,3 +33,11 @@ def read_env_file(path: Path | None) -> dict[str, str]:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     return {name: value or "" for name, value in dotenv_values(path).items()}
+
+
+def parse_platforms(values: Iterable[str]) -> dict[str, str]:
+    """act's `-P LABEL=IMAGE`: jobs with that `runs-on` label run in IMAGE; `-self-hosted` keeps them on the host."""
+    platforms: dict[str, str] = {}
+    for label, image in parse_pairs(values, "-P").items():
+        platforms[label] = "" if image == "-self-hosted" else image
+    return platforms

@@ -64,6 +64,8 @@ class RunOptions:
     variables: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    platforms: dict[str, str] = field(default_factory=dict)
+    container_socket: str | None = None
 
 
 def find_repository(directory: Path, workflows: tuple[Path, ...] = ()) -> tuple[Path, str, str, list[str]]:
@@ -125,6 +127,12 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
     payload = _payload(options)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
         settings = RuntimeSettings(data_dir=options.data_dir or Path(scratch))
+        settings = settings.model_copy(
+            update={
+                "platforms": {**settings.platforms, **options.platforms},
+                "container_socket": options.container_socket or settings.container_socket,
+            }
+        )
         system = EmbeddedSystem(settings, secrets=options.secrets)
         async with system.running():
             request = request_run(

@@ -58,6 +58,8 @@ class EmbeddedSystem:
                 offline_dir=self.settings.actions_offline_dir,
                 base_url=self.settings.actions_base_url,
             ),
+            platforms=self.settings.platforms,
+            container_socket=self.settings.container_socket,
         )
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:

@@ -23,6 +23,10 @@ class RuntimeSettings(BaseSettings):
     """Where `uses: owner/repo@ref` actions are cloned from (a URL, or a local folder of owner/repo repositories)."""
     actions_offline_dir: Path | None = None
     """Actions already on disk as <dir>/<owner>/<repo>/<ref>/, looked at before cloning."""
+    platforms: dict[str, str] = Field(default_factory=dict)
+    """`runs-on` label → container image its jobs run in ('' runs them on the host), as act's `-P`."""
+    container_socket: str | None = None
+    """The Docker Engine API socket (Docker's or Podman's); found by itself when unset."""
     job_log_limit: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Bytes of log one job may store; past it a marker line is stored and the rest only counted."""
 

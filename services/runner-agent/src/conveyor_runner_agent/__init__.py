@@ -19,6 +19,8 @@ def create_runner_agent(
     secrets: Mapping[str, str] | None = None,
     log_limit: int = DEFAULT_JOB_LOG_LIMIT,
     action_source: ActionSource | None = None,
+    platforms: Mapping[str, str] | None = None,
+    container_socket: str | None = None,
 ) -> RunnerAgent:
     """A runner agent over `log` that keeps job workspaces under `work_dir`."""
     return RunnerAgent(
@@ -29,6 +31,8 @@ def create_runner_agent(
         secrets=dict(secrets or {}),
         log_limit=log_limit,
         action_source=action_source or ActionSource(),
+        platforms=dict(platforms or {}),
+        container_socket=container_socket,
     )
 
 

@@ -162,6 +162,7 @@ class ActionSteps:
             timeout_minutes=self.job.default_timeout(),
             name=name,
             state=state,
+            in_container=False,
         )
 
     async def _composite(

@@ -41,6 +41,9 @@ class RunnerAgent:
     """The `secrets` context of every job this agent runs; their values are masked in its logs."""
     log_limit: int = DEFAULT_JOB_LOG_LIMIT
     action_source: ActionSource = field(default_factory=ActionSource)
+    platforms: Mapping[str, str] = field(default_factory=dict)
+    """`runs-on` label → image its jobs run in ('' keeps them on the host), as act's `-P`."""
+    container_socket: str | None = None
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
@@ -67,6 +70,8 @@ class RunnerAgent:
             secrets=self.secrets,
             log_limit=self.log_limit,
             action_source=self.action_source,
+            platforms=self.platforms,
+            container_socket=self.container_socket,
         )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
         self._running[task] = job

@@ -47,6 +47,7 @@ from conveyor_runner_agent.adapters import (
     run_process,
 )
 from conveyor_runner_agent.adapters.action_source import ActionSource
+from conveyor_runner_agent.adapters.containers import ContainerError, JobContainers
 from conveyor_runner_agent.domain import (
     DEFAULT_JOB_LOG_LIMIT,
     AddPath,
@@ -69,6 +70,7 @@ from conveyor_runner_agent.domain import (
 )
 
 DEFAULT_TIMEOUT_MINUTES = 360
+_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
 
 
@@ -102,6 +104,9 @@ class JobRun:
     log_limit: int = DEFAULT_JOB_LOG_LIMIT
     grace: Grace = field(default_factory=Grace)
     action_source: ActionSource | None = None
+    platforms: Mapping[str, str] = field(default_factory=dict)
+    """`runs-on` label → image to run the job in ('' keeps it on the host), as act's `-P`."""
+    container_socket: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -110,6 +115,7 @@ class JobRun:
     _queued: list[asyncio.Future[list[Envelope]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.containers: JobContainers | None = None
         self.actions = ActionSteps(self, self.action_source or ActionSource())
         self.extra_results: list[StepResult] = []
         self._extra = {"before": 0, "after": 0}
@@ -153,6 +159,7 @@ class JobRun:
             minutes = self._minutes(job.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
             try:
                 async with asyncio.timeout(minutes * 60):
+                    await self._start_containers(job)
                     await self.actions.run_pres(job.steps, self.contexts())
                     await self._steps(job)
             except TimeoutError:
@@ -172,6 +179,8 @@ class JobRun:
             self._log(len(self.results), f"##[error]{error}")
             self.results.append(StepResult(Conclusion.FAILURE, Conclusion.FAILURE))
         finally:
+            if self.containers is not None:
+                await self.containers.stop()
             kill_tracked(self.tracking_id)  # what the steps left running in the background
             if (dropped := self.budget.summary()) is not None:
                 self.logs.write(max(len(self.results) - 1, 0), f"##[warning]{dropped}")
@@ -188,6 +197,34 @@ class JobRun:
             ),
             "completed",
         )
+
+    async def _start_containers(self, job: Job) -> None:
+        """Start the job's service and job containers, when it has any: its steps then run in the job container.
+
+        The job container is the job's `container:`, or the image `-P LABEL=IMAGE` maps one of its `runs-on`
+        labels to. JavaScript actions still run on the host.
+        """
+        contexts = self.contexts()
+        spec = _interpolated(job.container, contexts) or self._platform_image()
+        if spec is None:
+            if job.services:
+                raise StepError("service containers need a job container here: give the job a container: image")
+            return
+        services = {key: _interpolated(value, contexts) for key, value in job.services.items()}
+        self.containers = JobContainers(
+            f"{self.plan.job_id}-{self.event.attempt}", spec, services, socket=self.container_socket
+        )
+        try:
+            await self.containers.start(self.workspace, self.temp)
+        except (ContainerError, OSError) as error:
+            raise StepError(f"the job's containers could not start: {error}") from error
+
+    def _platform_image(self) -> str | None:
+        for label in self.plan.runs_on:
+            image = self.platforms.get(label)
+            if image is not None:
+                return image or None
+        return None
 
     async def _steps(self, job: Job, *, status: Status | None = None) -> None:
         """Run the steps not yet run, in order; `status` overrides what the status functions report."""
@@ -480,6 +517,7 @@ class JobRun:
         timeout_minutes: float,
         name: str,
         state: Mapping[str, str] | None = None,
+        in_container: bool = True,
     ) -> dict[str, str]:
         """Run one process of a step: file commands, workflow commands, masks and its timeout applied.
 
@@ -492,7 +530,7 @@ class JobRun:
         files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
         for file in files.values():
             file.touch()
-        process_env = self._process_env(env, files)
+        process_env = self._process_env(env, files, host=self.containers is None or not in_container)
         process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
         commands = CommandProcessor(
             debug=self._debug(),
@@ -501,13 +539,21 @@ class JobRun:
         )
         try:
             async with asyncio.timeout(timeout_minutes * 60):
-                code = await run_process(
-                    argv,
-                    cwd=cwd,
-                    env=process_env,
-                    on_line=lambda line: self._command_line(index, line, commands, record),
-                    grace=self.grace,
-                )
+                if self.containers is not None and in_container:
+                    code = await self.containers.exec(
+                        argv,
+                        process_env,
+                        cwd,
+                        lambda line: self._command_line(index, line, commands, record),
+                    )
+                else:
+                    code = await run_process(
+                        argv,
+                        cwd=cwd,
+                        env=process_env,
+                        on_line=lambda line: self._command_line(index, line, commands, record),
+                        grace=self.grace,
+                    )
         except TimeoutError:
             raise StepError(f"The action '{name}' has timed out after {timeout_minutes:g} minutes.") from None
         try:
@@ -565,9 +611,14 @@ class JobRun:
         flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
         return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
 
-    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path]) -> dict[str, str]:
+    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], *, host: bool = True) -> dict[str, str]:
+        """A step process's environment: the runner's variables and `env`, over the host's own when on the host."""
         request = self.request
-        base = {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
+        base = (
+            {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
+            if host
+            else {"PATH": _CONTAINER_PATH, "HOME": "/root"}
+        )
         event_path = self.temp / "event.json"
         if not event_path.exists():
             event_path.write_text(json.dumps(request.payload))
@@ -616,3 +667,14 @@ class JobRun:
 def _arch() -> str:
     machine = platform.machine().lower()
     return {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(machine, machine.upper())
+
+
+def _interpolated(value: Any, contexts: Mapping[str, Any]) -> Any:
+    """A `container:` or `services:` value with the expressions in its strings evaluated."""
+    if isinstance(value, str):
+        return interpolate(value, contexts) if "${{" in value else value
+    if isinstance(value, Mapping):
+        return {key: _interpolated(item, contexts) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolated(item, contexts) for item in value]
+    return value

@@ -1,0 +1,100 @@
+"""Jobs in containers end to end: a job container with a service container reached by its key, and -P."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import pytest
+from conveyor_cli.main import app
+from conveyor_runner_agent.adapters.containers import default_socket
+from typer.testing import CliRunner
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+WORKFLOW = """
+on: push
+jobs:
+  in-container:
+    runs-on: ubuntu-latest
+    container:
+      image: conveyor/debian:bookworm
+      env:
+        FROM_CONTAINER_SPEC: spec-value
+    services:
+      greeter:
+        image: conveyor-test/greeter:latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: Where am I
+        run: |
+          cat /etc/debian_version > /dev/null && echo "in a Debian container"
+          echo "spec env: $FROM_CONTAINER_SPEC, workspace file: $(cat marker.txt)"
+          echo "host variable: '${CONVEYOR_HOST_ONLY:-}'"
+      - name: Reach the service by its key
+        run: |
+          for attempt in $(seq 1 50); do
+            if exec 3<>/dev/tcp/greeter/5000; then cat <&3; exit 0; fi
+            sleep 0.2
+          done
+          exit 1
+      - id: out
+        run: echo "from=container" >> "$GITHUB_OUTPUT"
+      - run: echo "output ${{ steps.out.outputs.from }}"
+"""
+
+
+GREETER_SERVER = (
+    "import socket\n"
+    "server = socket.create_server(('', 5000))\n"
+    "while True:\n"
+    "    connection, _ = server.accept()\n"
+    "    connection.sendall(b'hello from the service\\n')\n"
+    "    connection.close()\n"
+)
+GREETER = f"FROM conveyor/debian-python:bookworm\nCMD {json.dumps(['python3', '-c', GREETER_SERVER])}\n"
+
+
+@pytest.fixture(scope="module")
+def greeter(container_engine: str) -> str:
+    """A service image whose default command serves a greeting on port 5000, built from the local base."""
+    client = docker.DockerClient(base_url=default_socket())
+    try:
+        client.images.build(fileobj=io.BytesIO(GREETER.encode()), tag="conveyor-test/greeter:latest", rm=True)
+    finally:
+        client.close()
+    return "conveyor-test/greeter:latest"
+
+
+def test_a_job_container_with_a_service(
+    greeter: str, repository: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_HOST_ONLY", "must-not-leak")
+    root = repository({".github/workflows/ci.yml": WORKFLOW, "marker.txt": "checked-out\n"})
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+    output = result.output
+
+    assert result.exit_code == 0, output
+    assert "in a Debian container" in output
+    assert "spec env: spec-value, workspace file: checked-out" in output
+    assert "host variable: ''" in output
+    assert "hello from the service" in output
+    assert "output container" in output
+    client = docker.DockerClient(base_url=default_socket())
+    try:
+        leftovers = [c.name for c in client.containers.list(all=True) if (c.name or "").startswith("conveyor-ci.in-container")]
+    finally:
+        client.close()
+    assert leftovers == []
+
+
+def test_a_runs_on_label_mapped_to_an_image(container_engine: str, repository: Callable[..., Path]) -> None:
+    workflow = "on: push\njobs:\n  mapped:\n    runs-on: ubuntu-latest\n    steps:\n      - run: cat /etc/os-release\n"
+    root = repository({".github/workflows/ci.yml": workflow})
+    result = CliRunner().invoke(app, ["run", "-C", str(root), "-P", f"ubuntu-latest={container_engine}"])
+
+    assert result.exit_code == 0, result.output
+    assert 'ID=debian' in result.output
