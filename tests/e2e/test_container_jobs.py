@@ -85,7 +85,8 @@ def test_a_job_container_with_a_service(
     assert "output container" in output
     client = docker.DockerClient(base_url=default_socket())
     try:
-        leftovers = [c.name for c in client.containers.list(all=True) if (c.name or "").startswith("conveyor-ci.in-container")]
+        names = [container.name or "" for container in client.containers.list(all=True)]
+        leftovers = [name for name in names if name.startswith("conveyor-ci.in-container")]
     finally:
         client.close()
     assert leftovers == []
