@@ -99,3 +99,65 @@ def test_a_runs_on_label_mapped_to_an_image(container_engine: str, repository: C
 
     assert result.exit_code == 0, result.output
     assert 'ID=debian' in result.output
+
+
+DOCKER_ACTION = """
+name: Greet in a container
+inputs:
+  who:
+    description: whom to greet
+    default: nobody
+outputs:
+  greeting:
+    description: what it said
+runs:
+  using: docker
+  image: Dockerfile
+  args:
+    - ${{ inputs.who }}
+    - second-arg
+  env:
+    ACTION_LEVEL: set-by-action
+"""
+DOCKERFILE = """
+FROM conveyor/debian:bookworm
+COPY entrypoint.sh /entrypoint.sh
+ENTRYPOINT ["bash", "/entrypoint.sh"]
+"""
+ENTRYPOINT = """
+echo "hello $1 and $2 (input $INPUT_WHO, $ACTION_LEVEL) in $(pwd)"
+echo "greeting=hi-$1" >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_docker_actions_from_a_dockerfile_and_an_image(container_engine: str, repository: Callable[..., Path]) -> None:
+    workflow = """
+on: push
+jobs:
+  docker:
+    runs-on: x
+    steps:
+      - uses: actions/checkout@v4
+      - id: greet
+        uses: ./greet
+        with:
+          who: world
+      - uses: docker://conveyor/debian:bookworm
+        with:
+          entrypoint: bash
+          args: -c "echo image step sees $INPUT_NONE ${{ steps.greet.outputs.greeting }}"
+"""
+    root = repository(
+        {
+            ".github/workflows/ci.yml": workflow,
+            "greet/action.yml": DOCKER_ACTION,
+            "greet/Dockerfile": DOCKERFILE,
+            "greet/entrypoint.sh": ENTRYPOINT,
+        }
+    )
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+    output = result.output
+
+    assert result.exit_code == 0, output
+    assert "hello world and second-arg (input world, set-by-action) in " in output
+    assert "image step sees hi-world" in output

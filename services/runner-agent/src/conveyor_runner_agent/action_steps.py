@@ -10,7 +10,8 @@ last, in reverse order, each under its `pre-if`/`post-if` (default `always()`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from conveyor_workflow import ExpressionError, Status, Step, evaluate, evaluate_
 
 from conveyor_runner_agent.adapters import CheckoutError, checkout
 from conveyor_runner_agent.adapters.action_source import ActionSource, find_metadata
+from conveyor_runner_agent.adapters.containers import ContainerError
+from conveyor_runner_agent.adapters.docker_actions import DockerActions
 from conveyor_runner_agent.domain.actions import (
     ActionDefinition,
     ActionError,
@@ -72,6 +75,7 @@ class ActionSteps:
     """Remote actions prepared before the first step (for their `pre`), by step index."""
     states: dict[int, dict[str, str]] = field(default_factory=dict)
     """What a `pre` script saved, for its action's `main` and `post`, by step index."""
+    docker: DockerActions | None = None
 
     async def run(
         self,
@@ -88,6 +92,9 @@ class ActionSteps:
         uses = step.uses or ""
         if uses.startswith(_CHECKOUT) and depth == 0:
             await self._checkout()
+            return
+        if uses.startswith("docker://"):
+            await self._image_step(index, step, contexts, env, record, name)
             return
         try:
             prepared = self.prepared.pop(index, None) if depth == 0 else None
@@ -108,7 +115,7 @@ class ActionSteps:
             if prepared.definition.runs.post:
                 self.posts.append(_Post(f"Post {name}", prepared, env, state))
         else:
-            raise self.job.failure(f"'{uses}' is a Docker action, which needs a container runtime for this job")
+            await self._docker(index, prepared, contexts, env, record, name)
 
     async def _checkout(self) -> None:
         job = self.job
@@ -127,7 +134,7 @@ class ActionSteps:
             case RemoteAction():
                 directory = await asyncio.to_thread(self.source.fetch, reference)
             case DockerImage():
-                raise ActionError(f"'{uses}' runs a container image, which needs a container runtime for this job")
+                raise ActionError(f"'{uses}' is a container image, not an action with metadata")
         metadata = await asyncio.to_thread(find_metadata, directory)
         definition = load_action(metadata.read_text(), str(metadata))
         given = {key: interpolate(str(value), contexts) for key, value in step.with_.items()}
@@ -164,6 +171,87 @@ class ActionSteps:
             state=state,
             in_container=False,
         )
+
+    async def _docker(
+        self,
+        index: int,
+        prepared: _Prepared,
+        contexts: dict[str, Any],
+        env: dict[str, str],
+        record: StepRecord,
+        name: str,
+    ) -> None:
+        """A Docker container action: its image (built from its Dockerfile), its args and env, INPUT_*."""
+        runs = prepared.definition.runs
+        image = runs.image or ""
+        try:
+            tag = (
+                image.removeprefix("docker://")
+                if image.startswith("docker://")
+                else await self._engine().build(prepared.directory, image)
+            )
+        except ContainerError as error:
+            raise self.job.failure(str(error)) from error
+        inner = {**contexts, "inputs": prepared.inputs}
+        action_env = {
+            **env,
+            **{key: interpolate(str(value), inner) for key, value in runs.env.items()},
+            **input_env(prepared.inputs),
+            "GITHUB_ACTION_PATH": str(prepared.directory),
+        }
+        args = [interpolate(str(arg), inner) for arg in runs.args]
+        await self._container(index, tag, args, runs.entrypoint, action_env, record, name)
+
+    async def _image_step(
+        self, index: int, step: Step, contexts: dict[str, Any], env: dict[str, str], record: StepRecord, name: str
+    ) -> None:
+        """`uses: docker://IMAGE`: the image run with `with: args` (split like a shell) and `with: entrypoint`."""
+        given = {key: interpolate(str(value), contexts) for key, value in step.with_.items()}
+        image = (step.uses or "").removeprefix("docker://")
+        args = shlex.split(given.get("args", ""))
+        await self._container(index, image, args, given.get("entrypoint"), env, record, name)
+
+    async def _container(
+        self,
+        index: int,
+        image: str,
+        args: list[str],
+        entrypoint: str | None,
+        env: dict[str, str],
+        record: StepRecord,
+        name: str,
+    ) -> None:
+        job, engine = self.job, self._engine()
+
+        async def launch(argv: list[str], process_env: dict[str, str], on_line: Callable[[str], None]) -> int:
+            try:
+                return await engine.run(
+                    image,
+                    argv,
+                    entrypoint=entrypoint,
+                    env=process_env,
+                    mounts=[job.workspace, job.temp],
+                    workdir=job.workspace,
+                    on_line=on_line,
+                )
+            except ContainerError as error:
+                raise job.failure(str(error)) from error
+
+        await job.run_command(
+            index,
+            args,
+            env=env,
+            cwd=job.workspace,
+            record=record,
+            timeout_minutes=job.default_timeout(),
+            name=name,
+            launch=launch,
+        )
+
+    def _engine(self) -> DockerActions:
+        if self.docker is None:
+            self.docker = DockerActions(self.job.container_socket)
+        return self.docker
 
     async def _composite(
         self,

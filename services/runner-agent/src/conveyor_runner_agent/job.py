@@ -70,6 +70,8 @@ from conveyor_runner_agent.domain import (
 )
 
 DEFAULT_TIMEOUT_MINUTES = 360
+Launcher = Callable[[list[str], dict[str, str], Callable[[str], None]], Awaitable[int]]
+"""Starts a step's process its own way: (argv, environment, line callback) → exit code."""
 _CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
 
@@ -518,10 +520,13 @@ class JobRun:
         name: str,
         state: Mapping[str, str] | None = None,
         in_container: bool = True,
+        launch: Launcher | None = None,
     ) -> dict[str, str]:
         """Run one process of a step: file commands, workflow commands, masks and its timeout applied.
 
-        Returns what it saved with `$GITHUB_STATE` or `::save-state::` (an action's state for its post step).
+        The process runs in the job container when there is one (and `in_container`), on the host otherwise,
+        or however `launch` starts it (a Docker action's own container). Returns what it saved with
+        `$GITHUB_STATE` or `::save-state::` (an action's state for its post step).
         """
         if not cwd.is_dir():
             raise StepError(f"working-directory '{cwd.relative_to(self.workspace)}' does not exist in the workspace")
@@ -530,7 +535,8 @@ class JobRun:
         files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
         for file in files.values():
             file.touch()
-        process_env = self._process_env(env, files, host=self.containers is None or not in_container)
+        on_host = launch is None and (self.containers is None or not in_container)
+        process_env = self._process_env(env, files, host=on_host)
         process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
         commands = CommandProcessor(
             debug=self._debug(),
@@ -539,7 +545,11 @@ class JobRun:
         )
         try:
             async with asyncio.timeout(timeout_minutes * 60):
-                if self.containers is not None and in_container:
+                if launch is not None:
+                    code = await launch(
+                        argv, process_env, lambda line: self._command_line(index, line, commands, record)
+                    )
+                elif self.containers is not None and in_container:
                     code = await self.containers.exec(
                         argv,
                         process_env,
