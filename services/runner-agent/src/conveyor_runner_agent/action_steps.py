@@ -37,7 +37,8 @@ from conveyor_runner_agent.domain.actions import (
 from conveyor_runner_agent.domain.steps import step_name
 
 if TYPE_CHECKING:
-    from conveyor_runner_agent.job import JobRun, StepRecord
+    from conveyor_runner_agent.job import JobRun
+    from conveyor_runner_agent.step_processes import StepRecord
 
 MAX_COMPOSITE_DEPTH = 9
 _CHECKOUT = "actions/checkout@"

@@ -1,0 +1,277 @@
+"""The processes of a job's steps: scripts and commands with their environment, file and workflow commands.
+
+`StepProcesses` is the part of a job run that starts processes (on the host, in the job container, or as
+a launcher such as a Docker action says) and reads what they report; `JobRun` orchestrates the steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conveyor_events import Annotation as EventAnnotation
+from conveyor_events import JobPlanned, JobQueued, RunRequested
+
+from conveyor_runner_agent.adapters import TRACKING_VARIABLE, Grace, LogPublisher, run_process
+from conveyor_runner_agent.adapters.containers import JobContainers
+from conveyor_runner_agent.domain import (
+    AddPath,
+    Annotation,
+    CommandFailed,
+    CommandProcessor,
+    FileCommandError,
+    LogBudget,
+    Mask,
+    Masker,
+    Output,
+    SaveState,
+    SetEnv,
+    parse_env_file,
+    parse_path_file,
+    shell_command,
+)
+
+Launcher = Callable[[list[str], dict[str, str], Callable[[str], None]], Awaitable[int]]
+"""Starts a step's process its own way: (argv, environment, line callback) → exit code."""
+_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
+
+
+@dataclass
+class StepRecord:
+    """What a step produced besides its log: outputs, annotations, its summary, and failed commands."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    annotations: list[EventAnnotation] = field(default_factory=list)
+    summary: str = ""
+    failures: list[str] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
+
+
+class StepError(Exception):
+    """A step could not be run as written; the message is shown in its log."""
+
+
+class StepProcesses:
+    """Starting a step's processes and reading what they report; mixed into `JobRun`, which sets these."""
+
+    request: RunRequested
+    plan: JobPlanned
+    runner_id: str
+    secrets: Mapping[str, str]
+    grace: Grace
+    workspace: Path
+    temp: Path
+    env: dict[str, str]
+    path_entries: list[str]
+    scripts: list[str]
+    masker: Masker
+    budget: LogBudget
+    logs: LogPublisher
+    containers: JobContainers | None
+    tracking_id: str
+
+    @property
+    def event(self) -> JobQueued:
+        raise NotImplementedError
+
+    def _log(self, index: int, line: str) -> None:
+        """Every line leaves the runner through here: masked, then counted against the job's log budget."""
+        admitted = self.budget.admit(self.masker.mask(line))
+        if admitted is not None:
+            self.logs.write(index, admitted)
+
+    async def run_script(
+        self,
+        index: int,
+        script: str,
+        shell: str | None,
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        record: StepRecord,
+        timeout_minutes: float,
+        name: str,
+    ) -> None:
+        """Run a `run:` script with its shell, as a step (or a step of a composite action) of this job."""
+        try:
+            command = shell_command(shell)
+        except ValueError as error:
+            raise StepError(str(error)) from error
+        tag = f"{index}-{len(self.scripts)}"
+        self.scripts.append(tag)
+        script_path = self.temp / f"step-{tag}{command.extension}"
+        script_path.write_text(script)
+        await self.run_command(
+            index,
+            command.argv(str(script_path)),
+            env=env,
+            cwd=cwd,
+            record=record,
+            timeout_minutes=timeout_minutes,
+            name=name,
+        )
+
+    async def run_command(
+        self,
+        index: int,
+        argv: list[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        record: StepRecord,
+        timeout_minutes: float,
+        name: str,
+        state: Mapping[str, str] | None = None,
+        in_container: bool = True,
+        launch: Launcher | None = None,
+    ) -> dict[str, str]:
+        """Run one process of a step: file commands, workflow commands, masks and its timeout applied.
+
+        The process runs in the job container when there is one (and `in_container`), on the host otherwise,
+        or however `launch` starts it (a Docker action's own container). Returns what it saved with
+        `$GITHUB_STATE` or `::save-state::` (an action's state for its post step).
+        """
+        if not cwd.is_dir():
+            raise StepError(f"working-directory '{cwd.relative_to(self.workspace)}' does not exist in the workspace")
+        tag = f"{index}-{len(self.scripts)}"
+        self.scripts.append(tag)
+        files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
+        for file in files.values():
+            file.touch()
+        on_host = launch is None and (self.containers is None or not in_container)
+        process_env = self._process_env(env, files, host=on_host)
+        process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
+        commands = CommandProcessor(
+            debug=self._debug(),
+            allow_unsecure_commands=process_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS") == "true",
+            workspace=str(self.workspace),
+        )
+        try:
+            async with asyncio.timeout(timeout_minutes * 60):
+                if launch is not None:
+                    code = await launch(
+                        argv, process_env, lambda line: self._command_line(index, line, commands, record)
+                    )
+                elif self.containers is not None and in_container:
+                    code = await self.containers.exec(
+                        argv,
+                        process_env,
+                        cwd,
+                        lambda line: self._command_line(index, line, commands, record),
+                    )
+                else:
+                    code = await run_process(
+                        argv,
+                        cwd=cwd,
+                        env=process_env,
+                        on_line=lambda line: self._command_line(index, line, commands, record),
+                        grace=self.grace,
+                    )
+        except TimeoutError:
+            raise StepError(f"The action '{name}' has timed out after {timeout_minutes:g} minutes.") from None
+        try:
+            record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace")))
+            self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))
+            saved = {
+                **record.state,
+                **parse_env_file(files["GITHUB_STATE"].read_text(errors="replace"), what="GITHUB_STATE"),
+            }
+        except FileCommandError as error:
+            raise StepError(str(error)) from error
+        self.path_entries[:0] = reversed(parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")))
+        record.summary += files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
+        if code != 0:
+            raise StepError(f"Process completed with exit code {code}.")
+        if record.failures:
+            raise StepError(record.failures[0])
+        return saved
+
+    def _command_line(self, index: int, line: str, commands: CommandProcessor, record: StepRecord) -> None:
+        """One line of a step's output: apply its workflow command, then log what is shown."""
+        processed = commands.process(line)
+        for effect in processed.effects:
+            match effect:
+                case Mask():
+                    self.masker.add(effect.value)
+                case Output():
+                    record.outputs[effect.name] = effect.value
+                case SaveState():
+                    record.state[effect.name] = effect.value
+                case SetEnv():
+                    self.env[effect.name] = effect.value
+                case AddPath():
+                    self.path_entries.insert(0, effect.path)
+                case Annotation():
+                    record.annotations.append(
+                        EventAnnotation(
+                            level=effect.level,
+                            message=self.masker.mask(effect.message),
+                            file=effect.file,
+                            line=effect.line,
+                            column=effect.col,
+                            end_line=effect.end_line,
+                            end_column=effect.end_col,
+                            title=effect.title,
+                        )
+                    )
+                case CommandFailed():
+                    record.failures.append(effect.message)
+        for shown in processed.lines:
+            self._log(index, shown)
+
+    def _debug(self) -> bool:
+        """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
+        flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
+        return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
+
+    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], *, host: bool = True) -> dict[str, str]:
+        """A step process's environment: the runner's variables and `env`, over the host's own when on the host."""
+        request = self.request
+        base = (
+            {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
+            if host
+            else {"PATH": _CONTAINER_PATH, "HOME": "/root"}
+        )
+        event_path = self.temp / "event.json"
+        if not event_path.exists():
+            event_path.write_text(json.dumps(request.payload))
+        defaults = {
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(self.workspace),
+            "GITHUB_SHA": request.sha,
+            "GITHUB_REF": request.ref,
+            "GITHUB_REF_NAME": request.ref.removeprefix("refs/heads/").removeprefix("refs/tags/"),
+            "GITHUB_REF_TYPE": "tag" if request.ref.startswith("refs/tags/") else "branch",
+            "GITHUB_EVENT_NAME": request.event_name,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_REPOSITORY": request.repository,
+            "GITHUB_RUN_ID": request.run_id,
+            "GITHUB_RUN_NUMBER": "1",
+            "GITHUB_RUN_ATTEMPT": str(self.event.attempt),
+            "GITHUB_JOB": self.plan.job_key,
+            "GITHUB_ACTOR": request.actor,
+            "GITHUB_WORKFLOW": self.plan.workflow,
+            "RUNNER_OS": "Linux",
+            "RUNNER_ARCH": runner_arch(),
+            "RUNNER_NAME": self.runner_id,
+            "RUNNER_TEMP": str(self.temp),
+            TRACKING_VARIABLE: self.tracking_id,
+            **{name: str(path) for name, path in files.items()},
+        }
+        merged = {**base, **defaults, **env}
+        if self.path_entries:
+            merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
+        return merged
+
+
+def runner_arch() -> str:
+    """The `RUNNER_ARCH` of this machine as GitHub names it (X64, ARM64, ...)."""
+    machine = platform.machine().lower()
+    return {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(machine, machine.upper())
