@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["bench_event_log", "bench_dispatch", "bench_expressions", "bench_workflow_load"]
+ALL = ["bench_event_log", "bench_dispatch", "bench_runner", "bench_expressions", "bench_workflow_load"]
 
 
 def main() -> None:
