@@ -795,3 +795,29 @@ def test_every_problem_is_reported_in_file_order() -> None:
     assert any("depends on unknown job 'ghost'" in d for d in found)
     assert any("Required property is missing: run or uses" in d for d in found)
     assert any("Unexpected value 'bar'" in d for d in found)
+
+
+def test_conveyor_extensions_retry_and_max_in_progress() -> None:
+    workflow = load_workflow(
+        "on: push\nconcurrency: {group: deploy, max-in-progress: 2}\njobs:\n"
+        "  a:\n    runs-on: x\n    retry: {max-attempts: 3, on: any}\n    steps: [{run: 'true'}]\n"
+        "  b:\n    runs-on: x\n    retry: 2\n    steps: [{run: 'true'}]\n",
+        "w.yml",
+    )
+    assert workflow.concurrency == {"group": "deploy", "max-in-progress": 2}
+    assert workflow.jobs["a"].retry == {"max-attempts": 3, "on": "any"}
+    assert workflow.jobs["b"].retry == 2
+
+
+@pytest.mark.parametrize(
+    ("retry", "message"),
+    [
+        ("0", "Unexpected value '0': a whole number of at least 1 is expected"),
+        ("{max-attempts: 2, on: sometimes}", "Unexpected value 'sometimes': retry on is 'infrastructure' or 'any'"),
+        ("{on: any}", "Required property is missing: max-attempts"),
+    ],
+)
+def test_bad_retry_values(retry: str, message: str) -> None:
+    with pytest.raises(WorkflowError) as caught:
+        load_workflow(f"on: push\njobs:\n  a:\n    runs-on: x\n    retry: {retry}\n    steps: [{{run: 'true'}}]\n", "w")
+    assert message in [d.message for d in caught.value.diagnostics]

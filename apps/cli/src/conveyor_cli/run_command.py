@@ -165,7 +165,9 @@ def _show(envelope: Envelope, report: RunReport, console: Console) -> bool:
         case JobPlanned():
             report.names[event.job_id] = event.name
         case StepStarted():
-            console.print(Text(f"[{report.names.get(event.job_id, event.job_id)}] ⭐ {event.name}", style="bold"))
+            console.print(
+                Text(f"[{report.names.get(event.job_id, event.job_id)}] ⭐ {event.name}", style="bold"), soft_wrap=True
+            )
         case StepLogged():
             name = report.names.get(event.job_id, event.job_id)
             for line in event.lines:

@@ -27,6 +27,7 @@ _STEPS_JOB = frozenset(
         "container",
         "services",
         "steps",
+        "retry",
     ]
 )
 _CALL_JOB = frozenset((*_COMMON, "uses", "with", "secrets"))
@@ -143,6 +144,8 @@ def _read_steps_job(reader: Reader, job_id: str, key: yaml.Node, found: Fields, 
         job["timeout_minutes"] = reader.number(found["timeout-minutes"][1], places.JOB)
     if "continue-on-error" in found:
         job["continue_on_error"] = _or_default(reader.flag(found["continue-on-error"][1], places.JOB), False)
+    if "retry" in found:
+        job["retry"] = _read_retry(reader, found["retry"][1])
     if "container" in found:
         job["container"] = _read_container(reader, found["container"][1], service=False)
     if "services" in found:
@@ -204,16 +207,45 @@ def _read_environment(reader: Reader, node: yaml.Node) -> Any:
 
 
 def read_concurrency(reader: Reader, node: yaml.Node, place: places.Place) -> Any:
-    """`concurrency`: a group name, or `group` and `cancel-in-progress`."""
+    """`concurrency`: a group name, or `group` and `cancel-in-progress`.
+
+    Beyond GitHub, `max-in-progress: N` lets N runs or jobs hold the group at once, the others waiting in order.
+    """
     if not isinstance(node, yaml.MappingNode):
         return reader.text(node, place, non_empty=True)
-    found = reader.fields(node, ("group", "cancel-in-progress"), ("group",)) or {}
+    found = reader.fields(node, ("group", "cancel-in-progress", "max-in-progress"), ("group",)) or {}
     result: dict[str, Any] = {}
     if "group" in found:
         result["group"] = reader.text(found["group"][1], place, non_empty=True)
     if "cancel-in-progress" in found:
         result["cancel-in-progress"] = reader.flag(found["cancel-in-progress"][1], place)
+    if "max-in-progress" in found:
+        result["max-in-progress"] = _positive_whole(reader, found["max-in-progress"][1], place)
     return result
+
+
+def _read_retry(reader: Reader, node: yaml.Node) -> Any:
+    """Conveyor's `retry:` (beyond GitHub): `retry: N` or `{max-attempts: N, on: infrastructure | any}`."""
+    if not isinstance(node, yaml.MappingNode):
+        return _positive_whole(reader, node, places.JOB)
+    found = reader.fields(node, ("max-attempts", "on"), ("max-attempts",)) or {}
+    result: dict[str, Any] = {}
+    if "max-attempts" in found:
+        result["max-attempts"] = _positive_whole(reader, found["max-attempts"][1], places.JOB)
+    if "on" in found:
+        on = reader.text(found["on"][1], None)
+        if on not in ("infrastructure", "any"):
+            reader.error(found["on"][1], f"Unexpected value '{on}': retry on is 'infrastructure' or 'any'")
+        result["on"] = on
+    return result
+
+
+def _positive_whole(reader: Reader, node: yaml.Node, place: places.Place | None) -> int | None:
+    value = reader.number(node, place)
+    if isinstance(value, float) and (value < 1 or value != int(value)):
+        reader.error(node, f"Unexpected value '{value:g}': a whole number of at least 1 is expected")
+        return None
+    return int(value) if isinstance(value, float) else None
 
 
 def read_permissions(reader: Reader, node: yaml.Node) -> Any:

@@ -77,6 +77,8 @@ class Job(_Frozen):
     secrets: Any = None
     steps: tuple[Step, ...] = ()
     permissions: Any = None
+    retry: Any = None
+    """Conveyor's `retry:` (beyond GitHub): a number of attempts, or `{max-attempts, on}`."""
 
 
 class Workflow(_Frozen):
