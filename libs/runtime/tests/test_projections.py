@@ -12,14 +12,20 @@ from typing import Any
 
 import pytest
 from conveyor_events import (
+    ApprovalRejected,
+    ApprovalRequested,
+    ConcurrencyWaited,
     Envelope,
     Event,
     JobAssigned,
+    JobCancelRequested,
     JobCompleted,
+    JobLost,
     JobPlanned,
     JobQueued,
     JobSkipped,
     JobStarted,
+    JobTimedOut,
     LogLine,
     Problem,
     RepositoryRegistered,
@@ -393,3 +399,78 @@ async def test_an_empty_batch_leaves_the_position_alone(store: SqliteProjections
     assert store.apply([]) == 0
 
     assert store.position() == 1
+
+
+def scheduled(*events: Event) -> list[Envelope]:
+    """A run with one planned job, then `events`, placed in order."""
+    start: list[Event] = [
+        RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
+        JobPlanned(run_id=RUN, job_id=BUILD, workflow=WORKFLOW, job_key="build", name="Build"),
+        RunPlanned(run_id=RUN, workflow=WORKFLOW, workflow_name="CI", index=1, count=1, jobs=[BUILD]),
+    ]
+    return [envelope.placed(n, n) for n, envelope in enumerate(envelopes_of([*start, *events]), 1)]
+
+
+def job_row(store: SqliteProjections) -> dict[str, Any]:
+    [job] = rows(store, "SELECT status, conclusion, attempt, error, reason FROM jobs")
+    return job
+
+
+async def test_an_approval_gate_shows_who_it_waits_for_and_who_decided(store: SqliteProjections) -> None:
+    store.apply(
+        scheduled(ApprovalRequested(run_id=RUN, job_id=BUILD, environment="production", reviewers=["alice"]))
+    )
+    assert job_row(store)["status"] == "waiting"
+    assert job_row(store)["reason"] == "waiting for alice to approve the environment production"
+
+    store.apply(
+        scheduled(
+            ApprovalRequested(run_id=RUN, job_id=BUILD, environment="production", reviewers=["alice"]),
+            ApprovalRejected(run_id=RUN, job_id=BUILD, environment="production", approver="alice", comment="no"),
+        )[-1:]
+    )
+    job = job_row(store)
+    assert (job["status"], job["conclusion"], job["error"]) == ("completed", "failure", "rejected by alice: no")
+
+
+async def test_a_timeout_ends_the_attempt_first_and_a_later_report_does_not_change_it(
+    store: SqliteProjections,
+) -> None:
+    store.apply(
+        scheduled(
+            JobQueued(run_id=RUN, job_id=BUILD),
+            JobStarted(run_id=RUN, job_id=BUILD, runner_id="r"),
+            JobTimedOut(run_id=RUN, job_id=BUILD, deadline=at(600), limit_minutes=10),
+            JobCompleted(run_id=RUN, job_id=BUILD, conclusion="cancelled"),
+        )
+    )
+    job = job_row(store)
+    assert (job["status"], job["conclusion"]) == ("completed", "failure")
+    assert job["error"] == "timed out while running (limit 10 minutes)"
+
+
+async def test_a_retry_opens_the_job_again_as_a_new_attempt(store: SqliteProjections) -> None:
+    store.apply(
+        scheduled(
+            JobQueued(run_id=RUN, job_id=BUILD),
+            JobStarted(run_id=RUN, job_id=BUILD, runner_id="r"),
+            JobLost(run_id=RUN, job_id=BUILD, runner_id="r", lease_id="l", reason="the lease expired"),
+            JobQueued(run_id=RUN, job_id=BUILD, attempt=2),
+        )
+    )
+    job = job_row(store)
+    assert (job["status"], job["conclusion"], job["attempt"], job["error"]) == ("queued", None, 2, None)
+
+
+async def test_cancel_requests_and_concurrency_waits_are_visible(store: SqliteProjections) -> None:
+    store.apply(
+        scheduled(
+            ConcurrencyWaited(run_id=RUN, workflow=WORKFLOW, group="deploy", since=at(5)),
+            JobQueued(run_id=RUN, job_id=BUILD),
+            JobCancelRequested(run_id=RUN, job_id=BUILD, reason="fail-fast"),
+        )
+    )
+    [run] = rows(store, "SELECT status FROM runs")
+    assert run["status"] == "waiting"
+    job = job_row(store)
+    assert (job["status"], job["reason"]) == ("cancelling", "cancel requested: fail-fast")

@@ -15,22 +15,32 @@ from pathlib import Path
 from typing import Any
 
 from conveyor_events import (
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ConcurrencyCancelled,
+    ConcurrencyWaited,
     Envelope,
     JobAssigned,
+    JobCancelRequested,
     JobCompleted,
+    JobLost,
     JobPlanned,
     JobQueued,
     JobSkipped,
     JobStarted,
+    JobTimedOut,
     RepositoryRegistered,
     RunCancelRequested,
     RunCompleted,
     RunPlanned,
     RunRejected,
     RunRequested,
+    RunRerunRequested,
     StepCompleted,
     StepLogged,
     StepStarted,
+    WaitTimerStarted,
 )
 
 from conveyor_runtime._log import EventLog
@@ -142,7 +152,8 @@ def _job_planned(db: sqlite3.Connection, envelope: Envelope, event: JobPlanned) 
 
 def _job_queued(db: sqlite3.Connection, envelope: Envelope, event: JobQueued) -> None:
     db.execute(
-        "UPDATE jobs SET status = 'queued', attempt = ?, queued_at = ? WHERE run_id = ? AND job_id = ?",
+        "UPDATE jobs SET status = 'queued', attempt = ?, queued_at = ?, conclusion = NULL, error = NULL,"
+        " reason = NULL, runner_id = NULL, started_at = NULL, completed_at = NULL WHERE run_id = ? AND job_id = ?",
         (event.attempt, _at(envelope), event.run_id, event.job_id),
     )
 
@@ -171,9 +182,17 @@ def _job_started(db: sqlite3.Connection, envelope: Envelope, event: JobStarted) 
 
 def _job_completed(db: sqlite3.Connection, envelope: Envelope, event: JobCompleted) -> None:
     db.execute(
-        "UPDATE jobs SET status = 'completed', conclusion = ?, outputs = ?, error = ?, completed_at = ?"
-        " WHERE run_id = ? AND job_id = ?",
-        (event.conclusion.value, json.dumps(event.outputs), event.error, _at(envelope), event.run_id, event.job_id),
+        "UPDATE jobs SET status = 'completed', conclusion = ?, outputs = ?, error = COALESCE(?, error),"
+        " completed_at = ? WHERE run_id = ? AND job_id = ? AND attempt = ? AND status != 'completed'",
+        (
+            event.conclusion.value,
+            json.dumps(event.outputs),
+            event.error,
+            _at(envelope),
+            event.run_id,
+            event.job_id,
+            event.attempt,
+        ),
     )
 
 
@@ -233,6 +252,72 @@ def _repository_registered(db: sqlite3.Connection, envelope: Envelope, event: Re
     )
 
 
+def _job_note(status: str | None, *, ending: bool = False) -> Apply:
+    """A scheduler decision about a job attempt: its status (when still open) and why, in words.
+
+    With `ending` it ends the attempt as a failure, unless the attempt already ended (the first ending wins,
+    as the run's conclusion was decided on it).
+    """
+
+    def apply(db: sqlite3.Connection, envelope: Envelope, event: Any) -> None:
+        reason = _reason(event)
+        attempt = getattr(event, "attempt", None)  # None: whatever attempt the job is at
+        if ending:
+            db.execute(
+                "UPDATE jobs SET status = 'completed', conclusion = 'failure', error = ?, completed_at = ?"
+                " WHERE run_id = ? AND job_id = ? AND (? IS NULL OR attempt = ?) AND status != 'completed'",
+                (reason, _at(envelope), event.run_id, event.job_id, attempt, attempt),
+            )
+            return
+        db.execute(
+            "UPDATE jobs SET status = COALESCE(?, status), reason = ?"
+            " WHERE run_id = ? AND job_id = ? AND (? IS NULL OR attempt <= ?) AND status != 'completed'",
+            (status, reason, event.run_id, event.job_id, attempt, attempt),
+        )
+
+    return apply
+
+
+def _reason(event: Any) -> str:
+    match event:
+        case JobCancelRequested():
+            return f"cancel requested{': ' + event.reason if event.reason else ''}"
+        case JobTimedOut():
+            return f"timed out while {event.phase} (limit {event.limit_minutes:g} minutes)"
+        case JobLost():
+            return f"lost: {event.reason or 'the runner stopped answering'}"
+        case ApprovalRequested():
+            who = ", ".join(event.reviewers) or "a reviewer"
+            return f"waiting for {who} to approve the environment {event.environment}"
+        case ApprovalGranted():
+            return f"approved by {event.approver}"
+        case ApprovalRejected():
+            return f"rejected by {event.approver}{': ' + event.comment if event.comment else ''}"
+        case WaitTimerStarted():
+            return f"the environment {event.environment} waits until {event.until.isoformat()}"
+        case ConcurrencyWaited():
+            return f"waiting for the concurrency group {event.group}"
+        case ConcurrencyCancelled():
+            return f"cancelled in the concurrency group {event.group} ({event.reason})"
+    return ""
+
+
+def _run_concurrency(db: sqlite3.Connection, envelope: Envelope, event: Any) -> None:
+    if event.job_id is not None:
+        status = "waiting" if isinstance(event, ConcurrencyWaited) else None
+        _job_note(status)(db, envelope, event)
+        return
+    if isinstance(event, ConcurrencyWaited):
+        db.execute("UPDATE runs SET status = 'waiting' WHERE run_id = ? AND status != 'completed'", (event.run_id,))
+
+
+def _run_rerun_requested(db: sqlite3.Connection, envelope: Envelope, event: RunRerunRequested) -> None:
+    db.execute(
+        "UPDATE runs SET status = 'in_progress', conclusion = NULL WHERE run_id = ?",
+        (event.run_id,),
+    )
+
+
 APPLY: dict[str, Apply] = {
     RunRequested.event_type(): _run_requested,
     RunPlanned.event_type(): _run_planned,
@@ -249,6 +334,16 @@ APPLY: dict[str, Apply] = {
     StepCompleted.event_type(): _step_completed,
     StepLogged.event_type(): _step_logged,
     RepositoryRegistered.event_type(): _repository_registered,
+    JobCancelRequested.event_type(): _job_note("cancelling"),
+    JobTimedOut.event_type(): _job_note(None, ending=True),
+    JobLost.event_type(): _job_note(None, ending=True),
+    ApprovalRequested.event_type(): _job_note("waiting"),
+    ApprovalGranted.event_type(): _job_note("pending"),
+    ApprovalRejected.event_type(): _job_note(None, ending=True),
+    WaitTimerStarted.event_type(): _job_note("waiting"),
+    ConcurrencyWaited.event_type(): _run_concurrency,
+    ConcurrencyCancelled.event_type(): _run_concurrency,
+    RunRerunRequested.event_type(): _run_rerun_requested,
 }
 
 

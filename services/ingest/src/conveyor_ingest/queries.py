@@ -70,7 +70,7 @@ class Queries:
                 "runner": row["runner_id"],
                 "outputs": json.loads(row["outputs"]),
                 "error": row["error"],
-                "skipped_because": row["reason"],
+                "reason": row["reason"],
                 "queued_at": row["queued_at"],
                 "started_at": row["started_at"],
                 "completed_at": row["completed_at"],
