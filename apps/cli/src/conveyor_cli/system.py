@@ -65,7 +65,7 @@ class EmbeddedSystem:
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         return {
             "planner": lambda: consume(self.log, create_planner().consumer()),
-            "scheduler": lambda: _scheduler(self.log),
+            "scheduler": lambda: _scheduler(self.log, self.settings.environments),
             "runner-agent": lambda: consume(self.log, self.runner.consumer()),
             "notifier": lambda: consume(self.log, create_notifier().consumer()),
             "projector": lambda: project(self.log, self.projections),
@@ -94,9 +94,9 @@ class EmbeddedSystem:
             await self.log.close()
 
 
-async def _scheduler(log: SqliteEventLog) -> None:
+async def _scheduler(log: SqliteEventLog, environments: Mapping[str, Mapping[str, Any]]) -> None:
     """The scheduler follows the log and the clock (timeouts, leases, wait timers) with one state."""
-    scheduler = create_scheduler(log)
+    scheduler = create_scheduler(log, environments)
     await asyncio.gather(consume(log, scheduler.consumer()), scheduler.keep_time())
 
 

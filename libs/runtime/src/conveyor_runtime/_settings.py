@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,8 @@ class RuntimeSettings(BaseSettings):
     """`runs-on` label → container image its jobs run in ('' runs them on the host), as act's `-P`."""
     container_socket: str | None = None
     """The Docker Engine API socket (Docker's or Podman's); found by itself when unset."""
+    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Deployment environments' protection rules by name: reviewers, required_approval, wait_timer_minutes."""
     job_log_limit: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Bytes of log one job may store; past it a marker line is stored and the rest only counted."""
 

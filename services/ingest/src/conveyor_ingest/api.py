@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from conveyor_events import Envelope, RunCancelRequested
+from conveyor_events import ApprovalGranted, ApprovalRejected, Envelope, RunCancelRequested, RunRerunRequested
 from conveyor_runtime import EventLog
 from fastapi import APIRouter, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +34,22 @@ class RepositoryRequest(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
     url: str = Field(min_length=1, description="a local path to a git repository")
     default_branch: str = "main"
+
+
+class RerunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["failed", "all"] = "failed"
+    requested_by: str = ""
+
+
+class Review(BaseModel):
+    """A reviewer's decision on a job waiting for its environment's approval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approver: str = Field(min_length=1)
+    comment: str = ""
 
 
 class Accepted(BaseModel):
@@ -88,6 +104,38 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
             raise HTTPException(409, f"run '{run_id}' already completed ({run['conclusion']})")
         request = RunCancelRequested(run_id=run_id, reason="cancelled through the API")
         await log.append([Envelope.wrap(request, stream=run_id)])
+        return Accepted(id=run_id, url=f"/api/runs/{run_id}")
+
+    @router.post("/{run_id}/rerun", status_code=202)
+    async def rerun(run_id: str, body: RerunRequest) -> Accepted:
+        run = queries.run(run_id)
+        if run is None:
+            raise HTTPException(404, f"no run '{run_id}'")
+        if run["status"] != "completed":
+            raise HTTPException(409, f"run '{run_id}' is still {run['status']}: re-run it once it has completed")
+        event = RunRerunRequested(run_id=run_id, mode=body.mode, requested_by=body.requested_by)
+        await log.append([Envelope.wrap(event, stream=run_id)])
+        return Accepted(id=run_id, url=f"/api/runs/{run_id}")
+
+    @router.post("/{run_id}/jobs/{job}/approve", status_code=202)
+    async def approve(run_id: str, job: str, body: Review) -> Accepted:
+        return await _review(run_id, job, body, approved=True)
+
+    @router.post("/{run_id}/jobs/{job}/reject", status_code=202)
+    async def reject(run_id: str, job: str, body: Review) -> Accepted:
+        return await _review(run_id, job, body, approved=False)
+
+    async def _review(run_id: str, job: str, body: Review, *, approved: bool) -> Accepted:
+        job_id = queries.job_id(run_id, job)
+        if job_id is None:
+            raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
+        [waiting] = [row for row in (queries.run(run_id) or {"jobs": []})["jobs"] if row["id"] == job_id]
+        if waiting["status"] != "waiting" or "to approve the environment" not in (waiting["reason"] or ""):
+            raise HTTPException(409, f"job '{job}' is not waiting for an approval (it is {waiting['status']})")
+        decision = (ApprovalGranted if approved else ApprovalRejected)(
+            run_id=run_id, job_id=job_id, attempt=waiting["attempt"], approver=body.approver, comment=body.comment
+        )
+        await log.append([Envelope.wrap(decision, stream=run_id)])
         return Accepted(id=run_id, url=f"/api/runs/{run_id}")
 
     @router.post("", status_code=202)

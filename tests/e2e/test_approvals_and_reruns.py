@@ -1,0 +1,118 @@
+"""An approval gate on an environment, and re-running a failed run, through the API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conveyor_cli.system import EmbeddedSystem
+from conveyor_runtime import RuntimeSettings
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = RuntimeSettings(
+        data_dir=tmp_path / "data", environments={"production": {"reviewers": ["alice", "bob"]}}
+    )
+    system = EmbeddedSystem(settings)
+    async with system.running():
+        transport = httpx.ASGITransport(app=system.api())
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
+            yield http
+
+
+async def until(client: httpx.AsyncClient, run_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async with asyncio.timeout(30):
+        while True:
+            response = await client.get(f"/api/runs/{run_id}")
+            if response.status_code == 200 and ready(body := response.json()):
+                return body  # type: ignore[no-any-return]
+            await asyncio.sleep(0.05)
+
+
+async def dispatch(client: httpx.AsyncClient, root: Path) -> str:
+    assert (await client.post("/api/repositories", json={"name": "r", "url": str(root)})).status_code == 201
+    response = await client.post("/api/runs", json={"repository": "r"})
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+async def test_a_deployment_waits_for_a_reviewer(client: httpx.AsyncClient, repository: Callable[..., Path]) -> None:
+    workflow = """
+on: push
+jobs:
+  build:
+    runs-on: x
+    steps: [{run: echo built}]
+  deploy:
+    needs: build
+    environment: production
+    runs-on: x
+    steps: [{run: echo deployed}]
+"""
+    run_id = await dispatch(client, repository({".github/workflows/ci.yml": workflow}))
+
+    run = await until(client, run_id, lambda run: any(job["status"] == "waiting" for job in run["jobs"]))
+    deploy = next(job for job in run["jobs"] if job["key"] == "deploy")
+    assert deploy["reason"] == "waiting for alice, bob to approve the environment production"
+    early = await client.post(f"/api/runs/{run_id}/jobs/build/approve", json={"approver": "alice"})
+    assert early.status_code == 409
+
+    approved = await client.post(f"/api/runs/{run_id}/jobs/deploy/approve", json={"approver": "bob"})
+    assert approved.status_code == 202
+
+    run = await until(client, run_id, lambda run: run["status"] == "completed")
+    assert run["conclusion"] == "success"
+    logs = (await client.get(f"/api/runs/{run_id}/jobs/deploy/logs")).json()["lines"]
+    assert [line["text"] for line in logs] == ["deployed"]
+
+
+async def test_a_rejected_deployment_fails_the_run(client: httpx.AsyncClient, repository: Callable[..., Path]) -> None:
+    workflow = "on: push\njobs:\n  deploy:\n    environment: production\n    runs-on: x\n    steps: [{run: 'true'}]\n"
+    run_id = await dispatch(client, repository({".github/workflows/ci.yml": workflow}))
+    await until(client, run_id, lambda run: run["jobs"] and run["jobs"][0]["status"] == "waiting")
+
+    rejected = await client.post(f"/api/runs/{run_id}/jobs/deploy/reject", json={"approver": "alice", "comment": "no"})
+    assert rejected.status_code == 202
+
+    run = await until(client, run_id, lambda run: run["status"] == "completed")
+    assert run["conclusion"] == "failure"
+    assert run["jobs"][0]["error"] == "rejected by alice: no"
+
+
+async def test_rerunning_the_failed_jobs(
+    client: httpx.AsyncClient, repository: Callable[..., Path], tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran-once"
+    workflow = f"""
+on: push
+jobs:
+  steady:
+    runs-on: x
+    steps: [{{run: echo steady}}]
+  flaky:
+    runs-on: x
+    steps:
+      - run: |
+          if [ -e {marker} ]; then echo "passes on the re-run"; exit 0; fi
+          touch {marker}; exit 1
+"""
+    run_id = await dispatch(client, repository({".github/workflows/ci.yml": workflow}))
+    run = await until(client, run_id, lambda run: run["status"] == "completed")
+    assert run["conclusion"] == "failure"
+    refused = await client.post(f"/api/runs/{run_id}/rerun", json={"mode": "sometimes"})
+    assert refused.status_code == 422
+
+    assert (await client.post(f"/api/runs/{run_id}/rerun", json={"mode": "failed"})).status_code == 202
+
+    run = await until(client, run_id, lambda run: run["status"] == "completed" and run["conclusion"] == "success")
+    jobs = {job["key"]: job for job in run["jobs"]}
+    assert (jobs["flaky"]["attempt"], jobs["flaky"]["conclusion"]) == (2, "success")
+    assert jobs["steady"]["attempt"] == 1
