@@ -62,6 +62,9 @@ jobs:
     run = await until(client, run_id, lambda run: any(job["status"] == "waiting" for job in run["jobs"]))
     deploy = next(job for job in run["jobs"] if job["key"] == "deploy")
     assert deploy["reason"] == "waiting for alice, bob to approve the environment production"
+    [queued] = (await client.get("/api/queue")).json()
+    assert (queued["job"], queued["status"]) == ("ci.deploy", "waiting")
+    assert queued["waiting_seconds"] >= 0
     early = await client.post(f"/api/runs/{run_id}/jobs/build/approve", json={"approver": "alice"})
     assert early.status_code == 409
 

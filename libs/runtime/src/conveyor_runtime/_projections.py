@@ -269,10 +269,13 @@ def _job_note(status: str | None, *, ending: bool = False) -> Apply:
                 (reason, _at(envelope), event.run_id, event.job_id, attempt, attempt),
             )
             return
+        # A job held before a runner may take it (approval, timer, group) waits from then on, as a queued one.
+        waits = status == "waiting"
         db.execute(
-            "UPDATE jobs SET status = COALESCE(?, status), reason = ?"
+            "UPDATE jobs SET status = COALESCE(?, status), reason = ?,"
+            " queued_at = CASE WHEN ? THEN COALESCE(queued_at, ?) ELSE queued_at END"
             " WHERE run_id = ? AND job_id = ? AND (? IS NULL OR attempt <= ?) AND status != 'completed'",
-            (status, reason, event.run_id, event.job_id, attempt, attempt),
+            (status, reason, waits, _at(envelope), event.run_id, event.job_id, attempt, attempt),
         )
 
     return apply

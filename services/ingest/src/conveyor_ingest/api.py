@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -62,6 +63,12 @@ def create_app(log: EventLog, queries: Queries) -> FastAPI:
     app = FastAPI(title="Conveyor", version="0.1.0")
     app.include_router(_runs_router(log, queries))
     app.include_router(_repositories_router(log, queries))
+
+    @app.get("/api/queue", tags=["runs"])
+    def queue() -> list[dict[str, Any]]:
+        """Jobs waiting for a runner, an approval, a wait timer or a concurrency group, with their wait time."""
+        return queries.queue(datetime.now(UTC))
+
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from conveyor_runtime import SqliteProjections
@@ -98,12 +99,38 @@ class Queries:
         )
         return [{"line": r["line"], "step": r["step_index"] + 1, "at": r["at"], "text": r["text"]} for r in rows]
 
+    def queue(self, now: datetime) -> list[dict[str, Any]]:
+        """Jobs queued or waiting (approval, wait timer, concurrency), oldest first, with how long they wait."""
+        rows = self._rows(
+            "SELECT run_id, job_id, name, status, attempt, reason, queued_at FROM jobs"
+            " WHERE status IN ('queued', 'waiting') ORDER BY queued_at IS NULL, queued_at, run_id, ordinal"
+        )
+        return [
+            {
+                "run": row["run_id"],
+                "job": row["job_id"],
+                "name": row["name"],
+                "status": row["status"],
+                "attempt": row["attempt"],
+                "reason": row["reason"],
+                "queued_at": row["queued_at"],
+                "waiting_seconds": _seconds_since(row["queued_at"], now),
+            }
+            for row in rows
+        ]
+
     def repositories(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self._rows("SELECT * FROM repositories ORDER BY name")]
 
     def repository(self, name: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM repositories WHERE name = ?", name)
         return dict(rows[0]) if rows else None
+
+
+def _seconds_since(moment: str | None, now: datetime) -> float | None:
+    if moment is None:
+        return None
+    return round((now - datetime.fromisoformat(moment.replace("Z", "+00:00"))).total_seconds(), 3)
 
 
 def _run(row: sqlite3.Row) -> dict[str, Any]:
