@@ -100,6 +100,8 @@ class RunPlanned(RunEvent):
     index: int
     count: int
     jobs: list[str]
+    concurrency: Any = None
+    """The workflow's `concurrency:` (a group name, or a mapping with `group` and `cancel-in-progress`)."""
 
 
 class RunRejected(RunEvent):

@@ -129,6 +129,7 @@ def _plan_workflow(request: RunRequested, workflow: Workflow, index: int, count:
             index=index,
             count=count,
             jobs=[job_id for key in chosen for job_id in ids[key]],
+            concurrency=workflow.concurrency,
         )
     )
     return events

@@ -69,7 +69,7 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
         case RunPlanned() if event.workflow in run.planned:
             return run  # redelivered
         case RunPlanned():
-            concurrency = (event.model_extra or {}).get("concurrency")
+            concurrency = event.concurrency
             run = run.workflow(event.workflow, concurrency=concurrency, status="free" if not concurrency else "none")
             return replace(
                 run,
