@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from conveyor_cli.system import EmbeddedSystem
 from conveyor_runtime import RuntimeSettings
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Until
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = RuntimeSettings(
-        data_dir=tmp_path / "data", environments={"production": {"reviewers": ["alice", "bob"]}}
-    )
-    system = EmbeddedSystem(settings)
-    async with system.running():
-        transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
-            yield http
-
-
-async def until(client: httpx.AsyncClient, run_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while True:
-            response = await client.get(f"/api/runs/{run_id}")
-            if response.status_code == 200 and ready(body := response.json()):
-                return body  # type: ignore[no-any-return]
-            await asyncio.sleep(0.05)
+def settings(tmp_path: Path) -> RuntimeSettings:
+    return RuntimeSettings(data_dir=tmp_path / "data", environments={"production": {"reviewers": ["alice", "bob"]}})
 
 
 async def dispatch(client: httpx.AsyncClient, root: Path) -> str:
@@ -44,7 +29,9 @@ async def dispatch(client: httpx.AsyncClient, root: Path) -> str:
     return run_id
 
 
-async def test_a_deployment_waits_for_a_reviewer(client: httpx.AsyncClient, repository: Callable[..., Path]) -> None:
+async def test_a_deployment_waits_for_a_reviewer(
+    client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
+) -> None:
     workflow = """
 on: push
 jobs:
@@ -77,7 +64,9 @@ jobs:
     assert [line["text"] for line in logs] == ["deployed"]
 
 
-async def test_a_rejected_deployment_fails_the_run(client: httpx.AsyncClient, repository: Callable[..., Path]) -> None:
+async def test_a_rejected_deployment_fails_the_run(
+    client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
+) -> None:
     workflow = "on: push\njobs:\n  deploy:\n    environment: production\n    runs-on: x\n    steps: [{run: 'true'}]\n"
     run_id = await dispatch(client, repository({".github/workflows/ci.yml": workflow}))
     await until(client, run_id, lambda run: run["jobs"] and run["jobs"][0]["status"] == "waiting")
@@ -91,7 +80,7 @@ async def test_a_rejected_deployment_fails_the_run(client: httpx.AsyncClient, re
 
 
 async def test_rerunning_the_failed_jobs(
-    client: httpx.AsyncClient, repository: Callable[..., Path], tmp_path: Path
+    client: httpx.AsyncClient, repository: Callable[..., Path], tmp_path: Path, until: Until
 ) -> None:
     marker = tmp_path / "ran-once"
     workflow = f"""

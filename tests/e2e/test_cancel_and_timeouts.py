@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from conveyor_cli.main import app
-from conveyor_cli.system import EmbeddedSystem
-from conveyor_runtime import RuntimeSettings
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,26 +35,8 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    system = EmbeddedSystem(RuntimeSettings(data_dir=tmp_path / "data"))
-    async with system.running():
-        transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
-            yield http
-
-
-async def run_when(client: httpx.AsyncClient, run_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while True:
-            response = await client.get(f"/api/runs/{run_id}")
-            if response.status_code == 200 and ready(body := response.json()):
-                return body  # type: ignore[no-any-return]
-            await asyncio.sleep(0.05)
-
-
 async def test_cancelling_a_run_stops_its_processes_and_runs_cleanup_steps(
-    client: httpx.AsyncClient, repository: Callable[..., Path]
+    client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
 ) -> None:
     marker = uuid.uuid4().hex
     workflow = f"""
@@ -78,13 +61,13 @@ jobs:
     root = repository({".github/workflows/ci.yml": workflow})
     await client.post("/api/repositories", json={"name": "r", "url": str(root)})
     run_id = (await client.post("/api/runs", json={"repository": "r"})).json()["id"]
-    await run_when(client, run_id, lambda run: bool(run["jobs"] and run["jobs"][0]["steps"]))
+    await until(client, run_id, lambda run: bool(run["jobs"] and run["jobs"][0]["steps"]))
     async with asyncio.timeout(10):
         while len(processes_with(marker)) < 2:
             await asyncio.sleep(0.05)
 
     assert (await client.post(f"/api/runs/{run_id}/cancel")).status_code == 202
-    run = await run_when(client, run_id, lambda run: run["status"] == "completed")
+    run = await until(client, run_id, lambda run: run["status"] == "completed")
 
     assert run["conclusion"] == "cancelled"
     [job] = run["jobs"]

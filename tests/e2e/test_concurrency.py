@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from conveyor_cli.system import EmbeddedSystem
-from conveyor_runtime import RuntimeSettings
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Until
 
 pytestmark = pytest.mark.e2e
 
@@ -27,26 +27,8 @@ jobs:
 """
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    system = EmbeddedSystem(RuntimeSettings(data_dir=tmp_path / "data"))
-    async with system.running():
-        transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
-            yield http
-
-
-async def until(client: httpx.AsyncClient, run_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while True:
-            response = await client.get(f"/api/runs/{run_id}")
-            if response.status_code == 200 and ready(body := response.json()):
-                return body  # type: ignore[no-any-return]
-            await asyncio.sleep(0.05)
-
-
 async def test_a_newer_run_cancels_the_one_in_progress(
-    client: httpx.AsyncClient, repository: Callable[..., Path]
+    client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
 ) -> None:
     root = repository({".github/workflows/ci.yml": WORKFLOW})
     await client.post("/api/repositories", json={"name": "r", "url": str(root)})

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from conveyor_cli.system import EmbeddedSystem
-from conveyor_runtime import RuntimeSettings
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,27 +29,8 @@ jobs:
 """
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    system = EmbeddedSystem(RuntimeSettings(data_dir=tmp_path / "data"))
-    async with system.running():
-        transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
-            yield http
-
-
-async def wait_for_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while True:
-            response = await client.get(f"/api/runs/{run_id}")
-            if response.status_code == 200 and response.json()["status"] == "completed":
-                body: dict[str, Any] = response.json()
-                return body
-            await asyncio.sleep(0.05)
-
-
 async def test_dispatch_a_registered_repository_and_follow_the_run(
-    client: httpx.AsyncClient, repository: Callable[..., Path]
+    client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
 ) -> None:
     root = repository({".github/workflows/api.yml": WORKFLOW}, branch="trunk")
     registered = await client.post(
@@ -61,7 +42,7 @@ async def test_dispatch_a_registered_repository_and_follow_the_run(
     assert dispatched.status_code == 202, dispatched.text
     run_id = dispatched.json()["id"]
 
-    run = await wait_for_run(client, run_id)
+    run = await until(client, run_id, lambda run: run["status"] == "completed")
     assert run["conclusion"] == "success"
     assert run["ref"] == "refs/heads/trunk"
     assert run["workflows"] == [{"path": ".github/workflows/api.yml", "name": "API"}]

@@ -1,0 +1,47 @@
+"""Fixtures of the end-to-end tests that drive a running embedded system through its API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conveyor_cli.system import EmbeddedSystem
+from conveyor_runtime import RuntimeSettings
+
+RunCheck = Callable[[dict[str, Any]], bool]
+Until = Callable[[httpx.AsyncClient, str, RunCheck], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> RuntimeSettings:
+    """The system's settings; a test module overrides this fixture to change them."""
+    return RuntimeSettings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+async def client(settings: RuntimeSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the API of every service running in this process."""
+    system = EmbeddedSystem(settings)
+    async with system.running():
+        transport = httpx.ASGITransport(app=system.api())
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
+            yield http
+
+
+async def _until(client: httpx.AsyncClient, run_id: str, ready: RunCheck) -> dict[str, Any]:
+    async with asyncio.timeout(30):
+        while True:
+            response = await client.get(f"/api/runs/{run_id}")
+            if response.status_code == 200 and ready(body := response.json()):
+                return body  # type: ignore[no-any-return]
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def until() -> Until:
+    """Wait (30 s at most) until the API shows the run as `ready` says; the run as it was then."""
+    return _until
