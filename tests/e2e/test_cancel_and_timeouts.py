@@ -6,12 +6,16 @@ import asyncio
 import os
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from conveyor_cli.main import app
+from conveyor_cli.system import EmbeddedSystem
+from conveyor_events import Envelope, JobTimedOut
+from conveyor_runtime import RuntimeSettings
 from typer.testing import CliRunner
 
 if TYPE_CHECKING:
@@ -121,3 +125,46 @@ jobs:
     assert "The job has exceeded the maximum execution time of 0.03 minutes." in output
     assert "always after the job timed out" in output
     assert processes_with(marker) == []  # the background job's daemon too
+
+
+async def test_a_timeout_the_scheduler_decides_stops_the_job_as_its_own_limit_would(
+    settings: RuntimeSettings, repository: Callable[..., Path], until: Until
+) -> None:
+    """The scheduler's clock may pass the deadline before the runner's: the job still fails with the timeout."""
+    marker = uuid.uuid4().hex
+    workflow = f"""
+on: push
+jobs:
+  long:
+    runs-on: x
+    timeout-minutes: 30
+    steps:
+      - run: sleep 300
+        env:
+          MARKER: {marker}
+      - if: always()
+        run: echo "always after the job timed out"
+"""
+    root = repository({".github/workflows/ci.yml": workflow})
+    system = EmbeddedSystem(settings)
+    async with system.running():
+        transport = httpx.ASGITransport(app=system.api())
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as client:
+            await client.post("/api/repositories", json={"name": "r", "url": str(root)})
+            run_id = (await client.post("/api/runs", json={"repository": "r"})).json()["id"]
+            async with asyncio.timeout(10):
+                while not processes_with(marker):
+                    await asyncio.sleep(0.05)
+            now = datetime.now(UTC)
+            timed_out = JobTimedOut(
+                run_id=run_id, job_id="ci.long", attempt=1, phase="running", deadline=now, limit_minutes=30
+            )
+            await system.log.append([Envelope.wrap(timed_out, stream=run_id)])
+            run = await until(client, run_id, lambda run: run["status"] == "completed")
+            logs = (await client.get(f"/api/runs/{run_id}/jobs/long/logs")).json()["lines"]
+
+    assert run["conclusion"] == "failure"
+    texts = [line["text"] for line in logs]
+    assert "##[error]The job has exceeded the maximum execution time of 30 minutes." in texts
+    assert "always after the job timed out" in texts
+    assert processes_with(marker) == []

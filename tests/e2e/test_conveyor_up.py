@@ -32,11 +32,20 @@ def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([CONVEYOR, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
-    return output
+def stop(*processes: subprocess.Popen[str], signal_number: int = signal.SIGTERM) -> list[str]:
+    """Signal every process, wait for each to exit 0; what each printed. None is left running."""
+    for process in processes:
+        process.send_signal(signal_number)
+    try:
+        outputs = [process.communicate(timeout=30)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+    return outputs
 
 
 def dispatch_and_wait(base: str, root: Path, server: subprocess.Popen[str]) -> dict[str, object]:
@@ -66,7 +75,7 @@ def test_up_serves_dispatches_and_stops_on_interrupt(tmp_path: Path, repository:
     try:
         run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, server)
     finally:
-        stop(server)
+        stop(server, signal_number=signal.SIGINT)
     assert run["conclusion"] == "success"
     assert (tmp_path / "data" / "events.db").exists()
 
@@ -84,7 +93,7 @@ def test_each_service_in_its_own_process_over_one_data_directory(
     try:
         run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, ingest)
     finally:
-        outputs = [stop(process) for process in [ingest, *others]]
+        outputs = stop(ingest, *others)
     assert run["conclusion"] == "success", outputs
     assert "concluded: success" in outputs[4]  # the notifier's line
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+import signal
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -125,23 +126,43 @@ def service(
 
 
 def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool) -> None:
+    """Run `services` (and the API) until SIGINT or SIGTERM, then stop them gracefully and exit 0.
+
+    The handlers are the loop's own, so a process started with SIGINT ignored (a background job of a
+    non-interactive shell) still stops on either signal.
+    """
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the loop's handlers below decide when to stop
+
     async def serve() -> None:
+        stopping = asyncio.Event()
+        server: Server | None = None
+
+        def stop() -> None:
+            stopping.set()
+            if server is not None:
+                server.should_exit = True
+
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop)
         system = EmbeddedSystem(settings, services)
         async with system.running():
             if api:
                 config = uvicorn.Config(system.api(), host=settings.host, port=settings.port, log_level="info")
-                await uvicorn.Server(config).serve()
+                server = Server(config)
+                if not stopping.is_set():
+                    await server.serve()
             else:
-                await asyncio.Event().wait()
+                await stopping.wait()
 
-    # The API server shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: an interrupt is how
-    # these commands are meant to end, so they end with 0.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    asyncio.run(serve())
 
 
 @app.command()

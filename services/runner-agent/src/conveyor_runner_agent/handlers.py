@@ -94,6 +94,8 @@ class RunnerAgent:
         for task, job in list(self._running.items()):
             same = (job.request.run_id, job.plan.job_id, job.event.attempt)
             if same == (event.run_id, event.job_id, event.attempt):
+                if isinstance(event, JobTimedOut):
+                    job.timed_out = event.limit_minutes
                 task.cancel()
         return []
 

@@ -89,6 +89,8 @@ class JobRun(StepProcesses):
         self.masker = Masker(self.secrets.values())
         self.budget = LogBudget(self.log_limit)
         self.started = False
+        self.timed_out: float | None = None
+        """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
 
     @property
@@ -129,12 +131,14 @@ class JobRun(StepProcesses):
                     await self._start_containers(job)
                     await self.actions.run_pres(job.steps, self.contexts())
                     await self._steps(job)
-            except TimeoutError:
-                error = f"The job has exceeded the maximum execution time of {minutes:g} minutes."
-                self._log(len(self.results), f"##[error]{error}")
-                stopped = Conclusion.FAILURE
-            except asyncio.CancelledError:
-                stopped = Conclusion.CANCELLED
+            except (TimeoutError, asyncio.CancelledError) as stop:
+                if isinstance(stop, TimeoutError) or self.timed_out is not None:
+                    limit = minutes if self.timed_out is None else self.timed_out
+                    error = f"The job has exceeded the maximum execution time of {limit:g} minutes."
+                    self._log(len(self.results), f"##[error]{error}")
+                    stopped = Conclusion.FAILURE
+                else:
+                    stopped = Conclusion.CANCELLED
             if stopped is not None:
                 await self._steps(job, status="cancelled")  # what still runs: if: always() or cancelled()
             await self.actions.run_posts(
