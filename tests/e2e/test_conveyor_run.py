@@ -132,3 +132,20 @@ def test_only_workflows_the_event_triggers_run(repository: Callable[..., Path]) 
     assert code == 0, output
     assert "on-push" in output
     assert "on-pr" not in output
+
+
+def test_a_service_that_cannot_handle_the_run_ends_it_with_the_reason(
+    example: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead letter of the run's means nobody will take it further: say so rather than wait forever."""
+    from conveyor_planner.handlers import Planner
+
+    async def broken(self: Planner, envelope: object) -> list[object]:
+        raise RuntimeError("the planner's disk is gone")
+
+    monkeypatch.setattr(Planner, "on_run_requested", broken)
+    code, output = conveyor("run", "-C", str(example("hello")))
+
+    assert code == 1, output
+    assert "the planner could not handle RunRequested" in output
+    assert "RuntimeError: the planner's disk is gone" in output

@@ -12,6 +12,7 @@ from typing import Any
 from conveyor_events import (
     Conclusion,
     Envelope,
+    EventDeadLettered,
     JobCompleted,
     JobPlanned,
     JobSkipped,
@@ -33,6 +34,8 @@ from conveyor_cli.system import EmbeddedSystem
 WORKFLOWS = ".github/workflows"
 _SHOWN = [cls.event_type() for cls in (JobPlanned, StepStarted, StepLogged, StepCompleted, JobCompleted,
                                         JobSkipped, RunRejected, RunCompleted)]
+_STALLING = {"planner", "scheduler", "runner-agent", "projector"}
+"""Services whose failure to handle an event of the run means the run cannot go on (the notifier's does not)."""
 _MARKS = {Conclusion.SUCCESS: "✅", Conclusion.FAILURE: "❌", Conclusion.SKIPPED: "⏭", Conclusion.CANCELLED: "🚫"}
 
 
@@ -151,8 +154,15 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
             start = await system.log.head()
             await system.log.append([Envelope.wrap(request, stream=request.run_id)])
             report = RunReport(run_id=request.run_id)
-            async for envelope in system.log.subscribe(start, types=_SHOWN):
-                if envelope.stream == request.run_id and _show(envelope, report, console):
+            async for envelope in system.log.subscribe(start, types=[*_SHOWN, EventDeadLettered.event_type()]):
+                if isinstance(dead := envelope.event, EventDeadLettered):
+                    if envelope.correlation_id == request.run_id and dead.consumer in _STALLING:
+                        report.problems.append(
+                            f"the {dead.consumer} could not handle {dead.failed_type} at position {dead.position}, "
+                            f"so the run cannot go on: {dead.reason}"
+                        )
+                        break
+                elif envelope.stream == request.run_id and _show(envelope, report, console):
                     await system.projected(envelope.position)
                     break
     return report

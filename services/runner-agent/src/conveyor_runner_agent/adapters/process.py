@@ -64,7 +64,10 @@ async def run_process(
         if not done:
             reader.cancel()
     except BaseException:
-        await asyncio.shield(_stop(process, grace, env.get(TRACKING_VARIABLE)))
+        stopping = asyncio.ensure_future(_stop(process, grace, env.get(TRACKING_VARIABLE)))
+        while not stopping.done():  # a second cancellation (a timeout, then a cancel) still waits for the stop
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(stopping)
         reader.cancel()
         raise
     with contextlib.suppress(asyncio.CancelledError):
