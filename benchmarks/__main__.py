@@ -5,7 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["bench_event_log", "bench_dispatch", "bench_runner", "bench_expressions", "bench_workflow_load"]
+ALL = [
+    "bench_event_log",
+    "bench_dispatch",
+    "bench_runner",
+    "bench_expressions",
+    "bench_workflow_load",
+    "bench_scheduler",
+]
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 """The scheduler: the run state machine, from planned jobs to the run's conclusion."""
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from conveyor_runtime import EventLog
@@ -9,7 +11,12 @@ from conveyor_scheduler.domain.policy import Environment, Policy
 from conveyor_scheduler.handlers import CONSUMER, Scheduler
 
 
-def create_scheduler(log: EventLog, environments: Mapping[str, Mapping[str, Any]] | None = None) -> Scheduler:
+def create_scheduler(
+    log: EventLog,
+    environments: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    lease_period: timedelta | None = None,
+) -> Scheduler:
     """The scheduler service over `log`, with the protection rules of deployment environments by name.
 
     Each environment's rules: `reviewers` (names, one approval is enough), `required_approval` and
@@ -23,7 +30,8 @@ def create_scheduler(log: EventLog, environments: Mapping[str, Mapping[str, Any]
         )
         for name, spec in (environments or {}).items()
     }
-    return Scheduler(log, Policy(environments=rules))
+    policy = Policy(environments=rules)
+    return Scheduler(log, policy if lease_period is None else replace(policy, lease_period=lease_period))
 
 
 __all__ = ["CONSUMER", "Scheduler", "create_scheduler"]

@@ -130,8 +130,11 @@ class Scheduler:
                     event_id=self._decision_id(decision),
                 )
             )
-        ended = [run_id for run_id, run in self.state.runs.items() if run.conclusion is not None]
-        for run_id in ended:
+        touched = self.state.runs.keys() if isinstance(event, Tick) else {d.run_id for d in decisions}
+        if isinstance(event, RunEvent):
+            touched = {*touched, event.run_id}
+        runs = [self.state.runs.get(run_id) for run_id in list(touched)]
+        for run_id in [run.run_id for run in runs if run is not None and run.conclusion is not None]:
             self.state = self.state.without_run(run_id)
         return envelopes
 

@@ -24,25 +24,36 @@ _BEFORE_SLOTS: tuple[Phase, ...] = (clock.deadlines, progress.retries, cancellat
 
 
 def decide(state: SchedulerState, event: Event | Tick) -> list[RunEvent]:
-    """The events that follow from `event` (already folded into `state`), for every run it affects."""
+    """The events that follow from `event` (already folded into `state`), for every run it affects.
+
+    A run's event is decided over that run and the runs decisions reach (a concurrency group spans runs), not
+    over every run held: with thousands of runs in progress an event costs the same as with one. The clock's
+    `Tick` looks at every run.
+    """
+    scope: dict[str, None] | None = None
+    if not isinstance(event, Tick):
+        scope = {event.run_id: None} if isinstance(event, RunEvent) else {}
     produced: list[RunEvent] = []
     for _ in range(_LIMIT):
-        step = _next(state)
+        step = _next(state, scope)
         if not step:
             return produced
         for decision in step:
             state = evolve(state, decision)
+            if scope is not None:
+                scope[decision.run_id] = None
         produced.extend(step)
     raise RuntimeError("the scheduler's decisions did not settle")  # a bug in the core, never bad input
 
 
-def _next(state: SchedulerState) -> list[RunEvent]:
-    live = [run for run in state.runs.values() if run.request is not None and run.conclusion is None]
+def _next(state: SchedulerState, scope: dict[str, None] | None) -> list[RunEvent]:
+    runs = state.runs.values() if scope is None else [state.runs[key] for key in scope if key in state.runs]
+    live = [run for run in runs if run.request is not None and run.conclusion is None]
     for phase in _BEFORE_SLOTS:
         for run in live:
             if decided := phase(state, run):
                 return decided
-    if decided := promote(state):
+    if (scope is None or any(_in_a_group(run) for run in runs)) and (decided := promote(state)):
         return decided
     for run in live:
         if decided := progress.advance(state, run):
@@ -51,6 +62,10 @@ def _next(state: SchedulerState) -> list[RunEvent]:
         if finished(run):
             return [RunCompleted(run_id=run.run_id, conclusion=run_conclusion(run))]
     return []
+
+
+def _in_a_group(run: RunState) -> bool:
+    return any(workflow.group for workflow in run.workflows.values()) or any(job.group for job in run.jobs.values())
 
 
 def finished(run: RunState) -> bool:
