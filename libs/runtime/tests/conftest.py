@@ -1,16 +1,25 @@
-"""Fixtures of the runtime tests: an open SQLite event log in a temporary directory and envelopes to put in it."""
+"""Fixtures of the runtime tests: an open SQLite event log in a temporary directory, envelopes to put in it, and
+a real Kafka broker (scripts/kafka.sh) with fresh topics for each test that asks for them."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from conveyor_events import Envelope, Event, RunCancelRequested
-from conveyor_runtime import SqliteEventLog
+from conveyor_runtime import KafkaTopics, SqliteEventLog, create_kafka_topics
+
+KAFKA_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "kafka.sh"
+KAFKA_SETUP_TIMEOUT = 900
+"""On a fresh machine the broker's jars are fetched in the setup of the first test that needs the broker."""
 
 START = datetime(2024, 5, 17, 8, 0, tzinfo=UTC)
 
@@ -56,3 +65,40 @@ def wait_for() -> WaitFor:
                 await asyncio.sleep(0.01)
 
     return wait
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give the first test that starts the broker the time to fetch it: pytest-timeout counts fixture setup."""
+    for item in items:
+        if "kafka_broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(KAFKA_SETUP_TIMEOUT))
+            return
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> str:
+    """The bootstrap address of a broker started by scripts/kafka.sh; the tests fail (never skip) without one."""
+    try:
+        done = subprocess.run(
+            ["bash", str(KAFKA_SCRIPT)], capture_output=True, text=True, timeout=KAFKA_SETUP_TIMEOUT - 30, check=False
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"scripts/kafka.sh did not finish within {expired.timeout:.0f}s:\n{expired.stdout!r}")
+    if done.returncode != 0:
+        pytest.fail(f"scripts/kafka.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return f"127.0.0.1:{os.environ.get('CONVEYOR_KAFKA_PORT', '19092')}"
+
+
+@pytest.fixture
+async def kafka_topics(kafka_broker: str) -> AsyncIterator[KafkaTopics]:
+    """Topics of their own for one test, deleted after it."""
+    topics = KafkaTopics.with_prefix(f"test-{uuid.uuid4().hex[:12]}")
+    await create_kafka_topics(kafka_broker, topics)
+    yield topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker)
+    await admin.start()
+    try:
+        await admin.delete_topics([topics.events, topics.checkpoints, topics.logs, topics.dead_letter])
+    finally:
+        await admin.close()

@@ -1,0 +1,109 @@
+"""What the Kafka log knows of its streams: built by reading the events topic, kept in memory.
+
+Kafka has no conditional append and no lookup by key, so the log keeps, for each stream, its version, where
+its events are and their ids. That is what optimistic concurrency, de-duplication and `read_stream` need.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from conveyor_events import Envelope, envelope_from_dict
+
+from conveyor_runtime._kafka_reader import Record
+
+TYPE = "type"
+EVENT_ID = "event_id"
+SEQUENCE = "sequence"
+
+
+def encode(envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """An envelope placed in its stream as a record: key (the stream), value (its JSON form) and headers.
+
+    The headers repeat what the index needs, so that building it does not decode every event.
+    """
+    headers = [
+        (TYPE, envelope.type.encode()),
+        (EVENT_ID, envelope.event_id.encode()),
+        (SEQUENCE, str(envelope.sequence).encode()),
+    ]
+    return envelope.stream.encode(), envelope.to_json().encode(), headers
+
+
+def position(record: Record) -> int:
+    """A record's global position: the offset in the one partition, counted from 1 like the other logs."""
+    return int(record.offset) + 1
+
+
+def decode(record: Record) -> Envelope:
+    document = json.loads(record.value)
+    document["position"] = position(record)
+    return envelope_from_dict(document)
+
+
+def record_type(record: Record) -> str:
+    return _header(record, TYPE)
+
+
+def _header(record: Record, name: str) -> str:
+    for key, value in record.headers:
+        if key == name:
+            return bytes(value).decode()
+    raise ValueError(f"record at offset {record.offset} of {record.topic} has no {name!r} header")
+
+
+@dataclass(slots=True)
+class StreamEntries:
+    version: int = 0
+    offsets: list[int] = field(default_factory=list)
+    """Where the stream's events are, in sequence order."""
+    types: list[str] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)
+    """Each event id of the stream, with its offset."""
+
+
+class StreamIndex:
+    """Each stream's version, events and ids, and the offset of the log's last event."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, StreamEntries] = {}
+        self.last_offset = -1
+
+    @property
+    def head(self) -> int:
+        return self.last_offset + 1
+
+    def version(self, stream: str) -> int:
+        entries = self._streams.get(stream)
+        return entries.version if entries else 0
+
+    def offset_of(self, stream: str, event_id: str) -> int | None:
+        entries = self._streams.get(stream)
+        return entries.ids.get(event_id) if entries else None
+
+    def offsets(self, stream: str, types: Collection[str] | None = None) -> list[int]:
+        entries = self._streams.get(stream)
+        if entries is None:
+            return []
+        pairs = zip(entries.offsets, entries.types, strict=True)
+        # Sorted: only two processes racing on one stream can note its events out of order, but then too the
+        # stream reads in the log's order.
+        return sorted(offset for offset, type_ in pairs if types is None or type_ in types)
+
+    def add(self, stream: str, event_id: str, type_: str, sequence: int, offset: int) -> None:
+        """Note an event; one already noted (the writer notes its own before reading them back) is skipped."""
+        self.last_offset = max(self.last_offset, offset)
+        entries = self._streams.setdefault(stream, StreamEntries())
+        if event_id in entries.ids:
+            return
+        entries.version = max(entries.version, sequence)
+        entries.offsets.append(offset)
+        entries.types.append(type_)
+        entries.ids[event_id] = offset
+
+    def add_record(self, record: Record) -> None:
+        stream = bytes(record.key).decode()
+        sequence = int(_header(record, SEQUENCE))
+        self.add(stream, _header(record, EVENT_ID), _header(record, TYPE), sequence, int(record.offset))

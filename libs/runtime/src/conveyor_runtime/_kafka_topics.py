@@ -1,0 +1,82 @@
+"""The Kafka topics of the log, with their settings, and creating them once for a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+_TOPIC_ALREADY_EXISTS = 36
+_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+def kafka_bootstrap() -> str:
+    """The brokers to connect to: `CONVEYOR_KAFKA_BOOTSTRAP`, else the broker that scripts/kafka.sh starts."""
+    return os.environ.get("CONVEYOR_KAFKA_BOOTSTRAP") or DEFAULT_BOOTSTRAP
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaTopics:
+    """The names of the log's topics; one prefix per installation (tests use one per test)."""
+
+    events: str = "conveyor.events"
+    checkpoints: str = "conveyor.checkpoints"
+    logs: str = "conveyor.logs"
+    dead_letter: str = "conveyor.dead-letter"
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> KafkaTopics:
+        return cls(f"{prefix}.events", f"{prefix}.checkpoints", f"{prefix}.logs", f"{prefix}.dead-letter")
+
+    def settings(self, replication: int = 1) -> list[NewTopic]:
+        """Each topic as it is created.
+
+        The events topic has one partition: the log's global order is that partition's offsets. Events and
+        dead letters are kept forever (the log is the truth); job logs for 30 days; checkpoints are compacted,
+        so only each consumer's last position is kept.
+        """
+        durable = {"min.insync.replicas": str(min(2, replication))}
+        return [
+            NewTopic(self.events, 1, replication, topic_configs={**_FOREVER, **durable}),
+            NewTopic(self.checkpoints, 1, replication, topic_configs={"cleanup.policy": "compact", **durable}),
+            NewTopic(self.logs, 1, replication, topic_configs={"retention.ms": str(30 * 24 * 3600 * 1000)}),
+            NewTopic(self.dead_letter, 1, replication, topic_configs={**_FOREVER, **durable}),
+        ]
+
+
+async def create_kafka_topics(bootstrap: str, topics: KafkaTopics, *, replication: int = 1) -> dict[str, bool]:
+    """Create the topics that do not exist yet; for each topic, whether it was created now.
+
+    Returns once every broker's metadata lists them, so a log can be opened on them at once. Raises
+    `RuntimeError` with the broker's message when a topic can be neither created nor found.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        response: Any = await admin.create_topics(topics.settings(replication))
+    finally:
+        await admin.close()
+    created: dict[str, bool] = {}
+    for name, code, message, *_ in response.topic_errors:
+        if code not in (0, _TOPIC_ALREADY_EXISTS):
+            raise RuntimeError(f"could not create topic {name!r} (Kafka error {code}): {message}")
+        created[name] = code == 0
+    async with asyncio.timeout(30):
+        while len(await partition_counts(bootstrap, list(created))) < len(created):
+            await asyncio.sleep(0.05)
+    return created
+
+
+async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
+    """How many partitions each of these topics has; a topic that does not exist is left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        described: list[dict[str, Any]] = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    return {topic["topic"]: len(topic["partitions"]) for topic in described if topic["error_code"] == 0}
