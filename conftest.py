@@ -13,10 +13,16 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from tests.fakes.github_api import FakeGitHub
+
 MARGIN = 5.0
+ROOT = Path(__file__).resolve().parent
 
 
 def _timeout(item: pytest.Item) -> float:
@@ -68,3 +74,15 @@ def _watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
+
+
+@pytest.fixture
+def fake_github() -> Iterator[FakeGitHub]:
+    """A fake GitHub REST API on 127.0.0.1 that records every call (tests/fakes/github_api.py)."""
+    # The importlib import mode puts no folder on sys.path, so the shared fakes are found from the repository root.
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from tests.fakes.github_api import FakeGitHub
+
+    with FakeGitHub() as github:
+        yield github

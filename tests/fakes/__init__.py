@@ -1,0 +1,1 @@
+"""Fakes of the services outside Conveyor, shared by the tests."""
