@@ -29,11 +29,14 @@ from conveyor_events import (
     LeaseRenewed,
     LogLine,
     NeedResult,
+    NotificationFailed,
     Problem,
     RepositoryRegistered,
     RunCancelRequested,
     RunCompleted,
     RunEvent,
+    RunnerRegistered,
+    RunnerSeen,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -160,6 +163,11 @@ SAMPLES: dict[type[Event], Event] = {
     WaitTimerStarted: WaitTimerStarted(
         run_id=RUN, job_id=JOB, attempt=1, environment="production", until=AT + timedelta(minutes=5)
     ),
+    NotificationFailed: NotificationFailed(
+        run_id=RUN, target="github-status", context="Conveyor / CI / build", reason="HTTP 500", attempts=4
+    ),
+    RunnerRegistered: RunnerRegistered(runner_id="runner-1", name="build-box", labels=["self-hosted", "linux"]),
+    RunnerSeen: RunnerSeen(runner_id="runner-1"),
 }
 
 

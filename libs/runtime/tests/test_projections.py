@@ -148,7 +148,9 @@ async def caught_up(log: SqliteEventLog, store: SqliteProjections, wait_for: Wai
 
 async def test_a_new_store_is_empty_at_position_0(store: SqliteProjections) -> None:
     assert store.position() == 0
-    assert store.dump() == {"runs": [], "jobs": [], "steps": [], "log_lines": [], "repositories": []}
+    assert store.dump() == {
+        "runs": [], "jobs": [], "steps": [], "log_lines": [], "repositories": [], "runners": [], "leases": []
+    }
 
 
 async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
@@ -195,6 +197,7 @@ async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
         "started_at": text(at(6)),
         "completed_at": text(at(13)),
         "ordinal": 0,
+        "labels": '["ubuntu-latest"]',
     }
     assert (test["job_key"], test["needs"], test["ordinal"]) == ("test", '["build"]', 1)
     assert (test["status"], test["conclusion"], test["reason"]) == (
@@ -378,7 +381,7 @@ async def test_a_repository_registered_again_is_updated(store: SqliteProjections
     ]
     store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
 
-    assert rows(store, "SELECT * FROM repositories ORDER BY name") == [
+    assert rows(store, "SELECT name, url, default_branch FROM repositories ORDER BY name") == [
         {"name": "app", "url": "/new", "default_branch": "trunk"},
         {"name": "lib", "url": "/lib", "default_branch": "main"},
     ]

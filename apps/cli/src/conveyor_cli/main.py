@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import typer
 from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, rebuild
 from rich.console import Console
 
-from conveyor_cli import expr_command, validate_command
+from conveyor_cli import expr_command, kafka_command, validate_command
 from conveyor_cli.options import parse_pairs, parse_platforms, read_env_file
 from conveyor_cli.replay import print_replay
 from conveyor_cli.run_command import RunOptions, run_command
@@ -24,6 +25,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run GitHub A
 projections_app = typer.Typer(no_args_is_help=True, help="Manage the read models.")
 app.add_typer(projections_app, name="projections")
 expr_command.register(app)
+kafka_command.register(app)
 validate_command.register(app)
 
 DataDir = Annotated[
@@ -190,24 +192,56 @@ def rebuild_projections(data_dir: DataDir = None) -> None:
 
 @app.command("repo-add")
 def repo_add(
-    name: str, path: Path, default_branch: Annotated[str, typer.Option()] = "main", data_dir: DataDir = None
+    name: str,
+    path: Path,
+    default_branch: Annotated[str, typer.Option()] = "main",
+    github: Annotated[
+        str | None, typer.Option(metavar="OWNER/NAME", help="Its name on GitHub [default: NAME if it has a slash]")
+    ] = None,
+    webhook_secret_env: Annotated[
+        str | None,
+        typer.Option(metavar="VARIABLE", help="Read the GitHub webhook secret from this environment variable"),
+    ] = None,
+    token_env: Annotated[
+        str | None, typer.Option(metavar="VARIABLE", help="Read a GitHub API token from this environment variable")
+    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
-    """Register a local git repository under NAME, so the API can dispatch runs of it."""
+    """Register a local git repository under NAME, so the API can dispatch runs of it and take its webhooks.
+
+    Secrets are read from environment variables (never from the command line, which other users can see) and
+    stored encrypted.
+    """
     from conveyor_events import Envelope
-    from conveyor_ingest import REPOSITORIES_STREAM, register_repository
+    from conveyor_ingest import REPOSITORIES_STREAM, LocalKeyWrapper, register_repository, seal_for
 
     settings = _settings(data_dir)
+    error = Console(stderr=True)
     if not (path / ".git").exists():
-        Console(stderr=True).print(f"error: {path}: not a git repository", markup=False)
+        error.print(f"error: {path}: not a git repository", markup=False)
         raise typer.Exit(1)
+    secrets: dict[str, str | None] = {}
+    for field, variable in (("webhook_secret", webhook_secret_env), ("token", token_env)):
+        if variable is not None and not os.environ.get(variable):
+            error.print(f"error: the environment variable {variable} is not set (or empty)", markup=False)
+            raise typer.Exit(2)
+        secrets[field] = os.environ.get(variable) if variable else None
+    keys = LocalKeyWrapper.from_settings(settings)
+    event = register_repository(
+        name,
+        str(path.resolve()),
+        default_branch,
+        github=github,
+        webhook_secret=seal_for(name, "webhook_secret", secrets["webhook_secret"], keys),
+        token=seal_for(name, "token", secrets["token"], keys),
+    )
 
     async def go() -> None:
         async with SqliteEventLog(settings.log_path) as log:
-            event = register_repository(name, str(path.resolve()), default_branch)
             await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
 
     asyncio.run(go())
-    typer.echo(f"registered {name} → {path.resolve()}")
+    typer.echo(f"registered {name} → {path.resolve()}" + (f" (GitHub: {event.github})" if event.github else ""))
 
 
 _ = EmbeddedSystem  # the embedded system is what `up` and `run` start

@@ -11,14 +11,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from conveyor_ingest import Queries, create_app
+from conveyor_ingest import LocalKeyWrapper, Queries, create_app
 from conveyor_notifier import create_notifier
 from conveyor_planner import create_planner
 from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
-from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
+from conveyor_runtime import LEASE_PERIOD, RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
 
@@ -36,6 +37,8 @@ class EmbeddedSystem:
     services: Collection[str] = CONSUMERS
     exclude: Path | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
+    lease_period: timedelta = LEASE_PERIOD
+    """How long a runner's lease lives without a heartbeat (the scheduler expires it, the runner renews it)."""
     log: SqliteEventLog = field(init=False)
     projections: SqliteProjections = field(init=False)
     runner: RunnerAgent = field(init=False)
@@ -60,19 +63,26 @@ class EmbeddedSystem:
             ),
             platforms=self.settings.platforms,
             container_socket=self.settings.container_socket,
+            lease_period=self.lease_period,
         )
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         return {
             "planner": lambda: consume(self.log, create_planner().consumer()),
-            "scheduler": lambda: _scheduler(self.log, self.settings.environments),
+            "scheduler": lambda: _scheduler(self.log, self.settings.environments, self.lease_period),
             "runner-agent": lambda: consume(self.log, self.runner.consumer()),
-            "notifier": lambda: consume(self.log, create_notifier().consumer()),
+            "notifier": lambda: create_notifier(
+                self.log,
+                github_api_url=self.settings.github_api_url,
+                github_token=self.settings.github_token.get_secret_value() if self.settings.github_token else None,
+                public_url=self.settings.public_url,
+            ).run(),
             "projector": lambda: project(self.log, self.projections),
         }
 
     def api(self) -> FastAPI:
-        return create_app(self.log, Queries(self.projections))
+        queries = Queries(self.projections, embedded_runner=self.settings.embedded_runner)
+        return create_app(self.log, queries, LocalKeyWrapper.from_settings(self.settings))
 
     async def projected(self, position: int, *, timeout: float = 10.0) -> None:
         """Wait until the read models include the event at `position`."""
@@ -82,7 +92,8 @@ class EmbeddedSystem:
     async def running(self) -> AsyncIterator[EmbeddedSystem]:
         await self.log.open()
         loops = self._loops()
-        chosen = [name for name in CONSUMERS if name in self.services]
+        left_out = set() if self.settings.embedded_runner else {"runner-agent"}  # only remote runners run jobs
+        chosen = [name for name in CONSUMERS if name in self.services and name not in left_out]
         tasks = [asyncio.create_task(_supervised(name, loops[name]), name=name) for name in chosen]
         try:
             yield self
@@ -94,9 +105,11 @@ class EmbeddedSystem:
             await self.log.close()
 
 
-async def _scheduler(log: SqliteEventLog, environments: Mapping[str, Mapping[str, Any]]) -> None:
+async def _scheduler(
+    log: SqliteEventLog, environments: Mapping[str, Mapping[str, Any]], lease_period: timedelta
+) -> None:
     """The scheduler follows the log and the clock (timeouts, leases, wait timers) with one state."""
-    scheduler = create_scheduler(log, environments)
+    scheduler = create_scheduler(log, environments, lease_period=lease_period)
     await asyncio.gather(consume(log, scheduler.consumer()), scheduler.keep_time())
 
 

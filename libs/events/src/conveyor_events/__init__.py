@@ -33,10 +33,13 @@ from conveyor_events._events import (
     RunPlanned,
     RunRejected,
     RunRequested,
+    SealedSecret,
     StepCompleted,
     StepLogged,
     StepStarted,
 )
+from conveyor_events._notifications import NotificationFailed
+from conveyor_events._runners import RUNNERS_STREAM, RunnerRegistered, RunnerSeen
 from conveyor_events._scheduling import (
     ApprovalGranted,
     ApprovalRejected,
@@ -54,6 +57,7 @@ from conveyor_events._scheduling import (
 )
 
 __all__ = [
+    "RUNNERS_STREAM",
     "Annotation",
     "ApprovalGranted",
     "ApprovalRejected",
@@ -77,6 +81,7 @@ __all__ = [
     "LeaseRenewed",
     "LogLine",
     "NeedResult",
+    "NotificationFailed",
     "Problem",
     "RepositoryRegistered",
     "RunCancelRequested",
@@ -87,6 +92,9 @@ __all__ = [
     "RunRequested",
     "RunRerunRequested",
     "RunTimedOut",
+    "RunnerRegistered",
+    "RunnerSeen",
+    "SealedSecret",
     "StepCompleted",
     "StepLogged",
     "StepStarted",

@@ -90,6 +90,8 @@ class RunRequested(RunEvent):
     """Environment for every step, below the workflow's own `env`."""
     jobs: list[str] = Field(default_factory=list)
     """Only these jobs (by key) and the jobs they need; every job when empty."""
+    fork: bool = False
+    """The code comes from a fork's pull request: its jobs get no secrets, as on GitHub."""
 
 
 class RunPlanned(RunEvent):
@@ -223,12 +225,36 @@ class RunCancelRequested(RunEvent):
     requested_by: str = ""
 
 
+class SealedSecret(BaseModel):
+    """A secret encrypted with its own data key, that key wrapped by a key-encryption key (envelope encryption).
+
+    Only the holder of the key named `key_id` can unwrap the data key; the event log never sees the secret.
+    Binary fields are base64 text.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    wrapped_key: str
+    nonce: str
+    ciphertext: str
+
+
 class RepositoryRegistered(Event):
-    """A repository Conveyor may run workflows of, by name: a local path or a clone URL."""
+    """A repository Conveyor may run workflows of, by name: a local path or a clone URL.
+
+    Registering a name again replaces what was registered under it.
+    """
 
     name: str
     url: str
     default_branch: str = "main"
+    github: str | None = None
+    """The repository's `owner/name` on GitHub, which its webhook deliveries name."""
+    webhook_secret: SealedSecret | None = None
+    """The secret GitHub signs deliveries with, encrypted."""
+    token: SealedSecret | None = None
+    """A token for GitHub's API, encrypted."""
 
 
 class EventDeadLettered(Event):

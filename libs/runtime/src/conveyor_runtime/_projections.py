@@ -1,4 +1,4 @@
-"""Read models of runs, jobs, steps, logs and repositories, written from the log into their own SQLite file.
+"""Read models of runs, jobs, steps, logs, repositories and runners, written from the log into their own SQLite file.
 
 The projector keeps its position in the same database and transaction as the rows it writes, so after a
 crash it resumes exactly where its last committed batch ended. Every value is taken from the events (never
@@ -30,9 +30,12 @@ from conveyor_events import (
     JobSkipped,
     JobStarted,
     JobTimedOut,
+    LeaseRenewed,
     RepositoryRegistered,
     RunCancelRequested,
     RunCompleted,
+    RunnerRegistered,
+    RunnerSeen,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -43,6 +46,7 @@ from conveyor_events import (
     WaitTimerStarted,
 )
 
+from conveyor_runtime import _runner_models as runners
 from conveyor_runtime._log import EventLog
 
 PROJECTOR = "projector"
@@ -58,7 +62,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_id TEXT NOT NULL, job_id TEXT NOT NULL, workflow TEXT NOT NULL, job_key TEXT NOT NULL,
     name TEXT NOT NULL, needs TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT, attempt INTEGER NOT NULL,
     runner_id TEXT, outputs TEXT NOT NULL DEFAULT '{}', error TEXT, reason TEXT,
-    queued_at TEXT, started_at TEXT, completed_at TEXT, ordinal INTEGER NOT NULL,
+    queued_at TEXT, started_at TEXT, completed_at TEXT, ordinal INTEGER NOT NULL, labels TEXT,
     PRIMARY KEY (run_id, job_id)
 );
 CREATE TABLE IF NOT EXISTS steps (
@@ -74,13 +78,17 @@ CREATE TABLE IF NOT EXISTS log_lines (
     PRIMARY KEY (run_id, job_id, line)
 );
 CREATE TABLE IF NOT EXISTS repositories (
-    name TEXT PRIMARY KEY, url TEXT NOT NULL, default_branch TEXT NOT NULL
+    name TEXT PRIMARY KEY, url TEXT NOT NULL, default_branch TEXT NOT NULL,
+    github TEXT, webhook_secret TEXT, token TEXT
 );
 CREATE TABLE IF NOT EXISTS projector_position (
     name TEXT PRIMARY KEY, position INTEGER NOT NULL
 );
 """
-TABLES = ("runs", "jobs", "steps", "log_lines", "repositories")
+_SCHEMA += runners.SCHEMA
+TABLES = ("runs", "jobs", "steps", "log_lines", "repositories", *runners.TABLES)
+_ADDED_COLUMNS = {"repositories": ("github TEXT", "webhook_secret TEXT", "token TEXT"), "jobs": ("labels TEXT",)}
+"""Columns added after a table's first version: a read model written before them gains them when opened."""
 
 Apply = Callable[[sqlite3.Connection, Envelope, Any], None]
 
@@ -153,8 +161,9 @@ def _job_planned(db: sqlite3.Connection, envelope: Envelope, event: JobPlanned) 
 def _job_queued(db: sqlite3.Connection, envelope: Envelope, event: JobQueued) -> None:
     db.execute(
         "UPDATE jobs SET status = 'queued', attempt = ?, queued_at = ?, conclusion = NULL, error = NULL,"
-        " reason = NULL, runner_id = NULL, started_at = NULL, completed_at = NULL WHERE run_id = ? AND job_id = ?",
-        (event.attempt, _at(envelope), event.run_id, event.job_id),
+        " reason = NULL, runner_id = NULL, started_at = NULL, completed_at = NULL, labels = ?"
+        " WHERE run_id = ? AND job_id = ?",
+        (event.attempt, _at(envelope), json.dumps(event.labels), event.run_id, event.job_id),
     )
 
 
@@ -171,6 +180,7 @@ def _job_assigned(db: sqlite3.Connection, envelope: Envelope, event: JobAssigned
         "UPDATE jobs SET runner_id = ? WHERE run_id = ? AND job_id = ?",
         (event.runner_id, event.run_id, event.job_id),
     )
+    runners.lease_assigned(db, envelope, event)
 
 
 def _job_started(db: sqlite3.Connection, envelope: Envelope, event: JobStarted) -> None:
@@ -245,10 +255,21 @@ def _step_logged(db: sqlite3.Connection, envelope: Envelope, event: StepLogged) 
 
 
 def _repository_registered(db: sqlite3.Connection, envelope: Envelope, event: RepositoryRegistered) -> None:
+    """Secrets are stored as they travel in the event: sealed, never in clear text."""
+    # Registrations from before `github` existed map an `owner/name` name to GitHub, as new ones do.
+    github = event.github or (event.name if "/" in event.name else None)
     db.execute(
-        "INSERT INTO repositories (name, url, default_branch) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE"
-        " SET url = excluded.url, default_branch = excluded.default_branch",
-        (event.name, event.url, event.default_branch),
+        "INSERT INTO repositories (name, url, default_branch, github, webhook_secret, token) VALUES (?,?,?,?,?,?)"
+        " ON CONFLICT (name) DO UPDATE SET url = excluded.url, default_branch = excluded.default_branch,"
+        " github = excluded.github, webhook_secret = excluded.webhook_secret, token = excluded.token",
+        (
+            event.name,
+            event.url,
+            event.default_branch,
+            github,
+            event.webhook_secret.model_dump_json() if event.webhook_secret else None,
+            event.token.model_dump_json() if event.token else None,
+        ),
     )
 
 
@@ -347,6 +368,9 @@ APPLY: dict[str, Apply] = {
     ConcurrencyWaited.event_type(): _run_concurrency,
     ConcurrencyCancelled.event_type(): _run_concurrency,
     RunRerunRequested.event_type(): _run_rerun_requested,
+    LeaseRenewed.event_type(): runners.lease_renewed,
+    RunnerRegistered.event_type(): runners.runner_registered,
+    RunnerSeen.event_type(): runners.runner_seen,
 }
 
 
@@ -359,6 +383,11 @@ class SqliteProjections:
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            for table, columns in _ADDED_COLUMNS.items():
+                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column.split()[0] not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

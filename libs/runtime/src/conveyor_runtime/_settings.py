@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +21,8 @@ class RuntimeSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     log_sync: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     runner_concurrency: int = Field(default=4, ge=1)
+    embedded_runner: bool = True
+    """Run jobs in this process (a runner with the label `*`); off, only runners registered over HTTP run them."""
     actions_base_url: str = "https://github.com"
     """Where `uses: owner/repo@ref` actions are cloned from (a URL, or a local folder of owner/repo repositories)."""
     actions_offline_dir: Path | None = None
@@ -31,6 +35,22 @@ class RuntimeSettings(BaseSettings):
     """Deployment environments' protection rules by name: reviewers, required_approval, wait_timer_minutes."""
     job_log_limit: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Bytes of log one job may store; past it a marker line is stored and the rest only counted."""
+    github_api_url: str = "https://api.github.com"
+    """GitHub's REST API, where commit statuses of runs of GitHub repositories are reported."""
+    github_token: SecretStr | None = None
+    """A token allowed to write commit statuses (`repo:status`); without one no status is reported."""
+    public_url: str = "http://127.0.0.1:8080"
+    """Where people reach this Conveyor: statuses on GitHub link to `<public_url>/api/runs/<run id>`."""
+    secret_key: SecretStr | None = None
+    """The key that encrypts repository secrets at rest: 32 bytes, base64. When unset, the data directory's
+    `secret.key` holds one, made on first use."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _thirty_two_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(_decoded(value.get_secret_value())) != 32:
+            raise ValueError("CONVEYOR_SECRET_KEY must be 32 bytes in base64, e.g. from `openssl rand -base64 32`")
+        return value
 
     @property
     def log_path(self) -> Path:
@@ -47,3 +67,18 @@ class RuntimeSettings(BaseSettings):
     @property
     def actions_cache_dir(self) -> Path:
         return self.data_dir / "actions"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    def secret_key_bytes(self) -> bytes | None:
+        """The configured key-encryption key, None when the data directory's file is to be used."""
+        return None if self.secret_key is None else _decoded(self.secret_key.get_secret_value())
+
+
+def _decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        return b""

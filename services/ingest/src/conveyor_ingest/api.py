@@ -1,4 +1,4 @@
-"""The REST API: query runs, jobs, steps and logs; dispatch runs; register repositories."""
+"""The REST API: query runs, jobs, steps and logs; dispatch runs; register repositories; GitHub webhooks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from conveyor_ingest.adapters import GitError, resolve_ref
 from conveyor_ingest.domain import REPOSITORIES_STREAM, register_repository, request_run
 from conveyor_ingest.queries import Queries
+from conveyor_ingest.runners import runners_router
+from conveyor_ingest.sealing import KeyWrapper, seal_for
+from conveyor_ingest.webhooks import webhooks_router
 
 
 class DispatchRequest(BaseModel):
@@ -30,11 +33,20 @@ class DispatchRequest(BaseModel):
 
 
 class RepositoryRequest(BaseModel):
+    """A repository to register; its secrets are sealed before they are stored and never shown again."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
     url: str = Field(min_length=1, description="a local path to a git repository")
     default_branch: str = "main"
+    github: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="owner/name on GitHub, which webhook deliveries name; the name when it has a slash",
+    )
+    webhook_secret: str | None = Field(default=None, description="the secret GitHub signs webhook deliveries with")
+    token: str | None = Field(default=None, description="a token for GitHub's API")
 
 
 class RerunRequest(BaseModel):
@@ -58,11 +70,14 @@ class Accepted(BaseModel):
     url: str
 
 
-def create_app(log: EventLog, queries: Queries) -> FastAPI:
-    """The API over `log` (where dispatches are appended) and `queries` (the read models)."""
+def create_app(log: EventLog, queries: Queries, keys: KeyWrapper) -> FastAPI:
+    """The API over `log` (where dispatches are appended), `queries` (the read models) and `keys` (which seal
+    and open repository secrets)."""
     app = FastAPI(title="Conveyor", version="0.1.0")
     app.include_router(_runs_router(log, queries))
-    app.include_router(_repositories_router(log, queries))
+    app.include_router(_repositories_router(log, queries, keys))
+    app.include_router(webhooks_router(log, queries, keys))
+    app.include_router(runners_router(log, queries))
 
     @app.get("/api/queue", tags=["runs"])
     def queue() -> list[dict[str, Any]]:
@@ -171,7 +186,7 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
     return router
 
 
-def _repositories_router(log: EventLog, queries: Queries) -> APIRouter:
+def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper) -> APIRouter:
     router = APIRouter(prefix="/api/repositories", tags=["repositories"])
 
     @router.get("")
@@ -182,9 +197,18 @@ def _repositories_router(log: EventLog, queries: Queries) -> APIRouter:
     async def add_repository(body: RepositoryRequest) -> dict[str, Any]:
         if not (Path(body.url) / ".git").exists() and not (Path(body.url) / "HEAD").is_file():
             raise HTTPException(422, f"'{body.url}' is not a local git repository")
-        event = register_repository(body.name, body.url, body.default_branch)
+        event = register_repository(
+            body.name,
+            body.url,
+            body.default_branch,
+            github=body.github,
+            webhook_secret=seal_for(body.name, "webhook_secret", body.webhook_secret, keys),
+            token=seal_for(body.name, "token", body.token, keys),
+        )
         [stored] = await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
         await queries.caught_up(stored.position)
-        return {"name": body.name, "url": body.url, "default_branch": body.default_branch}
+        registered = queries.repository(body.name)
+        assert registered is not None
+        return registered
 
     return router

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from conveyor_events import RepositoryRegistered, RunRequested, deterministic_id
+from conveyor_events import RepositoryRegistered, RunRequested, SealedSecret, deterministic_id
 
 REPOSITORIES_STREAM = "repositories"
 
@@ -53,5 +53,26 @@ def request_run(
     )
 
 
-def register_repository(name: str, url: str, default_branch: str = "main") -> RepositoryRegistered:
-    return RepositoryRegistered(name=name, url=url, default_branch=default_branch)
+def register_repository(
+    name: str,
+    url: str,
+    default_branch: str = "main",
+    *,
+    github: str | None = None,
+    webhook_secret: SealedSecret | None = None,
+    token: SealedSecret | None = None,
+) -> RepositoryRegistered:
+    """A registration; a name of the form `owner/name` is also the repository's name on GitHub unless told."""
+    return RepositoryRegistered(
+        name=name,
+        url=url,
+        default_branch=default_branch,
+        github=github or (name if "/" in name else None),
+        webhook_secret=webhook_secret,
+        token=token,
+    )
+
+
+def webhook_event_id(run_id: str) -> str:
+    """The id of the `RunRequested` a delivery appends: the same delivery again finds it stored."""
+    return deterministic_id("webhook", run_id)

@@ -1,4 +1,4 @@
-"""Answering questions from the read models: runs, their jobs and steps, logs, repositories."""
+"""Answering questions from the read models: runs, their jobs and steps, logs, repositories, runners."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from typing import Any
 
 from conveyor_runtime import SqliteProjections
 
+from conveyor_ingest import runner_queries
+
 
 class Queries:
     """Read-only questions over the projections; each opens its own connection."""
 
-    def __init__(self, store: SqliteProjections) -> None:
+    def __init__(self, store: SqliteProjections, *, embedded_runner: bool = False) -> None:
         self._store = store
+        # An embedded runner takes jobs of any labels: no job then waits for want of a registered runner.
+        self._embedded_runner = embedded_runner
 
     def _rows(self, sql: str, *parameters: Any) -> list[sqlite3.Row]:
         db = self._store.connect()
@@ -71,7 +75,7 @@ class Queries:
                 "runner": row["runner_id"],
                 "outputs": json.loads(row["outputs"]),
                 "error": row["error"],
-                "reason": row["reason"],
+                "reason": self._reason(row),
                 "queued_at": row["queued_at"],
                 "started_at": row["started_at"],
                 "completed_at": row["completed_at"],
@@ -102,7 +106,7 @@ class Queries:
     def queue(self, now: datetime) -> list[dict[str, Any]]:
         """Jobs queued or waiting (approval, wait timer, concurrency), oldest first, with how long they wait."""
         rows = self._rows(
-            "SELECT run_id, job_id, name, status, attempt, reason, queued_at FROM jobs"
+            "SELECT run_id, job_id, name, status, attempt, reason, queued_at, runner_id, labels FROM jobs"
             " WHERE status IN ('queued', 'waiting') ORDER BY queued_at IS NULL, queued_at, run_id, ordinal"
         )
         return [
@@ -112,25 +116,62 @@ class Queries:
                 "name": row["name"],
                 "status": row["status"],
                 "attempt": row["attempt"],
-                "reason": row["reason"],
+                "reason": self._reason(row),
                 "queued_at": row["queued_at"],
                 "waiting_seconds": _seconds_since(row["queued_at"], now),
             }
             for row in rows
         ]
 
+    def _reason(self, job: sqlite3.Row) -> str | None:
+        return runner_queries.waiting_reason(self._rows, job, embedded_runner=self._embedded_runner)
+
+    def runners(self, now: datetime) -> list[dict[str, Any]]:
+        """Registered runners with their labels, last sighting, the leases they hold and idle/busy/offline."""
+        return runner_queries.runners(self._rows, now)
+
+    def runner(self, runner_id: str, now: datetime) -> dict[str, Any] | None:
+        return runner_queries.runner(self._rows, runner_id, now)
+
+    def lease(self, lease_id: str) -> dict[str, Any] | None:
+        return runner_queries.lease(self._rows, lease_id)
+
+    def queued_for(self, labels: list[str]) -> list[tuple[str, str, int]]:
+        """Queued attempts no runner holds that a runner with `labels` may take, oldest first."""
+        return runner_queries.queued(self._rows, labels)
+
     def repositories(self) -> list[dict[str, Any]]:
-        return [dict(row) for row in self._rows("SELECT * FROM repositories ORDER BY name")]
+        return [_repository(row) for row in self._rows("SELECT * FROM repositories ORDER BY name")]
 
     def repository(self, name: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM repositories WHERE name = ?", name)
-        return dict(rows[0]) if rows else None
+        return _repository(rows[0]) if rows else None
+
+    def github_repositories(self, full_name: str) -> list[dict[str, Any]]:
+        """The repositories registered for GitHub's `owner/name` (case-insensitive), with their sealed secrets.
+
+        For checking deliveries only: these rows hold ciphertext, which no answer of the API includes.
+        """
+        rows = self._rows("SELECT * FROM repositories WHERE lower(github) = lower(?) ORDER BY name", full_name)
+        return [dict(row) for row in rows]
 
 
 def _seconds_since(moment: str | None, now: datetime) -> float | None:
     if moment is None:
         return None
     return round((now - datetime.fromisoformat(moment.replace("Z", "+00:00"))).total_seconds(), 3)
+
+
+def _repository(row: sqlite3.Row) -> dict[str, Any]:
+    """A repository as the API shows it: whether it has secrets, never the secrets (not even sealed)."""
+    return {
+        "name": row["name"],
+        "url": row["url"],
+        "default_branch": row["default_branch"],
+        "github": row["github"],
+        "has_webhook_secret": row["webhook_secret"] is not None,
+        "has_token": row["token"] is not None,
+    }
 
 
 def _run(row: sqlite3.Row) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The runner agent: executes queued jobs on this host and reports every step through the log."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 
-from conveyor_runtime import EventLog
+from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, EventLog
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
@@ -21,8 +22,10 @@ def create_runner_agent(
     action_source: ActionSource | None = None,
     platforms: Mapping[str, str] | None = None,
     container_socket: str | None = None,
+    labels: Sequence[str] = (ANY_LABEL,),
+    lease_period: timedelta = LEASE_PERIOD,
 ) -> RunnerAgent:
-    """A runner agent over `log` that keeps job workspaces under `work_dir`."""
+    """A runner agent over `log` that keeps job workspaces under `work_dir` and leases the jobs `labels` cover."""
     return RunnerAgent(
         log,
         work_dir,
@@ -33,6 +36,8 @@ def create_runner_agent(
         action_source=action_source or ActionSource(),
         platforms=dict(platforms or {}),
         container_socket=container_socket,
+        labels=tuple(labels),
+        lease_period=lease_period,
     )
 
 

@@ -1,24 +1,31 @@
-"""The runner agent's handler: take a queued job, run it in the background, report through the log."""
+"""The runner agent's handler: lease a queued job, run it in the background, report through the log.
+
+A queued attempt is claimed (see `conveyor_runtime.claim`) when a slot is free, so that an agent never sits
+on leases it cannot run yet while other runners could; the lease is renewed while the job runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from conveyor_events import (
     Conclusion,
     Envelope,
     JobCancelRequested,
+    JobLost,
     JobPlanned,
     JobQueued,
     JobTimedOut,
     RunCancelRequested,
     RunRequested,
 )
-from conveyor_runtime import Consumer, EventLog
+from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, Lease, claim, covers, renew
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
@@ -44,12 +51,20 @@ class RunnerAgent:
     platforms: Mapping[str, str] = field(default_factory=dict)
     """`runs-on` label → image its jobs run in ('' keeps them on the host), as act's `-P`."""
     container_socket: str | None = None
+    labels: Sequence[str] = (ANY_LABEL,)
+    """The `runs-on` labels this agent takes jobs of (case-insensitive); `*` takes every job."""
+    lease_period: timedelta = LEASE_PERIOD
+    """The scheduler's lease period: a lease is renewed three times within it."""
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
+    _leases: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
     async def on_job_queued(self, envelope: Envelope) -> Sequence[Envelope]:
         queued = envelope.event
         assert isinstance(queued, JobQueued)
+        if not covers(self.labels, queued.labels):
+            logger.debug("job %s of run %s runs on %s: not this runner's", queued.job_id, queued.run_id, queued.labels)
+            return []
         history = await self.log.read_stream(
             queued.run_id, types=[RunRequested.event_type(), JobPlanned.event_type()]
         )
@@ -67,7 +82,7 @@ class RunnerAgent:
             self.work_dir,
             self.runner_id,
             exclude=self.exclude,
-            secrets=self.secrets,
+            secrets={} if request.fork else self.secrets,  # a fork's code gets no secrets, as on GitHub
             log_limit=self.log_limit,
             action_source=self.action_source,
             platforms=self.platforms,
@@ -99,18 +114,61 @@ class RunnerAgent:
                 task.cancel()
         return []
 
+    async def on_job_lost(self, envelope: Envelope) -> Sequence[Envelope]:
+        """Stop an attempt whose lease expired (this agent was paused, say): another attempt may be queued."""
+        event = envelope.event
+        assert isinstance(event, JobLost)
+        for task, lease in list(self._leases.items()):
+            same = (lease.run_id, lease.job_id, lease.attempt)
+            if same == (event.run_id, event.job_id, event.attempt) and event.lease_id in (None, lease.lease_id):
+                task.cancel()
+        return []
+
     async def _run(self, job: JobRun) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
+        lease: Lease | None = None
         try:
             async with self._slots:
-                await job.execute()
+                run_id, job_id, attempt = job.request.run_id, job.plan.job_id, job.event.attempt
+                lease = await claim(self.log, run_id, job_id, attempt, self.runner_id, self.labels)
+                if lease is None:
+                    logger.debug("job %s of run %s, attempt %d, is taken or over: left alone", job_id, run_id, attempt)
+                    return
+                async with self._renewing(lease):
+                    await job.execute()
         except asyncio.CancelledError:
-            if not job.started:  # cancelled before it began: it still has to end
+            if lease is not None and not job.started:  # cancelled before it began: it still has to end
                 await asyncio.shield(job.abandon("the job was cancelled before it started", Conclusion.CANCELLED))
         except Exception as error:
             logger.exception("job %s of run %s failed to run", job.plan.job_id, job.request.run_id)
-            await job.abandon(f"the runner could not run the job: {type(error).__name__}: {error}")
+            if lease is not None:
+                await job.abandon(f"the runner could not run the job: {type(error).__name__}: {error}")
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, lease: Lease) -> AsyncIterator[None]:
+        """Hold `lease` for the running task, renewing it every third of the lease period."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._leases[task] = lease
+        beat = asyncio.create_task(self._heartbeat(lease), name=f"lease {lease.lease_id}")
+        try:
+            yield
+        finally:
+            self._leases.pop(task, None)
+            beat.cancel()
+            await asyncio.wait([beat])
+
+    async def _heartbeat(self, lease: Lease) -> None:
+        while True:
+            await asyncio.sleep(self.lease_period.total_seconds() / 3)
+            try:
+                state = await renew(self.log, lease)
+            except Exception:
+                logger.exception("the lease on job %s of run %s could not be renewed", lease.job_id, lease.run_id)
+                continue
+            if state not in ("current", "cancelled"):
+                return  # the attempt ended; JobLost and JobTimedOut stop the job through their handlers
 
     async def stop(self) -> None:
         """Cancel the jobs that are running (their processes are killed) and wait for them to end."""
@@ -127,5 +185,6 @@ class RunnerAgent:
                 RunCancelRequested: self.on_run_cancel_requested,
                 JobCancelRequested: self.on_job_stop_requested,
                 JobTimedOut: self.on_job_stop_requested,
+                JobLost: self.on_job_lost,
             },
         )

@@ -1,0 +1,152 @@
+"""Runners over HTTP: register with labels, long-poll for a lease on a queued job, heartbeat while running it.
+
+A lease is taken with the same `claim` the in-process runner agent uses, so however many runners ask, one
+attempt goes to one of them. A runner that stops heartbeating loses its lease when the scheduler's lease
+period runs out; the job's `retry:` then decides whether another runner gets a new attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from conveyor_events import (
+    RUNNERS_STREAM,
+    Envelope,
+    JobPlanned,
+    JobQueued,
+    RunnerRegistered,
+    RunnerSeen,
+    RunRequested,
+)
+from conveyor_runtime import EventLog, Lease, claim, covers, held_lease, renew
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor_ingest.queries import Queries
+
+SEEN_EVERY = 30.0
+"""Seconds between two `RunnerSeen` of one runner: a runner polling in a loop does not flood the log."""
+
+
+class RunnerRequest(BaseModel):
+    """A runner joining: its name, and the `runs-on` labels it satisfies (`*` for any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    labels: list[str] = Field(default_factory=list, max_length=100)
+
+
+def runners_router(log: EventLog, queries: Queries) -> APIRouter:
+    router = APIRouter(prefix="/api/runners", tags=["runners"])
+    last_seen: dict[str, float] = {}
+
+    def known(runner_id: str) -> dict[str, Any]:
+        runner = queries.runner(runner_id, datetime.now(UTC))
+        if runner is None:
+            raise HTTPException(404, f"no runner '{runner_id}': register it first with POST /api/runners")
+        return runner
+
+    async def seen(runner_id: str) -> None:
+        now = time.monotonic()
+        if now - last_seen.get(runner_id, -SEEN_EVERY) >= SEEN_EVERY:
+            last_seen[runner_id] = now
+            await log.append([Envelope.wrap(RunnerSeen(runner_id=runner_id), stream=RUNNERS_STREAM)])
+
+    @router.get("")
+    def list_runners() -> list[dict[str, Any]]:
+        return queries.runners(datetime.now(UTC))
+
+    @router.post("", status_code=201)
+    async def register(body: RunnerRequest) -> dict[str, str]:
+        registered = RunnerRegistered(runner_id=str(uuid.uuid4()), name=body.name, labels=body.labels)
+        [stored] = await log.append([Envelope.wrap(registered, stream=RUNNERS_STREAM)])
+        await queries.caught_up(stored.position)
+        return {"id": registered.runner_id}
+
+    @router.post("/{runner_id}/lease", response_model=None, responses={204: {"description": "no job came"}})
+    async def lease(
+        runner_id: str,
+        wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for a job when none is queued")] = 0,
+    ) -> Response:
+        labels: list[str] = known(runner_id)["labels"]
+        await seen(runner_id)
+        head = await log.head()
+        with contextlib.suppress(TimeoutError):
+            await queries.caught_up(head)  # a job queued before `head` is in the read model, or in what follows
+        for run_id, job_id, attempt in queries.queued_for(labels):
+            if (held := await claim(log, run_id, job_id, attempt, runner_id, labels)) is not None:
+                return await _leased(log, queries, held)
+        held = await _next_claim(log, runner_id, labels, after=head, wait=wait)
+        return Response(status_code=204) if held is None else await _leased(log, queries, held)
+
+    @router.post("/{runner_id}/leases/{lease_id}/heartbeat")
+    async def heartbeat(runner_id: str, lease_id: str) -> dict[str, Any]:
+        known(runner_id)
+        found = queries.lease(lease_id)
+        held = None
+        if found is not None and found["runner"] == runner_id:
+            held = await held_lease(log, found["run"], found["job"], found["attempt"], lease_id)
+        if held is None:
+            raise HTTPException(404, f"runner '{runner_id}' holds no lease '{lease_id}'")
+        state = await renew(log, held)
+        if state != "current":
+            raise HTTPException(410, f"the lease is over: the attempt was {state}; stop the job")
+        return {"lease_id": lease_id, "state": state}
+
+    return router
+
+
+async def _next_claim(
+    log: EventLog, runner_id: str, labels: list[str], *, after: int, wait: float
+) -> Lease | None:
+    """The first attempt queued after `after` that the runner claims within `wait` seconds, or None.
+
+    Only the waiting is timed: a claim under way finishes, lest an attempt be taken and nobody told.
+    """
+    deadline = asyncio.get_running_loop().time() + wait
+    queued = log.subscribe(after, types=[JobQueued.event_type()])
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    envelope = await anext(queued)
+            except (TimeoutError, StopAsyncIteration):
+                return None
+            job = envelope.event
+            assert isinstance(job, JobQueued)
+            if covers(labels, job.labels):
+                held = await claim(log, job.run_id, job.job_id, job.attempt, runner_id, labels)
+                if held is not None:
+                    return held
+    finally:
+        if isinstance(queued, AsyncGenerator):
+            await queued.aclose()
+
+
+async def _leased(log: EventLog, queries: Queries, held: Lease) -> JSONResponse:
+    """The leased attempt with all a remote runner needs to run it, once the read models know the lease."""
+    history = await log.read_stream(held.run_id, types=[RunRequested.event_type(), JobPlanned.event_type()])
+    request = next(e for e in history if isinstance(e.event, RunRequested))
+    plan = next(e for e in history if isinstance(e.event, JobPlanned) and e.event.job_id == held.job_id)
+    with contextlib.suppress(TimeoutError):
+        await queries.caught_up(await log.head())
+    return JSONResponse(
+        {
+            "lease_id": held.lease_id,
+            "run_id": held.run_id,
+            "job_id": held.job_id,
+            "attempt": held.attempt,
+            "queued": json.loads(held.queued.to_json()),
+            "request": json.loads(request.to_json()),
+            "plan": json.loads(plan.to_json()),
+        }
+    )
