@@ -213,8 +213,21 @@ def test_job_timeout_minutes(timeout: Any, quiet_at: float, fires_at: float) -> 
     s.plan("r1", job("r1", "a", timeout_minutes=timeout))
     s.start("r1", "ci.a")
     assert s.at(quiet_at) == []
-    decided = s.at(fires_at)
-    assert kinds(decided) == [("JobTimedOut", "ci.a"), ("RunCompleted", "failure")]
+    assert kinds(s.at(fires_at)) == [("JobTimedOut", "ci.a")]  # the runner stops it and runs its cleanup
+    assert s.at(fires_at + 1) == []
+    assert kinds(s.end("r1", "ci.a", Conclusion.FAILURE)) == [("RunCompleted", "failure")]
+    assert s.job("r1", "ci.a").failure == "timeout"
+
+
+def test_a_runner_that_does_not_report_after_the_timeout_has_its_job_concluded_for_it() -> None:
+    s = Scheduler()
+    s.plan("r1", job("r1", "a", timeout_minutes=5))
+    s.start("r1", "ci.a")
+    assert kinds(s.at(5)) == [("JobTimedOut", "ci.a")]
+    assert s.at(9.9) == []
+    decided = s.at(10)
+    assert kinds(decided) == [("JobCompleted", "ci.a"), ("RunCompleted", "failure")]
+    assert "did not report the job within 0:05:00 of its timeout" in decided[0].error  # type: ignore[attr-defined]
 
 
 def test_a_queued_job_no_runner_starts_times_out_after_a_day_and_the_run_after_35_days() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from conveyor_events import JobLost, JobQueued, JobTimedOut, RunEvent, RunTimedOut
+from conveyor_events import Conclusion, JobCompleted, JobLost, JobQueued, JobTimedOut, RunEvent, RunTimedOut
 
 from conveyor_scheduler.domain import rules
 from conveyor_scheduler.domain.conclusions import needs_context
@@ -32,6 +32,13 @@ def _job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
         lost = JobLost(run_id=run.run_id, job_id=job_id, attempt=job.attempt, runner_id=job.runner_id,
                        lease_id=job.lease_id, reason=reason)
         return [lost]
+    if job.status == "running" and job.timed_out:
+        deadline = job.since + timedelta(minutes=timeout_minutes(state, run, job)) + policy.stop_grace
+        if now < deadline:
+            return []
+        error = f"the runner did not report the job within {policy.stop_grace} of its timeout"
+        return [JobCompleted(run_id=run.run_id, job_id=job_id, attempt=job.attempt, conclusion=Conclusion.FAILURE,
+                             error=error)]
     if job.status == "running":
         minutes = timeout_minutes(state, run, job)
         return _timed_out(run, job, "running", job.attempt, minutes, now)

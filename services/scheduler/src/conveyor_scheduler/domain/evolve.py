@@ -127,8 +127,12 @@ def _job(state: SchedulerState, run: RunState, job: JobState, event: RunEvent) -
         case JobCancelRequested():
             return run.job(job_id, cancel_requested=True)
         case JobCompleted():
+            failure = "timeout" if job.timed_out and event.conclusion != Conclusion.SUCCESS else None
             return run.job(job_id, status="completed", conclusion=event.conclusion, outputs=dict(event.outputs),
-                           failure=_CLOSED_WITH.get(event.conclusion))
+                           failure=failure or _CLOSED_WITH.get(event.conclusion))
+        case JobTimedOut() if event.phase == "running" and job.status == "running" and job.runner_id is not None:
+            # The runner stops the job, runs its `if: always()` steps and reports; the run waits for that.
+            return run.job(job_id, timed_out=True)
         case JobTimedOut():
             return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="timeout")
         case JobLost() if job.status in ("queued", "running") and event.lease_id in (None, job.lease_id):

@@ -36,6 +36,9 @@ class Policy:
     """A run that takes this long is cancelled (GitHub's limit for a workflow run)."""
     lease_period: timedelta = timedelta(minutes=2)
     """A lease not renewed within this time expires and its attempt is lost."""
+    stop_grace: timedelta = timedelta(minutes=5)
+    """A runner told that its job timed out has this long to run the job's cleanup and report; then the
+    scheduler concludes the job itself."""
     environments: Mapping[str, Environment] = field(default_factory=dict)
     """Protection rules by environment name (compared case-insensitively)."""
 

@@ -55,6 +55,8 @@ class JobState:
     lease_until: datetime | None = None
     cancel_requested: bool = False
     """A `JobCancelRequested` was sent for the current attempt."""
+    timed_out: bool = False
+    """A `JobTimedOut` was sent while a runner ran the current attempt: it stops it and reports the end."""
 
     @property
     def key(self) -> tuple[str, str]:
