@@ -19,13 +19,14 @@ from conveyor_events import (
     JobPlanned,
     JobQueued,
     JobStarted,
+    JobTimedOut,
     LeaseRenewed,
     LogLine,
     RunRequested,
     StepLogged,
 )
 from conveyor_runner_agent import RunnerAgent
-from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, SqliteEventLog, claim, covers
+from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, SqliteEventLog, claim, covers, renew
 from conveyor_workflow import Job
 
 RUN = "run-1"
@@ -196,3 +197,18 @@ async def test_an_agent_stops_a_job_whose_lease_was_lost(log: SqliteEventLog, tm
     await eventually(completed)
     [done] = await of_type(log, JobCompleted)
     assert done.conclusion == Conclusion.CANCELLED
+
+
+async def test_a_timed_out_attempt_is_still_renewed_while_its_runner_winds_it_down(log: SqliteEventLog) -> None:
+    await queue(log, {"build": "true"})
+    lease = await claim(log, RUN, "build", 1, "runner", ["*"])
+    assert lease is not None
+    timed_out = JobTimedOut(run_id=RUN, job_id="build", phase="running", deadline=datetime.now(UTC),
+                            limit_minutes=1)
+    await log.append([Envelope.wrap(timed_out, stream=RUN)])
+
+    assert await renew(log, lease) == "timed out"
+    await log.append([Envelope.wrap(JobCompleted(run_id=RUN, job_id="build", conclusion=Conclusion.FAILURE),
+                                    stream=RUN)])
+    assert await renew(log, lease) == "completed"
+    assert len(await of_type(log, LeaseRenewed)) == 1  # the second found the attempt over

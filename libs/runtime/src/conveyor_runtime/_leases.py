@@ -39,6 +39,8 @@ ANY_LABEL = "*"
 """A runner with this label takes a job whose `runs-on` says anything."""
 
 LeaseState = Literal["current", "cancelled", "lost", "timed out", "completed", "unknown"]
+_WINDING_DOWN: frozenset[LeaseState] = frozenset({"current", "cancelled", "timed out"})
+"""States in which the runner still holds the attempt and renews its lease."""
 """`current`: held and running on · `cancelled`: held, asked to stop (it still winds down) · `lost`,
 `timed out`, `completed`: the attempt ended · `unknown`: no such lease on the attempt."""
 
@@ -116,10 +118,11 @@ async def lease_state(log: EventLog, run_id: str, job_id: str, attempt: int, lea
 async def renew(log: EventLog, lease: Lease) -> LeaseState:
     """Append `LeaseRenewed` while the runner still holds the lease; the state the lease was found in.
 
-    A cancelled attempt is still renewed: its runner winds it down (`if: always()` steps) and reports its end.
+    A cancelled or timed-out attempt is still renewed: its runner winds it down (`if: always()` steps) and
+    reports its end, which the run waits for.
     """
     state = await lease_state(log, lease.run_id, lease.job_id, lease.attempt, lease.lease_id)
-    if state in ("current", "cancelled"):
+    if state in _WINDING_DOWN:
         renewed = LeaseRenewed(run_id=lease.run_id, job_id=lease.job_id, attempt=lease.attempt, lease_id=lease.lease_id)
         await log.append([Envelope.wrap(renewed, stream=lease.run_id, cause=lease.queued)])
     return state
@@ -167,9 +170,11 @@ def _state(history: list[Envelope], job_id: str, attempt: int, lease_id: str) ->
     mine = [envelope.event for envelope in _of(history, job_id, attempt)]
     if not any(isinstance(event, JobAssigned) and event.lease_id == lease_id for event in mine):
         return "unknown"
-    for event in mine:
-        if type(event) in _ENDED:
-            return _ENDED[type(event)]
+    endings = [_ENDED[type(event)] for event in mine if type(event) in _ENDED]
+    # A timeout tells the runner to stop; the attempt ends with what the runner (or the scheduler) reports.
+    final = next((ending for ending in endings if ending != "timed out"), None)
+    if final is not None or endings:
+        return final or "timed out"
     return "cancelled" if any(isinstance(event, JobCancelRequested) for event in mine) else "current"
 
 

@@ -167,7 +167,7 @@ class RunnerAgent:
             except Exception:
                 logger.exception("the lease on job %s of run %s could not be renewed", lease.job_id, lease.run_id)
                 continue
-            if state not in ("current", "cancelled"):
+            if state not in ("current", "cancelled", "timed out"):
                 return  # the attempt ended; JobLost and JobTimedOut stop the job through their handlers
 
     async def stop(self) -> None:
