@@ -3,6 +3,8 @@
 pytest-timeout's own dump (every thread's stack) can be longer than what a CI log keeps of its tail, and it
 does not show asyncio tasks. This watchdog fires a few seconds earlier: it prints every thread's stack, then
 one line per pending asyncio task (where it waits) and the test's id last, and ends the process.
+
+Also the `fake_github` fixture: a local GitHub REST API that records calls, for the notifier's tests.
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ SERVICE_LOG=/var/log/conveyor-podman-service.log
 BASE_IMAGE=conveyor/debian:bookworm
 PYTHON_IMAGE=conveyor/debian-python:bookworm
 
-say() { printf 'containers.sh: %s\n' "$*"; }
-fail() { printf 'containers.sh: error: %s\n' "$*" >&2; exit 1; }
-trap 'fail "line $LINENO: \"$BASH_COMMAND\" exited with $?"' ERR
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ "$SOCKET_URL" == unix://* ]] || fail "CONVEYOR_CONTAINER_SOCKET must be a unix:// URL, got '$SOCKET_URL'"
 [[ $(id -u) -eq 0 ]] || fail "must run as root (installs packages, writes $CONF, serves $SOCKET_PATH)"
@@ -34,11 +33,7 @@ install_packages() {
         say "packages present: ${wanted[*]}"
         return
     fi
-    say "installing ${missing[*]}"
-    # Unreachable third-party sources make `apt-get update` exit non-zero; Debian's own lists are what matters.
-    apt-get update -qq >/dev/null 2>&1 || say "apt-get update reported errors (some sources unreachable); going on"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || fail "apt-get install ${missing[*]} failed"
+    apt_install "${missing[@]}"
 }
 
 write_config() {

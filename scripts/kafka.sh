@@ -27,9 +27,8 @@ CONFIG="$DATA/server.properties"
 PIDFILE="$DATA/broker.pid"
 STARTED=$SECONDS
 
-say() { printf 'kafka.sh: %s\n' "$*"; }
-fail() { printf 'kafka.sh: error: %s\n' "$*" >&2; exit 1; }
-trap 'fail "line $LINENO: \"$BASH_COMMAND\" exited with $?"' ERR
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ "$PORT" =~ ^[0-9]+$ ]] || fail "CONVEYOR_KAFKA_PORT must be a port number, got '$PORT'"
 [[ -x "$PYTHON" ]] || fail "no Python at $PYTHON (run 'make bootstrap' first, or set CONVEYOR_PYTHON)"
@@ -63,10 +62,7 @@ install_packages() {
     command -v mvn >/dev/null || missing+=(maven)
     [[ ${#missing[@]} -eq 0 ]] && return
     [[ $(id -u) -eq 0 ]] || fail "${missing[*]} missing, and installing them needs root"
-    say "installing ${missing[*]}"
-    apt-get update -qq >/dev/null 2>&1 || say "apt-get update reported errors (some sources unreachable); going on"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || fail "apt-get install ${missing[*]} failed"
+    apt_install "${missing[@]}"
 }
 
 check_java() {

@@ -37,7 +37,7 @@ from conveyor_events import Envelope
 from conveyor_runtime._kafka_index import StreamIndex, decode, encode, record_type
 from conveyor_runtime._kafka_reader import PartitionReader
 from conveyor_runtime._kafka_topics import KafkaTopics, kafka_bootstrap, partition_counts
-from conveyor_runtime._log import Checkpoint, ConcurrencyError
+from conveyor_runtime._log import Checkpoint, ConcurrencyError, appended_ids
 
 Mark = tuple[Literal["new", "stored"], int]
 """Where an event of an append ends up: the index of a record written now, or the offset it is stored at."""
@@ -170,13 +170,7 @@ class KafkaEventLog:
             raise RuntimeError("the event log is not open")
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError("the Kafka event log is used from the event loop it was opened in only")
-        streams = {envelope.stream for envelope in events}
-        if len(streams) > 1:
-            raise ValueError(f"one append writes one stream, not {sorted(streams)}")
-        ids = [envelope.event_id for envelope in events]
-        if len(set(ids)) < len(ids):
-            twice = next(event_id for event_id in ids if ids.count(event_id) > 1)
-            raise ValueError(f"one append holds the event id {twice!r} more than once")
+        appended_ids(events)
         result: asyncio.Future[list[Envelope]] = asyncio.get_running_loop().create_future()
         if not events and checkpoint is None:
             result.set_result([])

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+from conveyor_runtime._settings import RuntimeSettings
+
 _TOPIC_ALREADY_EXISTS = 36
 _FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
 def kafka_bootstrap() -> str:
-    """The brokers to connect to: `CONVEYOR_KAFKA_BOOTSTRAP`, else the broker that scripts/kafka.sh starts."""
-    return os.environ.get("CONVEYOR_KAFKA_BOOTSTRAP") or DEFAULT_BOOTSTRAP
+    """The brokers to connect to: the `CONVEYOR_KAFKA_BOOTSTRAP` setting."""
+    return RuntimeSettings().kafka_bootstrap
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,18 @@ class Checkpoint:
     position: int
 
 
+def appended_ids(events: Sequence[Envelope]) -> list[str]:
+    """The event ids of one append, after checking what every log requires of it: one stream, no id twice."""
+    streams = {envelope.stream for envelope in events}
+    if len(streams) > 1:
+        raise ValueError(f"one append writes one stream, not {sorted(streams)}")
+    ids = [envelope.event_id for envelope in events]
+    if len(set(ids)) < len(ids):
+        twice = next(event_id for event_id in ids if ids.count(event_id) > 1)
+        raise ValueError(f"one append holds the event id {twice!r} more than once")
+    return ids
+
+
 class EventLog(Protocol):
     """An append-only log of envelopes with streams, global positions and consumer checkpoints."""
 

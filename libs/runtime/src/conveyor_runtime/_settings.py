@@ -41,6 +41,8 @@ class RuntimeSettings(BaseSettings):
     """A token allowed to write commit statuses (`repo:status`); without one no status is reported."""
     public_url: str = "http://127.0.0.1:8080"
     """Where people reach this Conveyor: statuses on GitHub link to `<public_url>/api/runs/<run id>`."""
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    """The Kafka brokers of the distributed log (the default is the broker scripts/kafka.sh starts)."""
     secret_key: SecretStr | None = None
     """The key that encrypts repository secrets at rest: 32 bytes, base64. When unset, the data directory's
     `secret.key` holds one, made on first use."""

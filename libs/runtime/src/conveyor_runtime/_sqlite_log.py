@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from conveyor_events import Envelope, envelope_from_dict
 
-from conveyor_runtime._log import Checkpoint, ConcurrencyError
+from conveyor_runtime._log import Checkpoint, ConcurrencyError, appended_ids
 
 Synchronous = Literal["OFF", "NORMAL", "FULL"]
 
@@ -209,18 +209,12 @@ class SqliteEventLog:
     ) -> asyncio.Future[list[Envelope]]:
         if self._writer is None:
             raise RuntimeError("the event log is not open")
-        streams = {envelope.stream for envelope in events}
-        if len(streams) > 1:
-            raise ValueError(f"one append writes one stream, not {sorted(streams)}")
         loop = asyncio.get_running_loop()
         result: asyncio.Future[list[Envelope]] = loop.create_future()
         if not events and checkpoint is None:
             result.set_result([])
             return result
-        ids = [envelope.event_id for envelope in events]
-        if len(set(ids)) < len(ids):
-            twice = next(event_id for event_id in ids if ids.count(event_id) > 1)
-            raise ValueError(f"one append holds the event id {twice!r} more than once")
+        ids = appended_ids(events)
         # Encoded here, so that an event that cannot be encoded fails its own append and no other.
         rows = [_encode(envelope) for envelope in events]
         stream = events[0].stream if events else ""

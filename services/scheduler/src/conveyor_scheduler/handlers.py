@@ -130,11 +130,12 @@ class Scheduler:
                     event_id=self._decision_id(decision),
                 )
             )
-        touched = self.state.runs.keys() if isinstance(event, Tick) else {d.run_id for d in decisions}
+        # Only the runs the event and its decisions touched can have ended; the clock may end any.
+        touched = {decision.run_id for decision in decisions}
         if isinstance(event, RunEvent):
-            touched = {*touched, event.run_id}
-        runs = [self.state.runs.get(run_id) for run_id in list(touched)]
-        for run_id in [run.run_id for run in runs if run is not None and run.conclusion is not None]:
+            touched.add(event.run_id)
+        candidates = list(self.state.runs) if isinstance(event, Tick) else touched
+        for run_id in [run_id for run_id in candidates if self.state.run(run_id).conclusion is not None]:
             self.state = self.state.without_run(run_id)
         return envelopes
 
