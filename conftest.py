@@ -1,8 +1,9 @@
 """Shared by every test: a test that hangs ends the run with where it hangs, as the last lines printed.
 
 pytest-timeout's own dump (every thread's stack) can be longer than what a CI log keeps of its tail, and it
-does not show asyncio tasks. This watchdog fires a few seconds earlier: it prints every thread's stack, then
-one line per pending asyncio task (where it waits) and the test's id last, and ends the process.
+does not show asyncio tasks. This watchdog fires a few seconds earlier: it prints each pending asyncio task's
+stack, then each busy thread's innermost frames, then one line per task and the test's id last, and ends the
+process.
 
 Also the `fake_github` fixture: a local GitHub REST API that records calls, for the notifier's tests.
 """
@@ -10,13 +11,13 @@ Also the `fake_github` fixture: a local GitHub REST API that records calls, for 
 from __future__ import annotations
 
 import asyncio
-import faulthandler
 import os
 import sys
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import pytest
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from tests.fakes.github_api import FakeGitHub
 
 MARGIN = 5.0
+THREAD_FRAMES = 15  # innermost frames shown of each busy thread
 ROOT = Path(__file__).resolve().parent
 
 
@@ -42,6 +44,26 @@ def _where(task: asyncio.Task[object]) -> str:
     return f"{task.get_name()}: {frame.f_code.co_name} at {frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+def _idle(frames: traceback.StackSummary) -> bool:
+    """A pool worker waiting for work, or a timer waiting for its time: nothing to see."""
+    names = {(Path(frame.filename).name, frame.name) for frame in frames}
+    return ("thread.py", "_worker") in names and frames[-1].name in {"wait", "get", "_worker"}
+
+
+def _threads(out: TextIO) -> None:
+    """Every busy thread's innermost frames (idle pool workers left out)."""
+    main = threading.main_thread().ident
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        frames = traceback.extract_stack(frame)
+        if ident != main and _idle(frames):
+            continue
+        out.write(f"\nthread {names.get(ident, ident)} (innermost last):\n")
+        out.write("".join(traceback.format_list(frames[-THREAD_FRAMES:])))
+
+
 def _hung(item: pytest.Item, seconds: float) -> None:
     nodeid = item.nodeid
     capture = item.config.pluginmanager.getplugin("capturemanager")
@@ -50,11 +72,13 @@ def _hung(item: pytest.Item, seconds: float) -> None:
     out = sys.__stderr__
     assert out is not None
     out.write(f"\n{'=' * 30} hung: {nodeid} {'=' * 30}\n")
-    out.flush()
-    faulthandler.dump_traceback(file=out, all_threads=True)
-    tasks = [task for task in list(asyncio.tasks._all_tasks) if not task.done()]
+    # Every loop's tasks, read from this timer thread (asyncio.all_tasks only sees this thread's loop).
+    every: Iterable[asyncio.Task[object]] = getattr(asyncio.tasks, "_all_tasks", ())
+    tasks = [task for task in list(every) if not task.done()]
     for task in tasks:
         task.print_stack(limit=8, file=out)
+    # What a CI log keeps is its tail: the threads (where a blocking call waits), then the tasks, then the id.
+    _threads(out)
     out.write(f"\npending asyncio tasks ({len(tasks)}):\n")
     for task in tasks[:20]:
         out.write(f"  {_where(task)}\n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -161,3 +163,36 @@ jobs:
     assert result.exit_code == 0, output
     assert "hello world and second-arg (input world, set-by-action) in " in output
     assert "image step sees hi-world" in output
+
+
+def test_a_docker_action_that_times_out_is_killed(container_engine: str, repository: Callable[..., Path]) -> None:
+    marker = f"conveyor-timeout-{uuid.uuid4().hex[:8]}"
+    workflow = f"""
+on: push
+jobs:
+  slow:
+    runs-on: x
+    steps:
+      - uses: docker://{container_engine}
+        timeout-minutes: 0.05
+        with:
+          entrypoint: bash
+          args: -c "echo started {marker}; sleep 300"
+      - if: always()
+        run: echo after the timeout
+"""
+    root = repository({".github/workflows/ci.yml": workflow})
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+    took = time.monotonic() - started
+
+    assert result.exit_code == 1, result.output
+    assert f"started {marker}" in result.output
+    assert "after the timeout" in result.output
+    assert took < 60, f"the run took {took:.0f} s: the step's container was not stopped at its timeout"
+    client = docker.DockerClient(base_url=default_socket())
+    try:
+        left = [c.name for c in client.containers.list(all=True) if marker in " ".join(c.attrs["Args"] or [])]
+    finally:
+        client.close()
+    assert left == []

@@ -416,7 +416,12 @@ class JobRun(StepProcesses):
     ) -> None:
         env = self.step_env(step.env, contexts)
         if step.uses is not None:
-            await self.actions.run(index, step, {**contexts, "env": env}, env, record, name)
+            minutes = self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
+            try:
+                async with asyncio.timeout(minutes * 60):
+                    await self.actions.run(index, step, {**contexts, "env": env}, env, record, name)
+            except TimeoutError:
+                raise StepError(f"The action '{name}' has timed out after {minutes:g} minutes.") from None
             return
         defaults = {**self.plan.workflow_defaults.get("run", {}), **job.defaults.get("run", {})}
         working_directory = step.working_directory or defaults.get("working-directory")

@@ -8,7 +8,9 @@ workspace. Every blocking Docker SDK call runs in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,13 +65,21 @@ class DockerActions:
         workdir: Path,
         on_line: Callable[[str], None],
     ) -> int:
-        """Run `image` with `args` to its end, passing each output line to `on_line`; its exit code."""
+        """Run `image` with `args` to its end, passing each output line to `on_line`; its exit code.
+
+        The container's end is what `wait` reports; the output is followed as it comes, but a follow that
+        outlives the container by `LOG_GRACE` is closed, and whatever it missed is read from the finished
+        container's log. A cancelled run kills the container and waits for it to go.
+        """
         loop = asyncio.get_running_loop()
         lines: asyncio.Queue[str | None] = asyncio.Queue()
+        started: list[Any] = []
+
+        def emit(line: str) -> None:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
 
         def run() -> int:
             client = self._client()
-            container: Any = None
             try:
                 container = client.containers.create(
                     image,
@@ -79,26 +89,66 @@ class DockerActions:
                     volumes={str(path): {"bind": str(path), "mode": "rw"} for path in mounts},
                     working_dir=str(workdir),
                 )
+                started.append(container)
                 container.start()
-                splitter = LineSplitter()
-                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                    for line in splitter.feed(chunk):
-                        loop.call_soon_threadsafe(lines.put_nowait, line)
-                for line in splitter.finish():
-                    loop.call_soon_threadsafe(lines.put_nowait, line)
-                return int(container.wait()["StatusCode"])
+                return _follow_to_end(container, emit)
             except docker.errors.ImageNotFound as error:
                 raise ContainerError(f"no image {image!r} here (images cannot be pulled; build it locally)") from error
             except docker.errors.APIError as error:
                 reason = error.explanation or error
                 raise ContainerError(f"the action's container ({image}) failed: {reason}") from error
             finally:
-                if container is not None:
-                    container.remove(force=True)
+                for container in started:
+                    with contextlib.suppress(docker.errors.APIError):
+                        container.remove(force=True)
                 client.close()
                 loop.call_soon_threadsafe(lines.put_nowait, None)
 
         running = asyncio.ensure_future(asyncio.to_thread(run))
-        while (line := await lines.get()) is not None:
-            on_line(line)
-        return await running
+        try:
+            while (line := await lines.get()) is not None:
+                on_line(line)
+            return await running
+        except asyncio.CancelledError:
+            if started:
+                with contextlib.suppress(Exception):  # it may have ended (and its client closed) meanwhile
+                    await asyncio.to_thread(started[0].kill)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(running)
+            raise
+
+
+LOG_GRACE = 5.0  # seconds a log follow may outlive its container before it is closed
+
+
+def _follow_to_end(container: Any, emit: Callable[[str], None]) -> int:
+    """Pass the container's output lines to `emit` as they come, until it ends; its exit code.
+
+    Some engines' log follows do not end when a container that exits quickly has gone, so the end is
+    taken from `wait`. Lines are counted as emitted; after the end, the finished log is read once and
+    only the lines past that count are emitted (the finished log holds the same lines, in order).
+    """
+    stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
+    emitted = 0
+
+    def follow() -> None:
+        nonlocal emitted
+        splitter = LineSplitter()
+        with contextlib.suppress(Exception):  # the stream closed under it below
+            for chunk in stream:
+                for line in splitter.feed(chunk):
+                    emit(line)
+                    emitted += 1
+
+    follower = threading.Thread(target=follow, name=f"logs {container.id[:12]}", daemon=True)
+    follower.start()
+    code = int(container.wait()["StatusCode"])
+    follower.join(LOG_GRACE)
+    if follower.is_alive():
+        stream.close()
+        follower.join(LOG_GRACE)
+    splitter = LineSplitter()
+    finished = container.logs(stream=False, stdout=True, stderr=True)
+    for line in [*splitter.feed(finished), *splitter.finish()][emitted:]:
+        emit(line)
+    return code
