@@ -69,6 +69,28 @@ async def test_a_status_is_posted_as_github_documents_it(fake_github: FakeGitHub
     assert time.sleeps == []
 
 
+async def test_a_repository_token_is_used_over_the_default_one(fake_github: FakeGitHub, time: FakeTime) -> None:
+    github = client(fake_github.url, time)
+    await github.create(STATUS, token="ghp_of_the_repository")
+    await github.create(STATUS)
+    await github.aclose()
+
+    assert [call.headers["authorization"] for call in fake_github.recorded()] == [
+        "Bearer ghp_of_the_repository",
+        "Bearer ghp_secret",
+    ]
+
+
+async def test_no_token_at_all_is_a_failure_without_a_call(fake_github: FakeGitHub, time: FakeTime) -> None:
+    github = GitHubStatuses(fake_github.url, sleep=time.sleep, clock=time.clock)
+    with pytest.raises(DeliveryFailed, match="no token"):
+        await github.create(STATUS)
+    await github.aclose()
+
+    assert not github.has_default_token
+    assert fake_github.recorded() == []
+
+
 async def test_server_errors_are_tried_again_with_exponential_backoff(fake_github: FakeGitHub, time: FakeTime) -> None:
     fake_github.fail_next(2, 500)
     github = client(fake_github.url, time)

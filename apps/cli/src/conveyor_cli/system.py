@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from conveyor_ingest import LocalKeyWrapper, Queries, create_app
+from conveyor_ingest import LocalKeyWrapper, Queries, RepositoryTokens, create_app
 from conveyor_notifier import create_notifier
 from conveyor_planner import create_planner
 from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
@@ -75,6 +75,7 @@ class EmbeddedSystem:
                 self.log,
                 github_api_url=self.settings.github_api_url,
                 github_token=self.settings.github_token.get_secret_value() if self.settings.github_token else None,
+                tokens=RepositoryTokens(self.log, LocalKeyWrapper.from_settings(self.settings)),
                 public_url=self.settings.public_url,
             ).run(),
             "projector": lambda: project(self.log, self.projections),

@@ -3,6 +3,7 @@ the read models."""
 
 from conveyor_ingest.adapters import LocalKeyWrapper
 from conveyor_ingest.api import create_app
+from conveyor_ingest.credentials import RepositoryTokens
 from conveyor_ingest.domain import REPOSITORIES_STREAM, register_repository, request_run, run_id_for
 from conveyor_ingest.queries import Queries
 from conveyor_ingest.sealing import KeyWrapper, SecretKeyError, seal_for
@@ -12,6 +13,7 @@ __all__ = [
     "KeyWrapper",
     "LocalKeyWrapper",
     "Queries",
+    "RepositoryTokens",
     "SecretKeyError",
     "create_app",
     "register_repository",

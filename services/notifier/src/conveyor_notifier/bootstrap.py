@@ -8,7 +8,7 @@ import time
 from conveyor_runtime import EventLog
 
 from conveyor_notifier.adapters import GitHubStatuses
-from conveyor_notifier.adapters.github import Clock, Sleep
+from conveyor_notifier.adapters.github import Clock, Sleep, TokenSource
 from conveyor_notifier.delivery import StatusDelivery
 from conveyor_notifier.handlers import Notifier
 
@@ -18,13 +18,16 @@ def create_notifier(
     *,
     github_api_url: str = "https://api.github.com",
     github_token: str | None = None,
+    tokens: TokenSource | None = None,
     public_url: str = "http://127.0.0.1:8080",
     concurrency: int = 4,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.time,
 ) -> Notifier:
-    """A notifier over `log`; with a GitHub token it reports jobs as commit statuses, without one it only logs."""
-    if not github_token:
+    """A notifier over `log` that reports jobs as commit statuses with each repository's token (from `tokens`)
+    or else `github_token`; with neither, it only logs."""
+    if not github_token and tokens is None:
         return Notifier(log, public_url=public_url)
     client = GitHubStatuses(github_api_url, github_token, sleep=sleep, clock=clock)
-    return Notifier(log, StatusDelivery(client, log, concurrency=concurrency), public_url=public_url)
+    delivery = StatusDelivery(client, log, concurrency=concurrency, tokens=tokens)
+    return Notifier(log, delivery, public_url=public_url)

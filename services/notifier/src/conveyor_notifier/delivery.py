@@ -16,6 +16,7 @@ from conveyor_events import Envelope, NotificationFailed, deterministic_id
 from conveyor_runtime import EventLog
 
 from conveyor_notifier.adapters import CommitStatus, DeliveryFailed, GitHubStatuses, Superseded
+from conveyor_notifier.adapters.github import TokenSource
 
 TARGET = "github-status"
 logger = logging.getLogger("conveyor.notifier")
@@ -33,11 +34,15 @@ class _Submitted:
 
 @dataclass
 class StatusDelivery:
-    """Sends the statuses submitted to it from background tasks; `stop()` ends them."""
+    """Sends the statuses submitted to it from background tasks; `stop()` ends them.
+
+    Each repository's own token (from `tokens`) is used when it has one, the client's default token otherwise.
+    """
 
     client: GitHubStatuses
     log: EventLog
     concurrency: int = 4
+    tokens: TokenSource | None = None
     _waiting: dict[Key, _Submitted] = field(default_factory=dict)
     _senders: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
@@ -61,7 +66,11 @@ class StatusDelivery:
             self._slots = asyncio.Semaphore(self.concurrency)
         try:
             async with self._slots:
-                await self.client.create(submitted.status, stale=lambda: key in self._waiting)
+                token = await self.tokens(key[0]) if self.tokens is not None else None
+                if token is None and not self.client.has_default_token:
+                    logger.debug("no token for %s: status %r not sent", key[0], key[2])
+                    return
+                await self.client.create(submitted.status, token=token, stale=lambda: key in self._waiting)
         except Superseded:
             return
         except DeliveryFailed as failure:

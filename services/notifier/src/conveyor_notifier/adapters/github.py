@@ -20,6 +20,8 @@ import httpx
 from conveyor_notifier.domain import State
 
 Sleep = Callable[[float], Awaitable[None]]
+TokenSource = Callable[[str], Awaitable[str | None]]
+"""The token for GitHub's API of a repository (`owner/name`), None when it has none of its own."""
 Clock = Callable[[], float]
 """Seconds since the epoch, as `x-ratelimit-reset` counts them."""
 
@@ -60,12 +62,15 @@ class CommitStatus:
 
 
 class GitHubStatuses:
-    """Creates commit statuses; a rate limit any call meets pauses every call of this client until it lifts."""
+    """Creates commit statuses; a rate limit any call meets pauses every call of this client until it lifts.
+
+    `token` is used for a repository without one of its own (`create(..., token=)`).
+    """
 
     def __init__(
         self,
         api_url: str,
-        token: str,
+        token: str | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.time,
@@ -78,12 +83,12 @@ class GitHubStatuses:
             headers={
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": "2022-11-28",
-                "Authorization": f"Bearer {token}",
                 "User-Agent": "conveyor-notifier",
             },
             timeout=10.0,
             follow_redirects=True,  # GitHub answers a renamed repository with a redirect to repeat the call at
         )
+        self._token = token
         self._sleep = sleep
         self._clock = clock
         self._tries = tries
@@ -91,18 +96,29 @@ class GitHubStatuses:
         self._longest_wait = longest_wait
         self._resume_at = 0.0
 
-    async def create(self, status: CommitStatus, *, stale: Callable[[], bool] = lambda: False) -> int:
-        """Create `status`; how many tries it took. `stale()` is asked before each retry (True: `Superseded`).
+    @property
+    def has_default_token(self) -> bool:
+        return bool(self._token)
 
-        Raises `DeliveryFailed` when GitHub refuses it, or still fails after the last try.
+    async def create(
+        self, status: CommitStatus, *, token: str | None = None, stale: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Create `status` with `token` (or the client's); how many tries it took. `stale()` is asked before each
+        retry (True: `Superseded`).
+
+        Raises `DeliveryFailed` when GitHub refuses it, or still fails after the last try, or there is no token.
         """
         path = f"/repos/{status.repository}/statuses/{status.sha}"
+        token = token or self._token
+        if not token:
+            raise DeliveryFailed("no token for GitHub's API: neither the repository's nor a default one", 0)
+        headers = {"Authorization": f"Bearer {token}"}
         for attempt in range(1, self._tries + 1):
             await self._rate_limit_lifted(attempt - 1)
             if attempt > 1 and stale():
                 raise Superseded(status.context)
             try:
-                response = await self._http.post(path, json=status.body())
+                response = await self._http.post(path, json=status.body(), headers=headers)
             except httpx.TransportError as error:
                 reason = f"{type(error).__name__}: {error or 'no answer'}"
                 wait = self._backoff * 2.0 ** (attempt - 1)
