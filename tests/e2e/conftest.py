@@ -24,12 +24,18 @@ def settings(tmp_path: Path) -> RuntimeSettings:
 
 @pytest.fixture
 async def client(settings: RuntimeSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the API of every service running in this process."""
+    """An HTTP client of the API of every service running in this process, with the admin token it issued."""
     system = EmbeddedSystem(settings)
     async with system.running():
         transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
+        headers = admin_headers(settings)
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor", headers=headers) as http:
             yield http
+
+
+def admin_headers(settings: RuntimeSettings) -> dict[str, str]:
+    """Authorization with the admin token a system writes into its data directory when it first serves the API."""
+    return {"Authorization": f"Bearer {(settings.data_dir / 'admin-token').read_text()}"}
 
 
 async def _until(client: httpx.AsyncClient, run_id: str, ready: RunCheck) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from conveyor_events import Envelope, JobTimedOut
 from conveyor_runtime import RuntimeSettings
 from typer.testing import CliRunner
 
+from tests.e2e.conftest import admin_headers
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import Until
 
@@ -149,7 +151,8 @@ jobs:
     system = EmbeddedSystem(settings)
     async with system.running():
         transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as client:
+        headers = admin_headers(settings)
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor", headers=headers) as client:
             await client.post("/api/repositories", json={"name": "r", "url": str(root)})
             run_id = (await client.post("/api/runs", json={"repository": "r"})).json()["id"]
             async with asyncio.timeout(10):

@@ -48,20 +48,28 @@ def stop(*processes: subprocess.Popen[str], signal_number: int = signal.SIGTERM)
     return outputs
 
 
-def dispatch_and_wait(base: str, root: Path, server: subprocess.Popen[str]) -> dict[str, object]:
+def dispatch_and_wait(base: str, root: Path, server: subprocess.Popen[str], data: Path) -> dict[str, object]:
+    """Dispatch a run of `root` with the admin token the server wrote into `data`, and wait for its end."""
     deadline = time.monotonic() + 60
+    headers: dict[str, str] = {}
     while True:
         try:
-            if httpx.get(f"{base}/api/runs").status_code == 200:
+            if (data / "admin-token").exists():
+                headers = {"Authorization": f"Bearer {(data / 'admin-token').read_text()}"}
+            if httpx.get(f"{base}/api/runs", headers=headers).status_code == 200:
                 break
         except httpx.TransportError:
             pass
         assert server.poll() is None, server.communicate()[0]
         assert time.monotonic() < deadline, "the API did not start serving"
         time.sleep(0.1)
-    assert httpx.post(f"{base}/api/repositories", json={"name": "r", "url": str(root)}).status_code == 201
-    run_id = httpx.post(f"{base}/api/runs", json={"repository": "r"}).json()["id"]
-    while (run := httpx.get(f"{base}/api/runs/{run_id}")).status_code != 200 or run.json()["status"] != "completed":
+    registered = httpx.post(f"{base}/api/repositories", json={"name": "r", "url": str(root)}, headers=headers)
+    assert registered.status_code == 201
+    run_id = httpx.post(f"{base}/api/runs", json={"repository": "r"}, headers=headers).json()["id"]
+    completed = False
+    while not completed:
+        run = httpx.get(f"{base}/api/runs/{run_id}", headers=headers)
+        completed = run.status_code == 200 and run.json()["status"] == "completed"
         assert time.monotonic() < deadline, run.text
         time.sleep(0.05)
     body: dict[str, object] = run.json()
@@ -73,10 +81,13 @@ def test_up_serves_dispatches_and_stops_on_interrupt(tmp_path: Path, repository:
     port = free_port()
     server = start("up", "--port", str(port), "--data-dir", str(tmp_path / "data"))
     try:
-        run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, server)
+        run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, server, tmp_path / "data")
     finally:
-        stop(server, signal_number=signal.SIGINT)
+        [output] = stop(server, signal_number=signal.SIGINT)
     assert run["conclusion"] == "success"
+    token_file = tmp_path / "data" / "admin-token"
+    assert str(token_file) in output
+    assert token_file.read_text() not in output
     assert (tmp_path / "data" / "events.db").exists()
 
 
@@ -91,7 +102,7 @@ def test_each_service_in_its_own_process_over_one_data_directory(
         for name in ("planner", "scheduler", "runner-agent", "notifier", "projector")
     ]
     try:
-        run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, ingest)
+        run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, ingest, Path(data))
     finally:
         outputs = stop(ingest, *others)
     assert run["conclusion"] == "success", outputs

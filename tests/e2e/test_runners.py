@@ -16,6 +16,8 @@ from conveyor_cli.system import EmbeddedSystem
 from conveyor_events import JobAssigned, JobLost, JobQueued, JobStarted, LeaseRenewed
 from conveyor_runtime import RuntimeSettings, consume
 
+from tests.e2e.conftest import admin_headers
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import Until
 
@@ -44,7 +46,8 @@ async def edge(
     system = EmbeddedSystem(settings, lease_period=lease_period)
     async with system.running():
         transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
+        headers = admin_headers(settings)
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor", headers=headers) as http:
             yield system, http
 
 
@@ -59,7 +62,12 @@ async def dispatch(http: httpx.AsyncClient, root: Path) -> str:
 async def register(http: httpx.AsyncClient, name: str, labels: list[str]) -> str:
     response = await http.post("/api/runners", json={"name": name, "labels": labels})
     assert response.status_code == 201, response.text
+    CREDENTIALS[response.json()["id"]] = {"Authorization": f"Bearer {response.json()['credential']}"}
     return str(response.json()["id"])
+
+
+CREDENTIALS: dict[str, dict[str, str]] = {}
+"""The Authorization header of each runner registered, by its id: only its own credential leases for it."""
 
 
 async def queue_reason(http: httpx.AsyncClient, job_id: str) -> str | None:
@@ -78,7 +86,9 @@ async def test_two_remote_runners_polling_for_one_job_exactly_one_gets_it(
     async with edge(tmp_path, embedded_runner=False) as (system, http):
         first, second = await register(http, "a", ["Linux"]), await register(http, "b", ["linux", "x64"])
         polls = [
-            asyncio.create_task(http.post(f"/api/runners/{runner_id}/lease", params={"wait": 3}))
+            asyncio.create_task(
+                http.post(f"/api/runners/{runner_id}/lease", params={"wait": 3}, headers=CREDENTIALS[runner_id])
+            )
             for runner_id in (first, second)
         ]
         await asyncio.sleep(0.2)
@@ -104,18 +114,18 @@ async def test_a_heartbeat_renews_a_lease_and_after_the_run_is_cancelled_the_lea
     async with edge(tmp_path, embedded_runner=False) as (system, http):
         runner_id = await register(http, "box", ["linux"])
         run_id = await dispatch(http, root)
-        leased = await http.post(f"/api/runners/{runner_id}/lease", params={"wait": 10})
+        leased = await http.post(f"/api/runners/{runner_id}/lease", params={"wait": 10}, headers=CREDENTIALS[runner_id])
         assert leased.status_code == 200, leased.text
         heartbeat = f"/api/runners/{runner_id}/leases/{leased.json()['lease_id']}/heartbeat"
 
-        renewed = await http.post(heartbeat)
+        renewed = await http.post(heartbeat, headers=CREDENTIALS[runner_id])
         assert renewed.status_code == 200, renewed.text
         renewals = await system.log.read(0, types=[LeaseRenewed.event_type()])
         assert [e.event.lease_id for e in renewals] == [leased.json()["lease_id"]]  # type: ignore[attr-defined]
 
         assert (await http.post(f"/api/runs/{run_id}/cancel")).status_code == 202
         run = await until(http, run_id, lambda run: run["status"] == "completed")
-        gone = await http.post(heartbeat)
+        gone = await http.post(heartbeat, headers=CREDENTIALS[runner_id])
 
         assert run["conclusion"] == "cancelled"
         assert gone.status_code == 410
@@ -130,7 +140,7 @@ async def test_a_job_whose_runner_was_killed_is_retried_and_the_run_succeeds(
     async with edge(tmp_path, embedded_runner=False, lease_period=timedelta(seconds=1)) as (system, http):
         doomed = await register(http, "doomed", ["linux"])
         run_id = await dispatch(http, root)
-        leased = await http.post(f"/api/runners/{doomed}/lease", params={"wait": 10})
+        leased = await http.post(f"/api/runners/{doomed}/lease", params={"wait": 10}, headers=CREDENTIALS[doomed])
         assert leased.status_code == 200, leased.text
         # The runner dies here: it never heartbeats. The embedded runner starts only now, so it cannot race it.
         agent = asyncio.create_task(consume(system.log, system.runner.consumer()))

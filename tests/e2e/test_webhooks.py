@@ -20,6 +20,7 @@ from conveyor_events import RepositoryRegistered, RunRequested
 from conveyor_runtime import RuntimeSettings
 
 from tests.conftest import git
+from tests.e2e.conftest import admin_headers
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Until
@@ -58,7 +59,8 @@ async def serving(
     system = EmbeddedSystem(settings, secrets=dict(secrets or {}))
     async with system.running():
         transport = httpx.ASGITransport(app=system.api())
-        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor") as http:
+        headers = admin_headers(settings)
+        async with httpx.AsyncClient(transport=transport, base_url="http://conveyor", headers=headers) as http:
             yield system, http
 
 

@@ -8,6 +8,8 @@ import conveyor_events
 import pytest
 from conveyor_events import (
     Annotation,
+    ApiTokenIssued,
+    ApiTokenRevoked,
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
@@ -15,6 +17,7 @@ from conveyor_events import (
     ConcurrencyAcquired,
     ConcurrencyCancelled,
     ConcurrencyWaited,
+    DeliveryRedelivered,
     Event,
     EventDeadLettered,
     JobAssigned,
@@ -35,6 +38,7 @@ from conveyor_events import (
     RunCancelRequested,
     RunCompleted,
     RunEvent,
+    RunnerCredentialIssued,
     RunnerRegistered,
     RunnerSeen,
     RunPlanned,
@@ -42,6 +46,8 @@ from conveyor_events import (
     RunRequested,
     RunRerunRequested,
     RunTimedOut,
+    ScheduleFired,
+    ScheduleFound,
     StepCompleted,
     StepLogged,
     StepStarted,
@@ -168,6 +174,29 @@ SAMPLES: dict[type[Event], Event] = {
     ),
     RunnerRegistered: RunnerRegistered(runner_id="runner-1", name="build-box", labels=["self-hosted", "linux"]),
     RunnerSeen: RunnerSeen(runner_id="runner-1"),
+    ScheduleFound: ScheduleFound(
+        repository="acme/app", workflow=".github/workflows/nightly.yml", cron="0 3 * * 1-5", at=AT
+    ),
+    ScheduleFired: ScheduleFired(
+        repository="acme/app",
+        workflow=".github/workflows/nightly.yml",
+        cron="0 3 * * 1-5",
+        tick=AT.replace(second=0, microsecond=0),
+        run_id=RUN,
+    ),
+    ApiTokenIssued: ApiTokenIssued(
+        token_id="token-1", name="deploy bot", token_hash="ab" * 32, grants={"acme/app": "write", "*": "read"}
+    ),
+    ApiTokenRevoked: ApiTokenRevoked(token_id="token-1"),
+    RunnerCredentialIssued: RunnerCredentialIssued(runner_id="runner-1", credential_hash="cd" * 32),
+    DeliveryRedelivered: DeliveryRedelivered(
+        repository="acme/app",
+        github="acme/app",
+        hook_id=12,
+        delivery_id=34,
+        guid="0b989ba4-242f-11e5-81e1-c7b6966d2516",
+        event_name="push",
+    ),
 }
 
 

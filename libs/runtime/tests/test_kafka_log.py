@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
 from conveyor_events import Envelope
 from conveyor_runtime import Checkpoint, KafkaEventLog, KafkaTopics, create_kafka_topics
+from conveyor_runtime._kafka_topics import partition_counts
 
 from libs.runtime.tests.log_contract import AnotherLog, LogContract
 from libs.runtime.tests.subscription_contract import SubscriptionContract
@@ -81,6 +83,9 @@ async def test_an_events_topic_of_several_partitions_is_refused(kafka_broker: st
     await admin.start()
     try:
         await admin.create_topics([NewTopic(split.events, 2, 1)])
+        async with asyncio.timeout(30):  # a topic is described only once its metadata has spread
+            while (await partition_counts(kafka_broker, [split.events])).get(split.events) != 2:
+                await asyncio.sleep(0.05)
         with pytest.raises(RuntimeError, match="has 2 partitions; the log needs exactly 1"):
             await KafkaEventLog(kafka_broker, split).open()
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from conveyor_events import (
     RunRequested,
     envelope_from_dict,
 )
-from conveyor_ingest import LocalKeyWrapper, Queries, create_app
+from conveyor_ingest import LocalKeyWrapper, Queries, create_app, issue_token
 from conveyor_runtime import SqliteEventLog, SqliteProjections, project, rebuild
 
 E = TypeVar("E", bound=Event)
@@ -35,17 +35,28 @@ class Edge:
     http: httpx.AsyncClient
     log: SqliteEventLog
     store: SqliteProjections
+    credentials: dict[str, str] = field(default_factory=dict)
 
     async def runner(self, name: str, labels: list[str]) -> str:
         response = await self.http.post("/api/runners", json={"name": name, "labels": labels})
         assert response.status_code == 201, response.text
+        self.credentials[response.json()["id"]] = response.json()["credential"]
         return str(response.json()["id"])
 
+    def as_runner(self, runner_id: str) -> dict[str, str]:
+        """A runner authenticates with its own credential; an unknown runner's calls go with the admin token."""
+        credential = self.credentials.get(runner_id)
+        return {"Authorization": f"Bearer {credential}"} if credential else {}
+
     async def lease(self, runner_id: str, wait: float = 0) -> httpx.Response:
-        return await self.http.post(f"/api/runners/{runner_id}/lease", params={"wait": wait})
+        return await self.http.post(
+            f"/api/runners/{runner_id}/lease", params={"wait": wait}, headers=self.as_runner(runner_id)
+        )
 
     async def heartbeat(self, runner_id: str, lease_id: str) -> httpx.Response:
-        return await self.http.post(f"/api/runners/{runner_id}/leases/{lease_id}/heartbeat")
+        return await self.http.post(
+            f"/api/runners/{runner_id}/leases/{lease_id}/heartbeat", headers=self.as_runner(runner_id)
+        )
 
     async def queue(self, run_id: str, job_id: str, labels: list[str]) -> Envelope:
         """A run with one job, planned and queued as the planner and the scheduler would; its `JobQueued`."""
@@ -70,8 +81,13 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
     await log.open()
     projector = asyncio.create_task(project(log, store))
     app = create_app(log, Queries(store), LocalKeyWrapper(bytes(range(32))))
+    admin = await issue_token(log, "admin", {"*": "admin"})
+    assert admin is not None
+    headers = {"Authorization": f"Bearer {admin[0]}"}
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://conveyor") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://conveyor", headers=headers
+        ) as http:
             yield Edge(http, log, store)
     finally:
         projector.cancel()

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from conveyor_events import RunRequested
-from conveyor_ingest import LocalKeyWrapper, Queries, create_app, run_id_for
+from conveyor_ingest import LocalKeyWrapper, Queries, create_app, issue_token, run_id_for
 from conveyor_runtime import SqliteEventLog, SqliteProjections, project
 
 KEY = bytes(range(32))
@@ -57,8 +57,13 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
     await log.open()
     projector = asyncio.create_task(project(log, store))
     app = create_app(log, Queries(store), LocalKeyWrapper(KEY))
+    admin = await issue_token(log, "admin", {"*": "admin"})
+    assert admin is not None
+    headers = {"Authorization": f"Bearer {admin[0]}"}
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://conveyor") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://conveyor", headers=headers
+        ) as http:
             yield Edge(http, log, store, clone, git(clone, "rev-parse", "HEAD"))
     finally:
         projector.cancel()

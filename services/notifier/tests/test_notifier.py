@@ -23,8 +23,8 @@ from conveyor_events import (
     RunPlanned,
     RunRequested,
 )
+from conveyor_github import Sleep
 from conveyor_notifier import CONSUMER, Notifier, create_notifier
-from conveyor_notifier.adapters.github import Sleep
 from conveyor_runtime import SqliteEventLog
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ writers, and each subscriber notices the others' appends by polling.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
@@ -15,7 +16,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from conveyor_ingest import LocalKeyWrapper, Queries, RepositoryTokens, create_app
+from conveyor_ingest import (
+    LocalKeyWrapper,
+    Queries,
+    RepositoryTokens,
+    backfill_forever,
+    create_app,
+    first_admin_token,
+    run_schedules,
+)
 from conveyor_notifier import create_notifier
 from conveyor_planner import create_planner
 from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
@@ -39,6 +48,8 @@ class EmbeddedSystem:
     secrets: Mapping[str, str] = field(default_factory=dict)
     lease_period: timedelta = LEASE_PERIOD
     """How long a runner's lease lives without a heartbeat (the scheduler expires it, the runner renews it)."""
+    edge: bool = False
+    """Also run ingest's own loops (where the API is served): cron schedules and the webhook back-fill."""
     log: SqliteEventLog = field(init=False)
     projections: SqliteProjections = field(init=False)
     runner: RunnerAgent = field(init=False)
@@ -75,13 +86,31 @@ class EmbeddedSystem:
                 self.log,
                 github_api_url=self.settings.github_api_url,
                 github_token=self.settings.github_token.get_secret_value() if self.settings.github_token else None,
-                tokens=RepositoryTokens(self.log, LocalKeyWrapper.from_settings(self.settings)),
+                tokens=RepositoryTokens(
+                    self.log, LocalKeyWrapper.from_settings(self.settings), api_url=self.settings.github_api_url
+                ),
                 public_url=self.settings.public_url,
             ).run(),
             "projector": lambda: project(self.log, self.projections),
         }
 
+    def _edge_loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        if not self.edge:
+            return {}
+        loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "schedules": lambda: run_schedules(self.log, self.settings)
+        }
+        if self.settings.webhook_backfill_minutes > 0:
+            every = timedelta(minutes=self.settings.webhook_backfill_minutes)
+            keys = LocalKeyWrapper.from_settings(self.settings)
+            loops["webhook back-fill"] = lambda: backfill_forever(self.log, self.settings, keys, every=every)
+        return loops
+
     def api(self) -> FastAPI:
+        """The API; over a log that holds no token yet, it first issues an admin token into `<data_dir>/admin-token`."""
+        path = _first_admin_token(self.settings)
+        if path.exists():
+            logger.info("an admin token for the API is in %s (send it as 'Authorization: Bearer <token>')", path)
         queries = Queries(self.projections, embedded_runner=self.settings.embedded_runner)
         return create_app(self.log, queries, LocalKeyWrapper.from_settings(self.settings))
 
@@ -96,6 +125,8 @@ class EmbeddedSystem:
         left_out = set() if self.settings.embedded_runner else {"runner-agent"}  # only remote runners run jobs
         chosen = [name for name in CONSUMERS if name in self.services and name not in left_out]
         tasks = [asyncio.create_task(_supervised(name, loops[name]), name=name) for name in chosen]
+        for name, loop in self._edge_loops().items():
+            tasks.append(asyncio.create_task(_supervised(name, loop), name=name))
         try:
             yield self
         finally:
@@ -104,6 +135,22 @@ class EmbeddedSystem:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.runner.stop()
             await self.log.close()
+
+
+def _first_admin_token(settings: RuntimeSettings) -> Path:
+    """Where the first admin token is written when the log holds no token yet (see `first_admin_token`).
+
+    Over its own log, in a thread with its own loop: the caller may be in a running loop, and `api()` is not async.
+    """
+    path = settings.data_dir / "admin-token"
+
+    async def issue() -> None:
+        async with SqliteEventLog(settings.log_path, synchronous=settings.log_sync) as log:
+            await first_admin_token(log, path)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, issue()).result()
+    return path
 
 
 async def _scheduler(

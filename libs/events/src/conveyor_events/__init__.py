@@ -4,7 +4,15 @@ Events are frozen pydantic models named in the past tense. Each has a schema ver
 is upcast on read, and data of newer versions or with unknown fields is kept rather than dropped.
 """
 
+from conveyor_events._access import (
+    ACCESS_STREAM,
+    AccessRole,
+    ApiTokenIssued,
+    ApiTokenRevoked,
+    RunnerCredentialIssued,
+)
 from conveyor_events._base import Event, RunEvent, UnknownEvent, event_class, upcast, upcaster
+from conveyor_events._deliveries import DELIVERIES_STREAM, DeliveryRedelivered
 from conveyor_events._envelope import (
     Envelope,
     child_traceparent,
@@ -55,10 +63,16 @@ from conveyor_events._scheduling import (
     RunTimedOut,
     WaitTimerStarted,
 )
+from conveyor_events._triggers import ScheduleFired, ScheduleFound
 
 __all__ = [
+    "ACCESS_STREAM",
+    "DELIVERIES_STREAM",
     "RUNNERS_STREAM",
+    "AccessRole",
     "Annotation",
+    "ApiTokenIssued",
+    "ApiTokenRevoked",
     "ApprovalGranted",
     "ApprovalRejected",
     "ApprovalRequested",
@@ -66,6 +80,7 @@ __all__ = [
     "ConcurrencyAcquired",
     "ConcurrencyCancelled",
     "ConcurrencyWaited",
+    "DeliveryRedelivered",
     "Envelope",
     "Event",
     "EventDeadLettered",
@@ -92,8 +107,11 @@ __all__ = [
     "RunRequested",
     "RunRerunRequested",
     "RunTimedOut",
+    "RunnerCredentialIssued",
     "RunnerRegistered",
     "RunnerSeen",
+    "ScheduleFired",
+    "ScheduleFound",
     "SealedSecret",
     "StepCompleted",
     "StepLogged",

@@ -255,6 +255,12 @@ class RepositoryRegistered(Event):
     """The secret GitHub signs deliveries with, encrypted."""
     token: SealedSecret | None = None
     """A token for GitHub's API, encrypted."""
+    app_id: str | None = None
+    """A GitHub App installed on the repository, whose installation tokens are used instead of `token`."""
+    installation_id: int | None = None
+    """The app's installation that covers the repository."""
+    app_private_key: SealedSecret | None = None
+    """The app's private key (PEM), encrypted: it signs the JWTs that buy installation tokens."""
 
 
 class EventDeadLettered(Event):

@@ -41,6 +41,10 @@ class RuntimeSettings(BaseSettings):
     """A token allowed to write commit statuses (`repo:status`); without one no status is reported."""
     public_url: str = "http://127.0.0.1:8080"
     """Where people reach this Conveyor: statuses on GitHub link to `<public_url>/api/runs/<run id>`."""
+    schedule_catch_up: Literal["once", "all", "skip"] = "once"
+    """Cron ticks missed while nothing ran: fire the latest only, all (at most 100 a cron, oldest first), or none."""
+    webhook_backfill_minutes: float = Field(default=60.0, ge=0)
+    """How often ingest asks GitHub for the deliveries it missed and has them redelivered (0: never)."""
     kafka_bootstrap: str = "127.0.0.1:19092"
     """The Kafka brokers of the distributed log (the default is the broker scripts/kafka.sh starts)."""
     secret_key: SecretStr | None = None

@@ -5,6 +5,7 @@ Loading and validation (`load_workflow`), expressions (`evaluate`, `interpolate`
 """
 
 from conveyor_workflow._contexts import github_context
+from conveyor_workflow._dispatch_inputs import MAX_DISPATCH_INPUTS, DispatchInputs, dispatch_inputs
 from conveyor_workflow._expressions import (
     ExpressionError,
     Status,
@@ -27,7 +28,9 @@ from conveyor_workflow._model import Diagnostic, Job, Step, Workflow, WorkflowEr
 from conveyor_workflow._triggers import skip_requested, triggered, validate_filters
 
 __all__ = [
+    "MAX_DISPATCH_INPUTS",
     "Diagnostic",
+    "DispatchInputs",
     "ExpressionError",
     "Job",
     "MatrixError",
@@ -36,6 +39,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "ancestors",
+    "dispatch_inputs",
     "evaluate",
     "evaluate_condition",
     "expand_matrix",

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from conveyor_events import ApprovalGranted, ApprovalRejected, Envelope, RunCancelRequested, RunRerunRequested
 from conveyor_runtime import EventLog
-from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from conveyor_ingest.adapters import GitError, resolve_ref
-from conveyor_ingest.domain import REPOSITORIES_STREAM, register_repository, request_run
+from conveyor_ingest.access import Access, Reader, tokens_router, visible_page
+from conveyor_ingest.dispatch import DispatchRefused, dispatched_run
+from conveyor_ingest.domain import REPOSITORIES_STREAM, register_repository
 from conveyor_ingest.queries import Queries
 from conveyor_ingest.runners import runners_router
 from conveyor_ingest.sealing import KeyWrapper, seal_for
@@ -21,15 +21,28 @@ from conveyor_ingest.webhooks import webhooks_router
 
 
 class DispatchRequest(BaseModel):
-    """Run the workflows of a registered repository at a ref, as if `event` had happened there."""
+    """Run the workflows of a registered repository at a ref, as if `event` had happened there.
+
+    `workflow_dispatch` and `repository_dispatch` are checked as GitHub's dispatch APIs check them (see
+    `conveyor_ingest.dispatch`): the former needs `workflow` and gets its `inputs` validated against the
+    workflow's declared types, the latter needs `event_type` and may carry a `client_payload`.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     repository: str = Field(description="the name the repository was registered under")
     ref: str | None = Field(default=None, description="branch, tag, full ref or sha; the default branch if unset")
     event: str = "push"
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    workflow: str | None = Field(default=None, description="only this workflow file, e.g. .github/workflows/ci.yml")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="workflow_dispatch: the workflow's inputs")
+    workflow: str | None = Field(
+        default=None,
+        description="only this workflow file, by path (.github/workflows/ci.yml) or file name (ci.yml); "
+        "required for workflow_dispatch",
+    )
+    event_type: str | None = Field(default=None, description="repository_dispatch: the event type, 1-100 characters")
+    client_payload: dict[str, Any] | None = Field(
+        default=None, description="repository_dispatch: github.event.client_payload, at most 10 top-level properties"
+    )
 
 
 class RepositoryRequest(BaseModel):
@@ -47,6 +60,9 @@ class RepositoryRequest(BaseModel):
     )
     webhook_secret: str | None = Field(default=None, description="the secret GitHub signs webhook deliveries with")
     token: str | None = Field(default=None, description="a token for GitHub's API")
+    app_id: str | None = Field(default=None, description="a GitHub App installed on the repository: its id")
+    installation_id: int | None = Field(default=None, ge=1, description="the GitHub App's installation id")
+    app_private_key: str | None = Field(default=None, description="the GitHub App's private key, PEM")
 
 
 class RerunRequest(BaseModel):
@@ -73,37 +89,52 @@ class Accepted(BaseModel):
 def create_app(log: EventLog, queries: Queries, keys: KeyWrapper) -> FastAPI:
     """The API over `log` (where dispatches are appended), `queries` (the read models) and `keys` (which seal
     and open repository secrets)."""
-    app = FastAPI(title="Conveyor", version="0.1.0")
-    app.include_router(_runs_router(log, queries))
-    app.include_router(_repositories_router(log, queries, keys))
-    app.include_router(webhooks_router(log, queries, keys))
-    app.include_router(runners_router(log, queries))
+    access = Access(log, queries)
+    app = FastAPI(title="Conveyor", version="0.1.0", dependencies=[Depends(access.gate)])
+    app.state.access = access
+    app.include_router(_runs_router(log, queries, access))
+    app.include_router(_repositories_router(log, queries, keys, access))
+    app.include_router(access.signed(webhooks_router(log, queries, keys)))
+    app.include_router(runners_router(log, queries, access))
+    app.include_router(tokens_router(access))
 
     @app.get("/api/queue", tags=["runs"])
-    def queue() -> list[dict[str, Any]]:
+    def queue(token: Reader) -> list[dict[str, Any]]:
         """Jobs waiting for a runner, an approval, a wait timer or a concurrency group, with their wait time."""
-        return queries.queue(datetime.now(UTC))
+        readable = access.readable_runs(token)
+        return [row for row in queries.queue(datetime.now(UTC)) if readable(row["run"])]
 
     return app
 
 
-def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
+def _runs_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
     router = APIRouter(prefix="/api/runs", tags=["runs"])
+    read, write = [Depends(access.on_run("read"))], [Depends(access.on_run("write"))]
 
     @router.get("")
     def list_runs(
-        limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+        token: Reader,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[dict[str, Any]]:
-        return queries.runs(limit=limit, offset=offset)
+        """The runs the token may read, newest first."""
+        if token.allows("read", []):
+            return queries.runs(limit=limit, offset=offset)
+        readable = access.readable_urls(token)
 
-    @router.get("/{run_id}")
+        def fetch(count: int, at: int) -> list[dict[str, Any]]:
+            return queries.runs(limit=count, offset=at)
+
+        return visible_page(fetch, lambda run: readable(run["repository"]), limit=limit, offset=offset)
+
+    @router.get("/{run_id}", dependencies=read)
     def get_run(run_id: str) -> dict[str, Any]:
         run = queries.run(run_id)
         if run is None:
             raise HTTPException(404, f"no run '{run_id}'")
         return run
 
-    @router.get("/{run_id}/jobs/{job}/logs")
+    @router.get("/{run_id}/jobs/{job}/logs", dependencies=read)
     def get_logs(
         run_id: str,
         job: str,
@@ -117,7 +148,7 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
             raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
         return {"run": run_id, "job": job_id, "lines": queries.logs(run_id, job_id, after=after, limit=limit)}
 
-    @router.post("/{run_id}/cancel", status_code=202)
+    @router.post("/{run_id}/cancel", status_code=202, dependencies=write)
     async def cancel_run(run_id: str) -> Accepted:
         run = queries.run(run_id)
         if run is None:
@@ -128,7 +159,7 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
         await log.append([Envelope.wrap(request, stream=run_id)])
         return Accepted(id=run_id, url=f"/api/runs/{run_id}")
 
-    @router.post("/{run_id}/rerun", status_code=202)
+    @router.post("/{run_id}/rerun", status_code=202, dependencies=write)
     async def rerun(run_id: str, body: RerunRequest) -> Accepted:
         run = queries.run(run_id)
         if run is None:
@@ -139,11 +170,11 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
         await log.append([Envelope.wrap(event, stream=run_id)])
         return Accepted(id=run_id, url=f"/api/runs/{run_id}")
 
-    @router.post("/{run_id}/jobs/{job}/approve", status_code=202)
+    @router.post("/{run_id}/jobs/{job}/approve", status_code=202, dependencies=write)
     async def approve(run_id: str, job: str, body: Review) -> Accepted:
         return await _review(run_id, job, body, approved=True)
 
-    @router.post("/{run_id}/jobs/{job}/reject", status_code=202)
+    @router.post("/{run_id}/jobs/{job}/reject", status_code=202, dependencies=write)
     async def reject(run_id: str, job: str, body: Review) -> Accepted:
         return await _review(run_id, job, body, approved=False)
 
@@ -160,51 +191,55 @@ def _runs_router(log: EventLog, queries: Queries) -> APIRouter:
         await log.append([Envelope.wrap(decision, stream=run_id)])
         return Accepted(id=run_id, url=f"/api/runs/{run_id}")
 
-    @router.post("", status_code=202)
+    @router.post("", status_code=202, dependencies=[Depends(access.on_repository("write"))])
     async def dispatch(body: DispatchRequest) -> Accepted:
         repository = queries.repository(body.repository)
         if repository is None:
             raise HTTPException(404, f"no repository registered as '{body.repository}'")
         try:
-            ref, sha = await asyncio.to_thread(
-                resolve_ref, Path(repository["url"]), body.ref or repository["default_branch"]
+            request = await dispatched_run(
+                repository,
+                event=body.event,
+                ref=body.ref,
+                workflow=body.workflow,
+                inputs=body.inputs,
+                event_type=body.event_type,
+                client_payload=body.client_payload,
             )
-        except GitError as error:
+        except DispatchRefused as error:
             raise HTTPException(422, str(error)) from error
-        request = request_run(
-            repository=repository["url"],
-            ref=ref,
-            sha=sha,
-            event_name=body.event,
-            inputs=body.inputs,
-            workflows=[body.workflow] if body.workflow else None,
-            payload={"inputs": body.inputs} if body.event == "workflow_dispatch" else None,
-        )
         await log.append([Envelope.wrap(request, stream=request.run_id)])
         return Accepted(id=request.run_id, url=f"/api/runs/{request.run_id}")
 
     return router
 
 
-def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper) -> APIRouter:
+def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper, access: Access) -> APIRouter:
     router = APIRouter(prefix="/api/repositories", tags=["repositories"])
 
     @router.get("")
-    def list_repositories() -> list[dict[str, Any]]:
-        return queries.repositories()
+    def list_repositories(token: Reader) -> list[dict[str, Any]]:
+        """The repositories the token may read."""
+        return [repository for repository in queries.repositories() if token.allows("read", [repository["name"]])]
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, dependencies=[Depends(access.on_every_repository("admin"))])
     async def add_repository(body: RepositoryRequest) -> dict[str, Any]:
         if not (Path(body.url) / ".git").exists() and not (Path(body.url) / "HEAD").is_file():
             raise HTTPException(422, f"'{body.url}' is not a local git repository")
-        event = register_repository(
-            body.name,
-            body.url,
-            body.default_branch,
-            github=body.github,
-            webhook_secret=seal_for(body.name, "webhook_secret", body.webhook_secret, keys),
-            token=seal_for(body.name, "token", body.token, keys),
-        )
+        try:
+            event = register_repository(
+                body.name,
+                body.url,
+                body.default_branch,
+                github=body.github,
+                webhook_secret=seal_for(body.name, "webhook_secret", body.webhook_secret, keys),
+                token=seal_for(body.name, "token", body.token, keys),
+                app_id=body.app_id,
+                installation_id=body.installation_id,
+                app_private_key=seal_for(body.name, "app_private_key", body.app_private_key, keys),
+            )
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from error
         [stored] = await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
         await queries.caught_up(stored.position)
         registered = queries.repository(body.name)

@@ -61,8 +61,17 @@ def register_repository(
     github: str | None = None,
     webhook_secret: SealedSecret | None = None,
     token: SealedSecret | None = None,
+    app_id: str | None = None,
+    installation_id: int | None = None,
+    app_private_key: SealedSecret | None = None,
 ) -> RepositoryRegistered:
-    """A registration; a name of the form `owner/name` is also the repository's name on GitHub unless told."""
+    """A registration; a name of the form `owner/name` is also the repository's name on GitHub unless told.
+
+    A GitHub App needs all three of `app_id`, `installation_id` and `app_private_key`.
+    """
+    app = (app_id, installation_id, app_private_key)
+    if any(part is not None for part in app) and not all(part is not None for part in app):
+        raise ValueError("a GitHub App needs its app id, its installation id and its private key, all three")
     return RepositoryRegistered(
         name=name,
         url=url,
@@ -70,6 +79,9 @@ def register_repository(
         github=github or (name if "/" in name else None),
         webhook_secret=webhook_secret,
         token=token,
+        app_id=app_id,
+        installation_id=installation_id,
+        app_private_key=app_private_key,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -14,19 +15,23 @@ from conveyor_ingest import runner_queries
 
 
 class Queries:
-    """Read-only questions over the projections; each opens its own connection."""
+    """Read-only questions over the projections.
+
+    Each thread that asks keeps one connection (opening one costs more than most questions do); in WAL mode
+    every question still sees what was committed before it began.
+    """
 
     def __init__(self, store: SqliteProjections, *, embedded_runner: bool = False) -> None:
         self._store = store
+        self._local = threading.local()
         # An embedded runner takes jobs of any labels: no job then waits for want of a registered runner.
         self._embedded_runner = embedded_runner
 
     def _rows(self, sql: str, *parameters: Any) -> list[sqlite3.Row]:
-        db = self._store.connect()
-        try:
-            return list(db.execute(sql, parameters))
-        finally:
-            db.close()
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._store.connect()
+        return list(db.execute(sql, parameters))
 
     async def caught_up(self, position: int, *, timeout: float = 5.0) -> None:
         """Wait until the read models include the event at `position` (read-your-writes for the caller)."""

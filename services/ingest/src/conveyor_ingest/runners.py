@@ -17,19 +17,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from conveyor_events import (
+    ACCESS_STREAM,
     RUNNERS_STREAM,
     Envelope,
     JobPlanned,
     JobQueued,
+    RunnerCredentialIssued,
     RunnerRegistered,
     RunnerSeen,
     RunRequested,
 )
 from conveyor_runtime import EventLog, Lease, claim, covers, held_lease, renew
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor_ingest.access import RUNNER_PREFIX, Access, Reader, new_secret, secret_hash
 from conveyor_ingest.queries import Queries
 
 SEEN_EVERY = 30.0
@@ -45,8 +48,11 @@ class RunnerRequest(BaseModel):
     labels: list[str] = Field(default_factory=list, max_length=100)
 
 
-def runners_router(log: EventLog, queries: Queries) -> APIRouter:
+def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
+    """Registering takes admin on `*` and answers with the runner's credential, which alone leases and heartbeats
+    for that runner: an API token with every role cannot take a job in a runner's name."""
     router = APIRouter(prefix="/api/runners", tags=["runners"])
+    itself = [Depends(access.runner())]
     last_seen: dict[str, float] = {}
 
     def known(runner_id: str) -> dict[str, Any]:
@@ -62,17 +68,32 @@ def runners_router(log: EventLog, queries: Queries) -> APIRouter:
             await log.append([Envelope.wrap(RunnerSeen(runner_id=runner_id), stream=RUNNERS_STREAM)])
 
     @router.get("")
-    def list_runners() -> list[dict[str, Any]]:
-        return queries.runners(datetime.now(UTC))
+    def list_runners(token: Reader) -> list[dict[str, Any]]:
+        """Every runner; of the leases they hold, only those on runs the token may read."""
+        readable = access.readable_runs(token)
+        runners = queries.runners(datetime.now(UTC))
+        for runner in runners:
+            runner["leases"] = [lease for lease in runner["leases"] if readable(lease["run"])]
+            runner["job"] = runner["leases"][0] if runner["leases"] else None
+        return runners
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, dependencies=[Depends(access.on_every_repository("admin"))])
     async def register(body: RunnerRequest) -> dict[str, str]:
+        """The runner's id and its credential: shown here once, kept nowhere but as a hash."""
         registered = RunnerRegistered(runner_id=str(uuid.uuid4()), name=body.name, labels=body.labels)
+        credential = new_secret(RUNNER_PREFIX)
+        issued = RunnerCredentialIssued(runner_id=registered.runner_id, credential_hash=secret_hash(credential))
+        await log.append([Envelope.wrap(issued, stream=ACCESS_STREAM)])
         [stored] = await log.append([Envelope.wrap(registered, stream=RUNNERS_STREAM)])
         await queries.caught_up(stored.position)
-        return {"id": registered.runner_id}
+        return {"id": registered.runner_id, "credential": credential}
 
-    @router.post("/{runner_id}/lease", response_model=None, responses={204: {"description": "no job came"}})
+    @router.post(
+        "/{runner_id}/lease",
+        response_model=None,
+        responses={204: {"description": "no job came"}},
+        dependencies=itself,
+    )
     async def lease(
         runner_id: str,
         wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for a job when none is queued")] = 0,
@@ -88,7 +109,7 @@ def runners_router(log: EventLog, queries: Queries) -> APIRouter:
         held = await _next_claim(log, runner_id, labels, after=head, wait=wait)
         return Response(status_code=204) if held is None else await _leased(log, queries, held)
 
-    @router.post("/{runner_id}/leases/{lease_id}/heartbeat")
+    @router.post("/{runner_id}/leases/{lease_id}/heartbeat", dependencies=itself)
     async def heartbeat(runner_id: str, lease_id: str) -> dict[str, Any]:
         known(runner_id)
         found = queries.lease(lease_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from conveyor_github import Clock, Sleep
 from conveyor_runtime import EventLog
 
 from conveyor_notifier.adapters import GitHubStatuses
-from conveyor_notifier.adapters.github import Clock, Sleep, TokenSource
+from conveyor_notifier.adapters.github import TokenSource
 from conveyor_notifier.delivery import StatusDelivery
 from conveyor_notifier.handlers import Notifier
 
