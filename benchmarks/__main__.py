@@ -12,6 +12,7 @@ ALL = [
     "bench_expressions",
     "bench_workflow_load",
     "bench_scheduler",
+    "bench_webhooks",
 ]
 
 

@@ -1,0 +1,3 @@
+module conveyor/benchmarks/loadgen
+
+go 1.21
