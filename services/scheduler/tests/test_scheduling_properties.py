@@ -169,7 +169,7 @@ class Scheduling(RuleBasedStateMachine):
             if name in ("one", "wf"):
                 assert len(group.waiters) <= 1
         for run in self.state.runs.values():
-            by_key: dict[tuple[str, str], list[Any]] = {}
+            by_key: dict[tuple[str, ...], list[Any]] = {}
             for job in run.jobs.values():
                 by_key.setdefault(job.key, []).append(job)
             for legs in by_key.values():

@@ -24,6 +24,7 @@ from conveyor_events._envelope import (
 )
 from conveyor_events._events import (
     Annotation,
+    CallFrame,
     Conclusion,
     EventDeadLettered,
     JobAssigned,
@@ -76,6 +77,7 @@ __all__ = [
     "ApprovalGranted",
     "ApprovalRejected",
     "ApprovalRequested",
+    "CallFrame",
     "Conclusion",
     "ConcurrencyAcquired",
     "ConcurrencyCancelled",

@@ -116,6 +116,42 @@ class RunRejected(RunEvent):
     problems: list[Problem] = Field(default_factory=list)
 
 
+class CallFrame(BaseModel):
+    """One call of a reusable workflow (`jobs.<id>.uses: ./.github/workflows/x.yml`) a planned job runs within.
+
+    The planner expands a call into jobs of the run; each of them carries the calls it is nested in, outermost
+    first, so that the scheduler can evaluate the call's `with:` and `if:`, group its jobs as one `needs` entry
+    and compute the call's `outputs`, and the runner can hand the called jobs only the secrets passed to them.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    """The calling job's id in the run, one per matrix leg of the caller (`ci.call`, `ci.call.2`)."""
+    job_key: str
+    """The calling job's key as written in its workflow: what its dependants name in `needs`."""
+    workflow: str
+    """The called workflow file, relative to the repository."""
+    name: str
+    """The calling job's display name (its matrix values included)."""
+    needs: list[str] = Field(default_factory=list)
+    """The ids of the jobs the caller needs (every job a needed call expanded to): its `needs` context."""
+    condition: str | None = None
+    """The caller's `if:`, which gates the whole call."""
+    with_: dict[str, Any] = Field(default_factory=dict)
+    """The caller's `with:`, unevaluated: values may read github, inputs, vars, needs, matrix and strategy."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    """The called workflow's `on.workflow_call.inputs` (name → type, default, required)."""
+    secrets: dict[str, str] = Field(default_factory=dict)
+    """The caller's `secrets:` (name → expression over the caller's secrets), unless `inherit_secrets`."""
+    inherit_secrets: bool = False
+    """`secrets: inherit`: the called jobs see every secret the caller sees."""
+    outputs: dict[str, str] = Field(default_factory=dict)
+    """The called workflow's `on.workflow_call.outputs` (name → value expression over its `jobs` context)."""
+    matrix: dict[str, Any] | None = None
+    """The caller's matrix leg, when it has a matrix."""
+
+
 class JobPlanned(RunEvent):
     """A job of a planned workflow, with everything the scheduler and the runner need to run it."""
 
@@ -130,6 +166,9 @@ class JobPlanned(RunEvent):
     workflow_env: dict[str, str] = Field(default_factory=dict)
     workflow_defaults: dict[str, Any] = Field(default_factory=dict)
     matrix: dict[str, Any] | None = None
+    call: list[CallFrame] = Field(default_factory=list)
+    """The reusable-workflow calls this job runs within, outermost first; empty for a job of the triggered
+    workflow itself. `workflow` stays the triggered workflow; `job_key` is the path of keys (`call/build`)."""
 
 
 class JobQueued(RunEvent):
@@ -140,6 +179,9 @@ class JobQueued(RunEvent):
     labels: list[str] = Field(default_factory=list)
     needs: dict[str, NeedResult] = Field(default_factory=dict)
     """The `needs` context: each needed job's key with its result and outputs."""
+    inputs: dict[str, Any] | None = None
+    """The `inputs` context of a job of a called workflow (its caller's `with:`, typed and defaulted); None
+    for a job of the triggered workflow, which reads the run's inputs."""
 
 
 class JobSkipped(RunEvent):

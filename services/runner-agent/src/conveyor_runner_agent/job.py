@@ -49,6 +49,7 @@ from conveyor_runner_agent.domain import (
     Masker,
     StepResult,
     job_conclusion,
+    passed_secrets,
     step_name,
 )
 from conveyor_runner_agent.step_processes import StepError, StepProcesses, StepRecord, runner_arch
@@ -124,6 +125,7 @@ class JobRun(StepProcesses):
         outputs: dict[str, str] = {}
         stopped: Conclusion | None = None
         try:
+            self._pass_secrets()
             self.env = self._job_env(job)
             minutes = self._minutes(job.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
             try:
@@ -291,19 +293,33 @@ class JobRun(StepProcesses):
 
     # -- contexts -------------------------------------------------------------------------------------------
 
+    def _pass_secrets(self) -> None:
+        """A job of a called workflow sees only the secrets its callers passed down (masked like the others)."""
+        if not self.plan.call:
+            return
+        contexts = {"github": self._github(), "vars": dict(self.request.variables)}
+        self.secrets = passed_secrets(self.plan.call, self.secrets, contexts)
+        for value in self.secrets.values():
+            self.masker.add(value)
+
+    def _github(self, workspace: str | None = None) -> dict[str, Any]:
+        """The `github` context; `github.job` is the job's key in its own workflow, a called one's included."""
+        more: dict[str, Any] = {"workspace": workspace} if workspace is not None else {}
+        return github_context(
+            event_name=self.request.event_name,
+            payload=self.request.payload,
+            ref=self.request.ref,
+            sha=self.request.sha,
+            repository=self.request.repository,
+            actor=self.request.actor,
+            run_id=self.request.run_id,
+            job=self.plan.job_key.rsplit("/", 1)[-1],
+            **more,
+        )
+
     def contexts(self, *, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         return {
-            "github": github_context(
-                event_name=self.request.event_name,
-                payload=self.request.payload,
-                ref=self.request.ref,
-                sha=self.request.sha,
-                repository=self.request.repository,
-                actor=self.request.actor,
-                run_id=self.request.run_id,
-                workspace=str(self.workspace),
-                job=self.plan.job_key,
-            ),
+            "github": self._github(str(self.workspace)),
             "env": dict(self.env if env is None else env),
             "job": {"status": self._status(), "container": {}, "services": {}},
             "steps": self.steps,
@@ -318,7 +334,7 @@ class JobRun(StepProcesses):
             "needs": {key: need.model_dump(mode="json") for key, need in self.event.needs.items()},
             "matrix": self.plan.matrix or {},
             "strategy": {"fail-fast": True, "job-index": 0, "job-total": 1, "max-parallel": 1},
-            "inputs": dict(self.request.inputs),
+            "inputs": dict(self.request.inputs if self.event.inputs is None else self.event.inputs),
             "secrets": dict(self.secrets),
             "vars": dict(self.request.variables),
         }

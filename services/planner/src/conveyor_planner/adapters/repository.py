@@ -33,17 +33,25 @@ class LocalRepositorySource:
 
 
 def _from_tree(root: Path, named: list[str]) -> dict[str, str]:
-    """The workflow files of a working tree: the named ones (paths from the root), else .github/workflows."""
+    """The workflow files of a working tree: those in .github/workflows and the named ones (paths from the root).
+
+    The folder is read even when files are named: a named workflow may call a reusable workflow kept there.
+    """
     if not root.is_dir():
         raise RepositoryError(f"{root}: no such directory")
-    if named:
-        missing = [name for name in named if not (root / name).is_file()]
-        if missing:
-            raise RepositoryError(f"{root / missing[0]}: no such workflow file")
-        return {name: _decode(name, (root / name).read_bytes()) for name in named}
+    missing = [name for name in named if not (root / name).is_file()]
+    if missing:
+        raise RepositoryError(f"{root / missing[0]}: no such workflow file")
     folder = root / WORKFLOWS_DIR
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
-    return {f"{WORKFLOWS_DIR}/{file.name}": _decode(file.name, file.read_bytes()) for file in files}
+    found: dict[str, str] = {}
+    for file in files:
+        try:
+            found[f"{WORKFLOWS_DIR}/{file.name}"] = _decode(file.name, file.read_bytes())
+        except RepositoryError:
+            if not named:
+                raise
+    return {**found, **{name: _decode(name, (root / name).read_bytes()) for name in named}}
 
 
 def _from_commit(repository: Path, sha: str) -> dict[str, str]:

@@ -5,21 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any
 
-from conveyor_events import JobPlanned, Problem, RunEvent, RunPlanned, RunRejected, RunRequested
-from conveyor_workflow import (
-    ExpressionError,
-    Job,
-    MatrixError,
-    Workflow,
-    WorkflowError,
-    expand_matrix,
-    interpolate,
-    load_workflow,
-    matrix_job_name,
-    triggered,
-)
+from conveyor_events import Problem, RunEvent, RunPlanned, RunRejected, RunRequested
+from conveyor_workflow import ExpressionError, MatrixError, Workflow, WorkflowError, load_workflow, triggered
+
+from conveyor_planner.domain.calls import CallError
+from conveyor_planner.domain.expansion import expand_jobs
 
 WORKFLOWS_DIR = ".github/workflows"
 
@@ -58,7 +49,7 @@ def plan_run(request: RunRequested, files: Mapping[str, str]) -> list[RunEvent]:
         if isinstance(item, WorkflowError):
             events.append(_invalid(request, item, path, index, len(chosen)))
         else:
-            events.extend(_plan_workflow(request, item, index, len(chosen)))
+            events.extend(_plan_workflow(request, item, files, index, len(chosen)))
     return events
 
 
@@ -84,55 +75,34 @@ def _invalid(request: RunRequested, error: WorkflowError, path: str, index: int,
     )
 
 
-def _plan_workflow(request: RunRequested, workflow: Workflow, index: int, count: int) -> list[RunEvent]:
+def _plan_workflow(
+    request: RunRequested, workflow: Workflow, files: Mapping[str, str], index: int, count: int
+) -> list[RunEvent]:
     try:
-        legs = {key: _legs(job) for key, job in workflow.jobs.items()}
+        jobs = expand_jobs(request.run_id, workflow, _chosen_jobs(workflow, request.jobs), files, _load)
     except (MatrixError, ExpressionError) as error:
-        problem = Problem(path=workflow.path, message=str(error))
-        return [
-            RunRejected(
-                run_id=request.run_id,
-                workflow=workflow.path,
-                index=index,
-                count=count,
-                reason=str(error),
-                problems=[problem],
-            )
-        ]
-    chosen = _chosen_jobs(workflow, request.jobs)
-    ids = {key: [job_id_for(workflow.path, key, leg) for leg, _ in legs[key]] for key in chosen}
-    events: list[RunEvent] = []
-    for key in chosen:
-        job = workflow.jobs[key]
-        for (_leg, matrix), job_id in zip(legs[key], ids[key], strict=True):
-            events.append(
-                JobPlanned(
-                    run_id=request.run_id,
-                    job_id=job_id,
-                    workflow=workflow.path,
-                    job_key=key,
-                    name=_job_name(job, matrix),
-                    needs=[needed for need in job.needs for needed in ids[need]],
-                    condition=job.if_,
-                    runs_on=_labels(job.runs_on, matrix),
-                    spec=job.model_dump(mode="json"),
-                    workflow_env=dict(workflow.env),
-                    workflow_defaults=dict(workflow.defaults),
-                    matrix=matrix,
-                )
-            )
-    events.append(
-        RunPlanned(
-            run_id=request.run_id,
-            workflow=workflow.path,
-            workflow_name=workflow.name or workflow.path,
-            index=index,
-            count=count,
-            jobs=[job_id for key in chosen for job_id in ids[key]],
-            concurrency=workflow.concurrency,
-        )
+        problems = [Problem(path=workflow.path, message=str(error))]
+        return [_not_planned(request, workflow, index, count, str(error), problems)]
+    except CallError as error:
+        return [_not_planned(request, workflow, index, count, error.problems[0].message, error.problems)]
+    planned = RunPlanned(
+        run_id=request.run_id,
+        workflow=workflow.path,
+        workflow_name=workflow.name or workflow.path,
+        index=index,
+        count=count,
+        jobs=[job.job_id for job in jobs],
+        concurrency=workflow.concurrency,
     )
-    return events
+    return [*jobs, planned]
+
+
+def _not_planned(
+    request: RunRequested, workflow: Workflow, index: int, count: int, reason: str, problems: list[Problem]
+) -> RunRejected:
+    return RunRejected(
+        run_id=request.run_id, workflow=workflow.path, index=index, count=count, reason=reason, problems=problems
+    )
 
 
 def _chosen_jobs(workflow: Workflow, wanted: list[str]) -> list[str]:
@@ -147,28 +117,3 @@ def _chosen_jobs(workflow: Workflow, wanted: list[str]) -> list[str]:
             keep.add(key)
             pending.extend(workflow.jobs[key].needs)
     return [key for key in workflow.jobs if key in keep]
-
-
-def _legs(job: Job) -> list[tuple[int | None, dict[str, Any] | None]]:
-    matrix = (job.strategy or {}).get("matrix")
-    if not matrix:
-        return [(None, None)]
-    if not isinstance(matrix, Mapping):
-        raise MatrixError(f"the matrix of job '{job.id}' is computed from an expression, which is not planned yet")
-    combinations = expand_matrix(matrix)
-    return [(leg, combination) for leg, combination in enumerate(combinations, start=1)] or [(None, None)]
-
-
-def _job_name(job: Job, matrix: dict[str, Any] | None) -> str:
-    name = job.name or job.id
-    if matrix is not None:
-        name = matrix_job_name(name, matrix)
-    return interpolate(name, {"matrix": matrix or {}}) if "${{" in name else name
-
-
-def _labels(runs_on: Any, matrix: dict[str, Any] | None) -> list[str]:
-    if isinstance(runs_on, Mapping):
-        runs_on = runs_on.get("labels", [])
-    values = runs_on if isinstance(runs_on, list) else [runs_on] if runs_on else []
-    contexts = {"matrix": matrix or {}}
-    return [interpolate(str(value), contexts) if "${{" in str(value) else str(value) for value in values]

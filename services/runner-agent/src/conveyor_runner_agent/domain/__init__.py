@@ -1,5 +1,6 @@
-"""The runner's pure parts: file commands, shells, step names and job contexts."""
+"""The runner's pure parts: file commands, shells, step names, job contexts and a called job's secrets."""
 
+from conveyor_runner_agent.domain.called_secrets import passed_secrets
 from conveyor_runner_agent.domain.commands import (
     AddPath,
     Annotation,
@@ -29,6 +30,7 @@ __all__ = [
     "job_conclusion",
     "parse_env_file",
     "parse_path_file",
+    "passed_secrets",
     "shell_command",
     "step_name",
 ]

@@ -12,7 +12,8 @@ from conveyor_events import Conclusion, JobCancelRequested, JobCompleted, RunEve
 from conveyor_workflow import ExpressionError, evaluate_condition
 
 from conveyor_scheduler.domain import rules
-from conveyor_scheduler.domain.conclusions import effective, needs_context
+from conveyor_scheduler.domain.calls import needs_context
+from conveyor_scheduler.domain.conclusions import effective
 from conveyor_scheduler.domain.contexts import cancelled, job_contexts, legs
 from conveyor_scheduler.domain.progress import retryable
 from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, SchedulerState

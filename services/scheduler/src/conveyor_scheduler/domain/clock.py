@@ -8,7 +8,7 @@ from typing import Literal
 from conveyor_events import Conclusion, JobCompleted, JobLost, JobQueued, JobTimedOut, RunEvent, RunTimedOut
 
 from conveyor_scheduler.domain import rules
-from conveyor_scheduler.domain.conclusions import needs_context
+from conveyor_scheduler.domain.calls import needs_context
 from conveyor_scheduler.domain.contexts import job_contexts
 from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState
 

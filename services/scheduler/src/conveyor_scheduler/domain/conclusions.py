@@ -1,8 +1,8 @@
-"""Conclusions as GitHub computes them: of a job (after `continue-on-error`), of a need, and of the run."""
+"""Conclusions as GitHub computes them: of a job (after `continue-on-error`), of a matrix, and of the run."""
 
 from __future__ import annotations
 
-from conveyor_events import Conclusion, NeedResult
+from conveyor_events import Conclusion
 from conveyor_workflow import Status
 
 from conveyor_scheduler.domain import rules
@@ -33,29 +33,23 @@ def combined(conclusions: list[Conclusion]) -> Conclusion:
     return Conclusion.SKIPPED
 
 
-def needs_context(run: RunState, job: JobState) -> dict[str, NeedResult]:
-    """Each needed job's key with its result (matrix legs combined) and outputs."""
-    by_key: dict[str, list[JobState]] = {}
-    for need in job.plan.needs:
-        if need in run.jobs:
-            by_key.setdefault(run.jobs[need].plan.job_key, []).append(run.jobs[need])
-    context: dict[str, NeedResult] = {}
-    for key, legs in by_key.items():
-        outputs: dict[str, str] = {}
-        for leg in legs:
-            outputs.update(leg.outputs)
-        result = combined([effective(run, leg) or Conclusion.SKIPPED for leg in legs])
-        context[key] = NeedResult(result=result, outputs=outputs)
-    return context
-
-
-
 def status(run: RunState, job: JobState) -> Status:
     """What success(), failure() and cancelled() see: cancelled when the run was, failure when a job it
-    depends on failed, skipped (all three false) when one was skipped."""
+    depends on failed, skipped (all three false) when one was skipped.
+
+    A called job depends only on the jobs of its own call: its caller's needs gate the call through the
+    caller's `if:` (see `calls.closed_call`).
+    """
     if cancelled(run, job):
         return "cancelled"
-    conclusions = {effective(run, run.jobs[ancestor]) for ancestor in ancestors(run, job)}
+    within = [frame.job_id for frame in job.plan.call]
+    found = [run.jobs[ancestor] for ancestor in ancestors(run, job)]
+    return status_over(run, [other for other in found if [f.job_id for f in other.plan.call[: len(within)]] == within])
+
+
+def status_over(run: RunState, ancestors: list[JobState]) -> Status:
+    """The status that `ancestors` (completed) give a job that depends on them, the run not being cancelled."""
+    conclusions = {effective(run, ancestor) for ancestor in ancestors}
     if Conclusion.FAILURE in conclusions or Conclusion.CANCELLED in conclusions:
         return "failure"
     if conclusions - {Conclusion.SUCCESS}:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor_events import NeedResult
-from conveyor_workflow import github_context
+from conveyor_workflow import ExpressionError, github_context
 
 from conveyor_scheduler.domain import rules
 from conveyor_scheduler.domain.state import JobState, RunState
@@ -38,9 +38,9 @@ def job_contexts(run: RunState, job: JobState, needs: dict[str, NeedResult]) -> 
     siblings = legs(run, job)
     strategy = rules.strategy(job.plan.spec)
     contexts = workflow_contexts(run)
-    contexts["needs"] = {
-        key: need.model_dump(mode="json") for key, need in needs.items()
-    }
+    if job.plan.call:
+        contexts["inputs"] = _called_inputs(run, job)
+    contexts["needs"] = {key: need.model_dump(mode="json") for key, need in needs.items()}
     contexts["matrix"] = dict(job.plan.matrix or {})
     contexts["strategy"] = {
         "fail-fast": strategy.get("fail-fast", True),
@@ -67,3 +67,13 @@ def cancelled(run: RunState, job: JobState) -> bool:
     """The run, or the job's workflow, was cancelled."""
     workflow = run.workflows.get(job.plan.workflow)
     return run.cancel_requested or (workflow is not None and workflow.cancelled)
+
+
+def _called_inputs(run: RunState, job: JobState) -> dict[str, Any]:
+    """The inputs of a called job; empty when they cannot be evaluated (the job fails before its `if:`)."""
+    from conveyor_scheduler.domain import calls  # calls reads conclusions, which read these contexts
+
+    try:
+        return calls.call_inputs(run, job.plan.call)
+    except (ExpressionError, calls.CallInputError):
+        return {}

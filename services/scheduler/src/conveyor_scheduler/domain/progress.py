@@ -22,8 +22,8 @@ from conveyor_events import (
 )
 from conveyor_workflow import ExpressionError, evaluate_condition
 
-from conveyor_scheduler.domain import concurrency, rules
-from conveyor_scheduler.domain.conclusions import needs_context, status
+from conveyor_scheduler.domain import calls, concurrency, rules
+from conveyor_scheduler.domain.conclusions import status
 from conveyor_scheduler.domain.contexts import cancelled, job_contexts, legs, workflow_contexts
 from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, SchedulerState
 
@@ -76,7 +76,7 @@ def _advance_job(state: SchedulerState, run: RunState, job: JobState) -> list[Ru
             reason = "the workflow gave way in its concurrency group" if workflow.cancelled else "the run was cancelled"
             return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
         return []
-    needs = needs_context(run, job)
+    needs = calls.needs_context(run, job)
     if not job.holds and not job.approved:
         decided = _admit(state, run, job, needs)
         if decided is not None:
@@ -85,7 +85,10 @@ def _advance_job(state: SchedulerState, run: RunState, job: JobState) -> list[Ru
 
 
 def _admit(state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult]) -> list[RunEvent] | None:
-    """`if:`, max-parallel and the job's concurrency group: decisions, or None to go on."""
+    """The call's `if:` and inputs, the job's `if:`, max-parallel and the job's concurrency group: decisions, or
+    None to go on."""
+    if job.plan.call and (decided := _called(run, job)):
+        return decided
     contexts = job_contexts(run, job, needs)
     job_status = status(run, job)
     try:
@@ -105,6 +108,22 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, needs: dict[str,
     return None
 
 
+def _called(run: RunState, job: JobState) -> list[RunEvent]:
+    """A called job is skipped when a caller's `if:` is false, and fails when its call's inputs are wrong."""
+    try:
+        closed = calls.closed_call(run, job)
+        calls.call_inputs(run, job.plan.call)
+    except (ExpressionError, calls.CallInputError) as error:
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                             attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+    if closed is None:
+        return []
+    if cancelled(run, job):
+        return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason="the run was cancelled")]
+    reason = f"if: {closed.condition or 'success()'} of the calling job '{closed.job_key}'"
+    return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+
+
 def _protect(state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult]) -> list[RunEvent]:
     """The environment's protection rules, then the queue."""
     name = rules.environment(job.plan.spec, job_contexts(run, job, needs))
@@ -121,8 +140,10 @@ def _protect(state: SchedulerState, run: RunState, job: JobState, needs: dict[st
 
 
 def _queued(run: RunState, job: JobState) -> JobQueued:
-    return JobQueued(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt + 1, labels=job.plan.runs_on,
-                     needs=needs_context(run, job))
+    needs = calls.needs_context(run, job)
+    contexts = job_contexts(run, job, needs)
+    return JobQueued(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt + 1, needs=needs,
+                     labels=calls.labels(run, job, contexts), inputs=contexts["inputs"] if job.plan.call else None)
 
 
 def _in_progress(job: JobState) -> bool:

@@ -43,7 +43,8 @@ class Concurrency:
         return self.max_in_progress or 1
 
 
-def _value(raw: Any, contexts: Mapping[str, Any]) -> Any:
+def evaluated(raw: Any, contexts: Mapping[str, Any]) -> Any:
+    """`raw` with its expressions evaluated: a lone `${{ }}` keeps its type, text around one makes a string."""
     if isinstance(raw, str) and "${{" in raw:
         text = raw.strip()
         if text.startswith("${{") and text.endswith("}}") and text.count("${{") == 1:
@@ -54,7 +55,7 @@ def _value(raw: Any, contexts: Mapping[str, Any]) -> Any:
 
 def _bool(raw: Any, contexts: Mapping[str, Any], default: bool) -> bool:
     try:
-        value = _value(raw, contexts)
+        value = evaluated(raw, contexts)
     except ExpressionError:
         return default
     if isinstance(value, str):
@@ -64,7 +65,7 @@ def _bool(raw: Any, contexts: Mapping[str, Any], default: bool) -> bool:
 
 def _number(raw: Any, contexts: Mapping[str, Any], default: float) -> float:
     try:
-        value = _value(raw, contexts)
+        value = evaluated(raw, contexts)
         return float(value) if value not in (None, "") else default
     except (ExpressionError, TypeError, ValueError):
         return default
@@ -105,7 +106,7 @@ def environment(spec: Mapping[str, Any], contexts: Mapping[str, Any]) -> str | N
     if not raw:
         return None
     try:
-        return str(_value(str(raw), contexts)) or None
+        return str(evaluated(str(raw), contexts)) or None
     except ExpressionError:
         return str(raw)
 
@@ -132,7 +133,7 @@ def concurrency(raw: Any, contexts: Mapping[str, Any]) -> Concurrency | None:
         return None
     mapping: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {"group": raw}
     try:
-        group = str(_value(str(mapping.get("group", "")), contexts)).strip().lower()
+        group = str(evaluated(str(mapping.get("group", "")), contexts)).strip().lower()
     except ExpressionError:
         group = str(mapping.get("group", "")).strip().lower()
     if not group:

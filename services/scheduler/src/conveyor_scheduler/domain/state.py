@@ -59,9 +59,10 @@ class JobState:
     """A `JobTimedOut` was sent while a runner ran the current attempt: it stops it and reports the end."""
 
     @property
-    def key(self) -> tuple[str, str]:
-        """The job as written in the workflow: every matrix leg shares it."""
-        return (self.plan.workflow, self.plan.job_key)
+    def key(self) -> tuple[str, ...]:
+        """The job as written in the workflow: every matrix leg shares it, and a called job's legs share it
+        within one call (one matrix leg of the caller) only."""
+        return (self.plan.workflow, self.plan.job_key, *(frame.job_id for frame in self.plan.call))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,185 @@
+"""Expanding a workflow's jobs into the jobs of a run: one per matrix leg, and the jobs of every workflow it calls.
+
+A job that calls a reusable workflow (`uses: ./.github/workflows/x.yml`) plans no job of its own: each of its
+calls (one per matrix leg) becomes the called workflow's jobs, with ids under the caller's (`ci.call/build`,
+`ci.call.2/build`), keys as paths (`call/build`), names as GitHub shows them (`call / build`) and the call they
+run within (`JobPlanned.call`). The caller's `needs` hold for every called job, and a job that needs the caller
+needs every job the call expanded to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from conveyor_events import CallFrame, JobPlanned
+from conveyor_workflow import (
+    ExpressionError,
+    Job,
+    MatrixError,
+    Workflow,
+    expand_matrix,
+    interpolate,
+    matrix_job_name,
+)
+
+from conveyor_planner.domain.calls import Loader, call_spec, called_workflow
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where a workflow's jobs are expanded: in the triggered workflow (no frames), or within calls."""
+
+    run_id: str
+    top: str
+    files: Mapping[str, str]
+    load: Loader
+    chain: tuple[str, ...]
+    id_prefix: str
+    key_prefix: str = ""
+    name_prefix: str = ""
+    frames: tuple[CallFrame, ...] = ()
+    outer_needs: tuple[str, ...] = ()
+
+
+def expand_jobs(
+    run_id: str, workflow: Workflow, keys: list[str], files: Mapping[str, str], load: Loader
+) -> list[JobPlanned]:
+    """The planned jobs of `keys` (in file order) of the triggered `workflow`, calls expanded.
+
+    Raises `CallError` for a call that cannot run, `MatrixError` or `ExpressionError` for a matrix or a name
+    that cannot be planned.
+    """
+    prefix = f"{PurePosixPath(workflow.path).stem}."
+    scope = _Scope(run_id=run_id, top=workflow.path, files=files, load=load, chain=(workflow.path,), id_prefix=prefix)
+    return _expand(workflow, keys, scope)
+
+
+def _expand(workflow: Workflow, keys: list[str], scope: _Scope) -> list[JobPlanned]:
+    ids: dict[str, list[str]] = {}
+    planned: dict[str, list[JobPlanned]] = {}
+    for key in _needs_first(workflow, keys):
+        job = workflow.jobs[key]
+        needs = [*(needed for need in job.needs for needed in ids.get(need, [])), *scope.outer_needs]
+        planned[key] = [event for leg, matrix in _legs(job) for event in _leg(workflow, job, leg, matrix, needs, scope)]
+        ids[key] = [event.job_id for event in planned[key]]
+    return [event for key in keys for event in planned[key]]
+
+
+def _leg(
+    workflow: Workflow, job: Job, leg: int | None, matrix: dict[str, Any] | None, needs: list[str], scope: _Scope
+) -> list[JobPlanned]:
+    job_id = f"{scope.id_prefix}{job.id}" if leg is None else f"{scope.id_prefix}{job.id}.{leg}"
+    name = scope.name_prefix + _job_name(job, matrix, strict=not scope.frames)
+    if job.uses is None:
+        return [
+            JobPlanned(
+                run_id=scope.run_id,
+                job_id=job_id,
+                workflow=scope.top,
+                job_key=scope.key_prefix + job.id,
+                name=name,
+                needs=needs,
+                condition=job.if_,
+                runs_on=_labels(job.runs_on, matrix, strict=not scope.frames),
+                spec=job.model_dump(mode="json"),
+                workflow_env=dict(workflow.env),
+                workflow_defaults=dict(workflow.defaults),
+                matrix=matrix,
+                call=list(scope.frames),
+            )
+        ]
+    called = called_workflow(workflow, job, scope.files, scope.chain, scope.load)
+    spec = call_spec(called)
+    outputs = spec.get("outputs") or {}
+    frame = CallFrame(
+        job_id=job_id,
+        job_key=job.id,
+        workflow=called.path,
+        name=name,
+        needs=needs,
+        condition=job.if_,
+        with_=dict(job.with_),
+        inputs=dict(spec.get("inputs") or {}),
+        secrets=dict(job.secrets) if isinstance(job.secrets, Mapping) else {},
+        inherit_secrets=job.secrets == "inherit",
+        outputs={output: str(entry.get("value", "")) for output, entry in outputs.items()},
+        matrix=matrix,
+    )
+    inner = _Scope(
+        run_id=scope.run_id,
+        top=scope.top,
+        files=scope.files,
+        load=scope.load,
+        chain=(*scope.chain, called.path),
+        id_prefix=f"{job_id}/",
+        key_prefix=f"{scope.key_prefix}{job.id}/",
+        name_prefix=f"{name} / ",
+        frames=(*scope.frames, frame),
+        outer_needs=tuple(needs),
+    )
+    return _expand(called, list(called.jobs), inner)
+
+
+def _needs_first(workflow: Workflow, keys: list[str]) -> list[str]:
+    """`keys` with every job after the jobs it needs (the loader refuses cycles), else in file order."""
+    order: list[str] = []
+    seen: set[str] = set()
+    wanted = set(keys)
+
+    def visit(key: str) -> None:
+        if key in seen or key not in wanted:
+            return
+        seen.add(key)
+        for need in workflow.jobs[key].needs:
+            visit(need)
+        order.append(key)
+
+    for key in keys:
+        visit(key)
+    return order
+
+
+def _legs(job: Job) -> list[tuple[int | None, dict[str, Any] | None]]:
+    matrix = (job.strategy or {}).get("matrix")
+    if not matrix:
+        return [(None, None)]
+    if not isinstance(matrix, Mapping):
+        raise MatrixError(f"the matrix of job '{job.id}' is computed from an expression, which is not planned yet")
+    combinations = expand_matrix(matrix)
+    return [(leg, combination) for leg, combination in enumerate(combinations, start=1)] or [(None, None)]
+
+
+def _job_name(job: Job, matrix: dict[str, Any] | None, *, strict: bool) -> str:
+    """The display name; in a called workflow one that reads `inputs` is left as written (they come later)."""
+    name = job.name or job.id
+    if matrix is not None:
+        name = matrix_job_name(name, matrix)
+    if "${{" not in name:
+        return name
+    try:
+        return interpolate(name, {"matrix": matrix or {}})
+    except ExpressionError:
+        if strict:
+            raise
+        return name
+
+
+def _labels(runs_on: Any, matrix: dict[str, Any] | None, *, strict: bool) -> list[str]:
+    """`runs-on` as labels; in a called workflow a label that reads `inputs` is left for the scheduler."""
+    if isinstance(runs_on, Mapping):
+        runs_on = runs_on.get("labels", [])
+    values = runs_on if isinstance(runs_on, list) else [runs_on] if runs_on else []
+    contexts = {"matrix": matrix or {}}
+    labels = []
+    for value in values:
+        text = str(value)
+        try:
+            labels.append(interpolate(text, contexts) if "${{" in text else text)
+        except ExpressionError:
+            if strict:
+                raise
+            labels.append(text)
+    return labels

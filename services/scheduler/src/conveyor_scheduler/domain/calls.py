@@ -1,0 +1,182 @@
+"""Jobs of called reusable workflows: a call's `inputs` and `if:`, and a call seen as one job by its dependants.
+
+The planner expands a call into the called workflow's jobs, each carrying the calls it runs within
+(`JobPlanned.call`, outermost first). A workflow at depth d (0: the triggered one) names a job by the d-th part
+of its key path (`call/build` is `call` at depth 0, `build` at depth 1), so every job of a call answers to the
+caller's key. A call's result is the worst of its jobs' (failure, cancelled, success; skipped when all were),
+and its outputs are the called workflow's `on.workflow_call.outputs` over the `jobs` context of its jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from conveyor_events import CallFrame, Conclusion, NeedResult
+from conveyor_workflow import ExpressionError, Status, evaluate_condition, interpolate
+
+from conveyor_scheduler.domain import rules
+from conveyor_scheduler.domain.conclusions import combined, effective, status_over
+from conveyor_scheduler.domain.contexts import cancelled, workflow_contexts
+from conveyor_scheduler.domain.state import JobState, RunState
+
+_UNSET: dict[str, Any] = {"string": "", "boolean": False, "number": 0}
+
+
+class CallInputError(ValueError):
+    """A `with:` value that does not fit the type the called workflow declares for the input."""
+
+
+def needs_context(run: RunState, job: JobState) -> dict[str, NeedResult]:
+    """The `needs` context: each needed job or call of the job's own workflow, with its result and outputs.
+
+    The jobs a called job waits for because its caller needs them are not in it: they belong to the caller.
+    """
+    needed = [run.jobs[need] for need in job.plan.needs if need in run.jobs]
+    return results(run, needed, job.plan.call)
+
+
+def results(run: RunState, jobs: Iterable[JobState], frames: Sequence[CallFrame]) -> dict[str, NeedResult]:
+    """The result and outputs of each job or call among `jobs` that the workflow inside `frames` names."""
+    depth, within = len(frames), [frame.job_id for frame in frames]
+    groups: dict[str, list[JobState]] = {}
+    for job in jobs:
+        if [frame.job_id for frame in job.plan.call[:depth]] == within and len(job.plan.call) >= depth:
+            groups.setdefault(job.plan.job_key.split("/")[depth], []).append(job)
+    return {name: _result(run, members, depth) for name, members in groups.items()}
+
+
+def _result(run: RunState, members: list[JobState], depth: int) -> NeedResult:
+    """Matrix legs combined; a call's jobs combined, and its outputs (per caller leg, in plan order) merged."""
+    result = combined([effective(run, member) or Conclusion.SKIPPED for member in members])
+    outputs: dict[str, str] = {}
+    calls: dict[str, list[JobState]] = {}
+    for member in members:
+        if len(member.plan.call) == depth:
+            outputs.update(member.outputs)
+        else:
+            calls.setdefault(member.plan.call[depth].job_id, []).append(member)
+    for called in calls.values():
+        outputs.update(call_outputs(run, called, called[0].plan.call[: depth + 1]))
+    return NeedResult(result=result, outputs=outputs)
+
+
+def call_outputs(run: RunState, jobs: list[JobState], frames: Sequence[CallFrame]) -> dict[str, str]:
+    """The outputs of the innermost call of `frames`, from its jobs; a value that cannot be evaluated is empty."""
+    jobs_context = {name: result.model_dump(mode="json") for name, result in results(run, jobs, frames).items()}
+    contexts = {**workflow_contexts(run), "inputs": _inputs_or_none(run, frames), "jobs": jobs_context}
+    values: dict[str, str] = {}
+    for name, expression in frames[-1].outputs.items():
+        try:
+            values[name] = interpolate(expression, contexts)
+        except ExpressionError:
+            values[name] = ""
+    return values
+
+
+def call_inputs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
+    """The `inputs` context inside the innermost call of `frames` (the run's inputs outside every call).
+
+    Each input is its `with:` value, else its default, else the empty value of its type, evaluated in the
+    caller's contexts and checked against its type. Raises `ExpressionError` or `CallInputError`.
+    """
+    request = run.request
+    assert request is not None
+    if not frames:
+        return dict(request.inputs)
+    frame, contexts = frames[-1], caller_contexts(run, frames)
+    values: dict[str, Any] = {}
+    for name, spec in frame.inputs.items():
+        kind = str(spec.get("type", "string"))
+        raw = frame.with_.get(name, spec.get("default"))
+        if raw is None:
+            values[name] = _UNSET.get(kind, "")
+        else:
+            values[name] = _typed(frame, name, kind, rules.evaluated(raw, contexts))
+    return values
+
+
+def caller_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
+    """What the caller of the innermost call of `frames` reads in its `with:` and `if:`."""
+    outer, frame = frames[:-1], frames[-1]
+    needed = [run.jobs[need] for need in frame.needs if need in run.jobs]
+    needs = {name: result.model_dump(mode="json") for name, result in results(run, needed, outer).items()}
+    return {
+        **workflow_contexts(run),
+        "inputs": call_inputs(run, outer),
+        "needs": needs,
+        "matrix": dict(frame.matrix or {}),
+        "strategy": {},
+    }
+
+
+def closed_call(run: RunState, job: JobState) -> CallFrame | None:
+    """The outermost call the job runs within whose caller's `if:` is false: the whole call is skipped.
+
+    Raises `ExpressionError` or `CallInputError` when a caller's contexts cannot be evaluated.
+    """
+    frames = job.plan.call
+    for depth, frame in enumerate(frames):
+        contexts = caller_contexts(run, frames[: depth + 1])
+        if not evaluate_condition(frame.condition, contexts, status=_caller_status(run, job, frames[: depth + 1])):
+            return frame
+    return None
+
+
+def labels(run: RunState, job: JobState, contexts: Mapping[str, Any]) -> list[str]:
+    """The `runs-on` labels of the job; a called job's read its inputs, so they are evaluated when it is queued."""
+    if not job.plan.call or not any("${{" in label for label in job.plan.runs_on):
+        return list(job.plan.runs_on)
+    raw = job.plan.spec.get("runs_on")
+    if isinstance(raw, Mapping):
+        raw = raw.get("labels", [])
+    values = raw if isinstance(raw, list) else [raw] if raw else []
+    try:
+        return [str(rules.evaluated(value, contexts)) for value in values]
+    except ExpressionError:
+        return list(job.plan.runs_on)
+
+
+def _caller_status(run: RunState, job: JobState, frames: Sequence[CallFrame]) -> Status:
+    """What the status functions see in the `if:` of the innermost caller of `frames`: its needs' results."""
+    if cancelled(run, job):
+        return "cancelled"
+    within = [frame.job_id for frame in frames[:-1]]
+    found: set[str] = set()
+    pending = list(frames[-1].needs)
+    while pending:
+        need = pending.pop()
+        if need not in found and need in run.jobs:
+            found.add(need)
+            pending.extend(run.jobs[need].plan.needs)
+    scoped = [run.jobs[need] for need in found if [f.job_id for f in run.jobs[need].plan.call[: len(within)]] == within]
+    return status_over(run, scoped)
+
+
+def _typed(frame: CallFrame, name: str, kind: str, value: Any) -> Any:
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    elif kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        try:
+            number = float(str(value))
+        except ValueError:
+            pass
+        else:
+            return int(number) if number.is_integer() else number
+    else:
+        return ("true" if value else "false") if isinstance(value, bool) else "" if value is None else str(value)
+    raise CallInputError(
+        f"the job '{frame.job_key}' passes {value!r} to input '{name}' of {frame.workflow}, which is a {kind}"
+    )
+
+
+def _inputs_or_none(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
+    try:
+        return call_inputs(run, frames)
+    except (ExpressionError, CallInputError):
+        return {}
