@@ -20,6 +20,10 @@ from conveyor_ingest.sealing import KeyWrapper, seal_for
 from conveyor_ingest.webhooks import webhooks_router
 
 
+MAX_POSITION = 2**63 - 1
+"""The largest offset or line number a query takes: SQLite's largest integer."""
+
+
 class DispatchRequest(BaseModel):
     """Run the workflows of a registered repository at a ref, as if `event` had happened there.
 
@@ -115,7 +119,7 @@ def _runs_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
     def list_runs(
         token: Reader,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     ) -> list[dict[str, Any]]:
         """The runs the token may read, newest first."""
         if token.allows("read", []):
@@ -138,7 +142,7 @@ def _runs_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
     def get_logs(
         run_id: str,
         job: str,
-        after: Annotated[int, Query(ge=0, description="only lines after this line number")] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="only lines after this line number")] = 0,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> dict[str, Any]:
         if queries.run(run_id) is None:
