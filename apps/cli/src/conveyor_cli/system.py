@@ -26,7 +26,7 @@ from conveyor_ingest import (
     run_schedules,
 )
 from conveyor_notifier import create_notifier
-from conveyor_planner import create_planner
+from conveyor_planner import create_planner, create_workflow_run_trigger
 from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
 from conveyor_runtime import LEASE_PERIOD, RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
 from conveyor_scheduler import create_scheduler
@@ -79,7 +79,7 @@ class EmbeddedSystem:
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         return {
-            "planner": lambda: consume(self.log, create_planner().consumer()),
+            "planner": lambda: _planner(self.log),
             "scheduler": lambda: _scheduler(self.log, self.settings.environments, self.lease_period),
             "runner-agent": lambda: consume(self.log, self.runner.consumer()),
             "notifier": lambda: create_notifier(
@@ -151,6 +151,12 @@ def _first_admin_token(settings: RuntimeSettings) -> Path:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, issue()).result()
     return path
+
+
+async def _planner(log: SqliteEventLog) -> None:
+    """The planner plans requested runs and, with a checkpoint of its own, requests the workflow_run runs they cause."""
+    trigger = create_workflow_run_trigger(log)
+    await asyncio.gather(consume(log, create_planner().consumer()), consume(log, trigger.consumer()))
 
 
 async def _scheduler(

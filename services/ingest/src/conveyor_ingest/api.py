@@ -19,7 +19,6 @@ from conveyor_ingest.runners import runners_router
 from conveyor_ingest.sealing import KeyWrapper, seal_for
 from conveyor_ingest.webhooks import webhooks_router
 
-
 MAX_POSITION = 2**63 - 1
 """The largest offset or line number a query takes: SQLite's largest integer."""
 
