@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT, LineSplitter, LogBudget, safe_text
-from conveyor_runner_agent.domain.log_lines import NUL_REPLACEMENT, truncation_marker
+from conveyor_runner_agent.domain.log_lines import NUL_REPLACEMENT, LinePiece, truncation_marker
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,6 +49,14 @@ def test_a_long_line_is_passed_on_in_pieces_as_it_arrives() -> None:
     assert splitter.feed(b"abcdefghij") == ["abcd", "efgh"]
     assert splitter.feed(b"kl\nmn") == ["ijkl"]
     assert splitter.finish() == ["mn"]
+
+
+def test_every_piece_but_the_last_of_a_long_line_says_the_line_goes_on() -> None:
+    splitter = LineSplitter(max_line=4)
+    pieces = splitter.feed(b"abcdefghij") + splitter.feed(b"kl\nmn\nopqrstuv\n") + splitter.finish()
+
+    assert pieces == ["abcd", "efgh", "ijkl", "mn", "opqr", "stuv"]
+    assert [isinstance(piece, LinePiece) for piece in pieces] == [True, True, False, False, True, False]
 
 
 def test_a_ten_megabyte_line_without_newline_is_split_into_bounded_pieces() -> None:

@@ -31,10 +31,12 @@ from conveyor_runner_agent.domain import (
     Output,
     SaveState,
     SetEnv,
+    StreamMasker,
     parse_env_file,
     parse_path_file,
     shell_command,
 )
+from conveyor_runner_agent.domain.log_lines import LinePiece
 
 Launcher = Callable[[list[str], dict[str, str], Callable[[str], None]], Awaitable[int]]
 """Starts a step's process its own way: (argv, environment, line callback) → exit code."""
@@ -81,8 +83,25 @@ class StepProcesses:
         raise NotImplementedError
 
     def _log(self, index: int, line: str) -> None:
-        """Every line leaves the runner through here: masked, then counted against the job's log budget."""
-        admitted = self.budget.admit(self.masker.mask(line))
+        """Every line leaves the runner through here: masked, then counted against the job's log budget.
+
+        The pieces of a line too long to hold (`LinePiece`) are masked as one text, so a secret that a cut
+        falls in is masked too; what each piece shows then ends where no later piece can change it.
+        """
+        streams: dict[int, StreamMasker] = self.__dict__.setdefault("_piece_maskers", {})
+        stream = streams.get(index)
+        if stream is None and isinstance(line, LinePiece):
+            stream = streams[index] = StreamMasker(self.masker)
+        if stream is None:
+            text = self.masker.mask(line)
+        elif isinstance(line, LinePiece):
+            text = stream.feed(line)
+            if not text:
+                return
+        else:
+            text = stream.feed(line) + stream.finish()
+            del streams[index]
+        admitted = self.budget.admit(text)
         if admitted is not None:
             self.logs.write(index, admitted)
 

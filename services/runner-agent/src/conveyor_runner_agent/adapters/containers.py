@@ -25,6 +25,8 @@ import docker
 import docker.errors
 from docker.utils import parse_repository_tag
 
+from conveyor_runner_agent.domain.log_lines import LineSplitter
+
 ContainerSpec = str | Mapping[str, Any]
 """A `container:` value, or one entry of `services:`: an image name, or a mapping with `image` and more."""
 
@@ -433,24 +435,17 @@ async def _pump(stream: Any) -> AsyncIterator[tuple[bytes | None, bytes | None]]
 
 
 class _Lines:
-    """Splits chunks into lines; a line over 64 KiB without a newline is passed on in pieces."""
-
-    _LIMIT = 1 << 16
+    """Splits chunks into lines as a host step's output is split (`LineSplitter`: safe text, long lines in
+    pieces), passing each to `on_line`."""
 
     def __init__(self, on_line: Callable[[str], None]) -> None:
         self.on_line = on_line
-        self.pending = b""
+        self._splitter = LineSplitter()
 
     def feed(self, chunk: bytes) -> None:
-        self.pending += chunk
-        *lines, self.pending = self.pending.split(b"\n")
-        for line in lines:
-            self.on_line(line.removesuffix(b"\r").decode("utf-8", errors="replace"))
-        if len(self.pending) >= self._LIMIT:
-            self.on_line(self.pending.decode("utf-8", errors="replace"))
-            self.pending = b""
+        for line in self._splitter.feed(chunk):
+            self.on_line(line)
 
     def close(self) -> None:
-        if self.pending:
-            self.on_line(self.pending.removesuffix(b"\r").decode("utf-8", errors="replace"))
-            self.pending = b""
+        for line in self._splitter.finish():
+            self.on_line(line)

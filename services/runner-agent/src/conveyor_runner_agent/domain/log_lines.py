@@ -17,6 +17,12 @@ NUL_REPLACEMENT = "\u2400"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class LinePiece(str):
+    """A piece of a line longer than `max_line`: the line goes on in the next piece."""
+
+    __slots__ = ()
+
+
 def safe_text(text: str) -> str:
     """`text` with NUL replaced by `␀` and lone surrogates (from `surrogateescape` decoding) by U+FFFD."""
     if "\x00" in text:
@@ -57,15 +63,20 @@ class LineSplitter:
             ready = len(self._pending) - (2 if self._pending.endswith("\r") else 1)
             whole = ready - ready % self._max_line
             if whole > 0:
-                lines.extend(self._pieces(self._pending[:whole]))
+                lines.extend(self._pieces(self._pending[:whole], ends=False))
                 self._pending = self._pending[whole:]
         return lines
 
-    def _pieces(self, line: str) -> list[str]:
+    def _pieces(self, line: str, *, ends: bool = True) -> list[str]:
+        """`line` (which ends here unless not `ends`) in pieces of at most `max_line` characters."""
         line = safe_text(line)
-        if len(line) <= self._max_line:
+        if ends and len(line) <= self._max_line:
             return [line]
-        return [line[start : start + self._max_line] for start in range(0, len(line), self._max_line)]
+        starts = range(0, len(line), self._max_line)
+        pieces: list[str] = [LinePiece(line[start : start + self._max_line]) for start in starts]
+        if ends and pieces:
+            pieces[-1] = str(pieces[-1])
+        return pieces
 
 
 class LogBudget:
