@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -91,6 +93,19 @@ def test_up_serves_dispatches_and_stops_on_interrupt(tmp_path: Path, repository:
     assert (tmp_path / "data" / "events.db").exists()
 
 
+def notified(data: Path, *, timeout: float = 30.0) -> None:
+    """Wait until the notifier, a process of its own, has handled the run's end (the API may show it sooner)."""
+    deadline = time.monotonic() + timeout
+    with contextlib.closing(sqlite3.connect(data / "events.db")) as log:
+        while True:
+            (ended,) = log.execute("SELECT MAX(position) FROM events WHERE type = 'RunCompleted'").fetchone()
+            row = log.execute("SELECT position FROM checkpoints WHERE consumer = 'notifier'").fetchone()
+            if ended is not None and row is not None and row[0] >= ended:
+                return
+            assert time.monotonic() < deadline, "the notifier did not reach the run's end"
+            time.sleep(0.05)
+
+
 def test_each_service_in_its_own_process_over_one_data_directory(
     tmp_path: Path, repository: Callable[..., Path]
 ) -> None:
@@ -103,6 +118,7 @@ def test_each_service_in_its_own_process_over_one_data_directory(
     ]
     try:
         run = dispatch_and_wait(f"http://127.0.0.1:{port}", root, ingest, Path(data))
+        notified(Path(data))
     finally:
         outputs = stop(ingest, *others)
     assert run["conclusion"] == "success", outputs
