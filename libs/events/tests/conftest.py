@@ -31,6 +31,7 @@ from conveyor_events import (
     JobTimedOut,
     LeaseRenewed,
     LogLine,
+    MatrixExpanded,
     NeedResult,
     NotificationFailed,
     Problem,
@@ -168,6 +169,12 @@ SAMPLES: dict[type[Event], Event] = {
     ),
     WaitTimerStarted: WaitTimerStarted(
         run_id=RUN, job_id=JOB, attempt=1, environment="production", until=AT + timedelta(minutes=5)
+    ),
+    MatrixExpanded: MatrixExpanded(
+        run_id=RUN,
+        job_id="ci.build",
+        matrix={"os": ["a", "b"], "include": [{"os": "c", "extra": "x"}]},
+        legs=["ci.build.1", "ci.build.2", "ci.build.3"],
     ),
     NotificationFailed: NotificationFailed(
         run_id=RUN, target="github-status", context="Conveyor / CI / build", reason="HTTP 500", attempts=4

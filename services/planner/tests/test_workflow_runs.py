@@ -10,6 +10,7 @@ from conveyor_events import (
     JobCompleted,
     JobPlanned,
     JobSkipped,
+    MatrixExpanded,
     RunCompleted,
     RunEvent,
     RunPlanned,
@@ -117,6 +118,19 @@ def test_a_workflow_completes_when_its_last_job_concludes_with_githubs_conclusio
     assert runs(history) == [("requested", "CI", None), ("completed", "CI", expected)]
     [completed] = requests(workflow_run_triggers(history))
     assert completed.payload["workflow_run"]["status"] == "completed"
+
+
+def test_a_late_matrix_completes_its_workflow_when_its_legs_conclude() -> None:
+    legs = ["ci.test.1", "ci.test.2"]
+    expanded = MatrixExpanded(run_id="run-1", job_id="ci.test", matrix={"os": ["a", "b"]}, legs=legs)
+    leg_plans = [
+        JobPlanned(run_id="run-1", job_id=leg, workflow=CI, job_key="test", name=f"test ({leg})", spec={})
+        for leg in legs
+    ]
+    history = [source(), *CI_PLANNED, done("ci.build"), expanded, *leg_plans, done("ci.test.1")]
+
+    assert runs(history) == [("requested", "CI", None)]
+    assert runs([*history, done("ci.test.2", Conclusion.FAILURE)])[-1] == ("completed", "CI", "failure")
 
 
 def test_a_failure_that_continues_on_error_does_not_fail_the_workflow() -> None:

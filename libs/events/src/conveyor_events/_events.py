@@ -169,6 +169,10 @@ class JobPlanned(RunEvent):
     call: list[CallFrame] = Field(default_factory=list)
     """The reusable-workflow calls this job runs within, outermost first; empty for a job of the triggered
     workflow itself. `workflow` stays the triggered workflow; `job_key` is the path of keys (`call/build`)."""
+    matrix_expression: str | dict[str, Any] | None = None
+    """`strategy.matrix` as written when it is computed from expressions (`${{ fromJSON(needs.x.outputs.m) }}`,
+    or a mapping with such parts): the job is planned once, unexpanded, and the scheduler expands it into legs
+    (`MatrixExpanded`, then a `JobPlanned` per leg) once the jobs it needs have finished."""
 
 
 class JobQueued(RunEvent):

@@ -7,7 +7,7 @@ re-run as new attempts, so a fact about an old attempt never touches a newer one
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -157,3 +157,18 @@ class WaitTimerStarted(RunEvent):
     attempt: int = 1
     environment: str
     until: datetime
+
+
+class MatrixExpanded(RunEvent):
+    """A job whose matrix is computed from expressions was expanded, once the jobs it needs had finished.
+
+    `job_id` is the job as planned (unexpanded); it is replaced by `legs`, each planned by a `JobPlanned` that
+    follows, and a job that needed it needs every leg. A matrix that cannot be expanded is no `MatrixExpanded`:
+    the job fails (`JobCompleted` with the reason) instead.
+    """
+
+    job_id: str
+    matrix: dict[str, Any] = Field(default_factory=dict)
+    """The matrix its expressions evaluated to."""
+    legs: list[str] = Field(default_factory=list)
+    """The legs' job ids, in the order GitHub runs them."""

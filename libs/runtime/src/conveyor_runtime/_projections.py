@@ -31,6 +31,7 @@ from conveyor_events import (
     JobStarted,
     JobTimedOut,
     LeaseRenewed,
+    MatrixExpanded,
     RepositoryRegistered,
     RunCancelRequested,
     RunCompleted,
@@ -156,6 +157,11 @@ def _job_planned(db: sqlite3.Connection, envelope: Envelope, event: JobPlanned) 
         " VALUES (?,?,?,?,?,?,'pending',1,?)",
         (event.run_id, event.job_id, event.workflow, event.job_key, event.name, json.dumps(event.needs), ordinal),
     )
+
+
+def _matrix_expanded(db: sqlite3.Connection, envelope: Envelope, event: MatrixExpanded) -> None:
+    """The job as planned, unexpanded, gives way to its legs (each a `JobPlanned` that follows)."""
+    db.execute("DELETE FROM jobs WHERE run_id = ? AND job_id = ?", (event.run_id, event.job_id))
 
 
 def _job_queued(db: sqlite3.Connection, envelope: Envelope, event: JobQueued) -> None:
@@ -349,6 +355,7 @@ APPLY: dict[str, Apply] = {
     RunCompleted.event_type(): _run_completed,
     RunCancelRequested.event_type(): _run_cancel_requested,
     JobPlanned.event_type(): _job_planned,
+    MatrixExpanded.event_type(): _matrix_expanded,
     JobQueued.event_type(): _job_queued,
     JobSkipped.event_type(): _job_skipped,
     JobAssigned.event_type(): _job_assigned,

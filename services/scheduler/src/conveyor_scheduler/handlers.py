@@ -32,6 +32,7 @@ from conveyor_events import (
     JobStarted,
     JobTimedOut,
     LeaseRenewed,
+    MatrixExpanded,
     RunCancelRequested,
     RunCompleted,
     RunEvent,
@@ -75,6 +76,7 @@ _DECIDED: tuple[type[Event], ...] = (
     ConcurrencyWaited,
     ConcurrencyAcquired,
     ConcurrencyCancelled,
+    MatrixExpanded,
 )
 _STATE_TYPES = [cls.event_type() for cls in (*_REACTS_TO, *_DECIDED)]
 

@@ -5,6 +5,11 @@ calls (one per matrix leg) becomes the called workflow's jobs, with ids under th
 `ci.call.2/build`), keys as paths (`call/build`), names as GitHub shows them (`call / build`) and the call they
 run within (`JobPlanned.call`). The caller's `needs` hold for every called job, and a job that needs the caller
 needs every job the call expanded to.
+
+A matrix computed from expressions (`matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}`, or a vector,
+`include` or `exclude` written so) cannot be expanded before the jobs it reads have finished: such a job is
+planned once, unexpanded, with its matrix as written (`JobPlanned.matrix_expression`), and the scheduler expands
+it then, giving its legs the ids, names and labels this module gives static legs.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from conveyor_workflow import (
     expand_matrix,
     interpolate,
     matrix_job_name,
+    matrix_needs_late_evaluation,
 )
 
 from conveyor_planner.domain.calls import Loader, call_spec, called_workflow
@@ -63,7 +69,10 @@ def _expand(workflow: Workflow, keys: list[str], scope: _Scope) -> list[JobPlann
     for key in _needs_first(workflow, keys):
         job = workflow.jobs[key]
         needs = [*(needed for need in job.needs for needed in ids.get(need, [])), *scope.outer_needs]
-        planned[key] = [event for leg, matrix in _legs(job) for event in _leg(workflow, job, leg, matrix, needs, scope)]
+        if _late_matrix(job) is not None:
+            planned[key] = [_late(workflow, job, needs, scope)]
+        else:
+            planned[key] = [e for leg, matrix in _legs(job) for e in _leg(workflow, job, leg, matrix, needs, scope)]
         ids[key] = [event.job_id for event in planned[key]]
     return [event for key in keys for event in planned[key]]
 
@@ -123,6 +132,39 @@ def _leg(
     return _expand(called, list(called.jobs), inner)
 
 
+def _late(workflow: Workflow, job: Job, needs: list[str], scope: _Scope) -> JobPlanned:
+    """The one plan of a job whose matrix is computed from expressions: its name and labels are left as written,
+    for the scheduler to evaluate for each leg."""
+    if job.uses is not None:
+        raise MatrixError(
+            f"the matrix of job '{job.id}' is computed from an expression and the job calls a reusable workflow: "
+            "Conveyor cannot plan that yet; write the matrix out, or compute it in the called workflow"
+        )
+    return JobPlanned(
+        run_id=scope.run_id,
+        job_id=f"{scope.id_prefix}{job.id}",
+        workflow=scope.top,
+        job_key=scope.key_prefix + job.id,
+        name=scope.name_prefix + (job.name or job.id),
+        needs=needs,
+        condition=job.if_,
+        runs_on=[str(value) for value in _label_values(job.runs_on)],
+        spec=job.model_dump(mode="json"),
+        workflow_env=dict(workflow.env),
+        workflow_defaults=dict(workflow.defaults),
+        matrix_expression=_late_matrix(job),
+        call=list(scope.frames),
+    )
+
+
+def _late_matrix(job: Job) -> str | dict[str, Any] | None:
+    """`strategy.matrix` when it (or a part of it) is computed from expressions, else None."""
+    matrix = (job.strategy or {}).get("matrix")
+    if not matrix or not matrix_needs_late_evaluation(matrix):
+        return None
+    return matrix if isinstance(matrix, str) else dict(matrix)
+
+
 def _needs_first(workflow: Workflow, keys: list[str]) -> list[str]:
     """`keys` with every job after the jobs it needs (the loader refuses cycles), else in file order."""
     order: list[str] = []
@@ -146,8 +188,6 @@ def _legs(job: Job) -> list[tuple[int | None, dict[str, Any] | None]]:
     matrix = (job.strategy or {}).get("matrix")
     if not matrix:
         return [(None, None)]
-    if not isinstance(matrix, Mapping):
-        raise MatrixError(f"the matrix of job '{job.id}' is computed from an expression, which is not planned yet")
     combinations = expand_matrix(matrix)
     return [(leg, combination) for leg, combination in enumerate(combinations, start=1)] or [(None, None)]
 
@@ -169,9 +209,7 @@ def _job_name(job: Job, matrix: dict[str, Any] | None, *, strict: bool) -> str:
 
 def _labels(runs_on: Any, matrix: dict[str, Any] | None, *, strict: bool) -> list[str]:
     """`runs-on` as labels; in a called workflow a label that reads `inputs` is left for the scheduler."""
-    if isinstance(runs_on, Mapping):
-        runs_on = runs_on.get("labels", [])
-    values = runs_on if isinstance(runs_on, list) else [runs_on] if runs_on else []
+    values = _label_values(runs_on)
     contexts = {"matrix": matrix or {}}
     labels = []
     for value in values:
@@ -183,3 +221,9 @@ def _labels(runs_on: Any, matrix: dict[str, Any] | None, *, strict: bool) -> lis
                 raise
             labels.append(text)
     return labels
+
+
+def _label_values(runs_on: Any) -> list[Any]:
+    if isinstance(runs_on, Mapping):
+        runs_on = runs_on.get("labels", [])
+    return runs_on if isinstance(runs_on, list) else [runs_on] if runs_on else []

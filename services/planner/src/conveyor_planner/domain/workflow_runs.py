@@ -18,6 +18,7 @@ from conveyor_events import (
     JobCompleted,
     JobPlanned,
     JobSkipped,
+    MatrixExpanded,
     RunCompleted,
     RunEvent,
     RunPlanned,
@@ -32,7 +33,9 @@ MAX_CHAIN_DEPTH = 3
 
 HISTORY_TYPES = tuple(
     cls.event_type()
-    for cls in (RunRequested, JobPlanned, RunPlanned, JobCompleted, JobSkipped, RunCompleted, RunRerunRequested)
+    for cls in (
+        RunRequested, JobPlanned, RunPlanned, MatrixExpanded, JobCompleted, JobSkipped, RunCompleted, RunRerunRequested
+    )
 )
 """The events of a run that `workflow_run_triggers` reads; others may be left out of the history."""
 
@@ -136,8 +139,16 @@ def _evolve(run: RunHistory, event: RunEvent) -> None:
         case RunPlanned():
             pending = {job_id for job_id in event.jobs if not _concluded(run, job_id)}
             run.workflows[event.workflow] = _Workflow(
-                event.workflow, event.workflow_name, event.jobs, run.attempt, pending
+                event.workflow, event.workflow_name, list(event.jobs), run.attempt, pending
             )
+        case MatrixExpanded():  # the job gives way to its legs, which the workflow now waits for
+            for workflow in _workflows_of(run, event.job_id):
+                if event.job_id not in workflow.jobs:
+                    continue  # replaced already
+                at = workflow.jobs.index(event.job_id)
+                workflow.jobs = [*workflow.jobs[:at], *event.legs, *workflow.jobs[at + 1 :]]
+                workflow.pending.discard(event.job_id)
+                workflow.pending.update(leg for leg in event.legs if not _concluded(run, leg))
         case JobCompleted() | JobSkipped():
             run.conclusions[event.job_id] = event.conclusion if isinstance(event, JobCompleted) else Conclusion.SKIPPED
             for workflow in _workflows_of(run, event.job_id):

@@ -25,7 +25,7 @@ def workflow_contexts(run: RunState) -> dict[str, Any]:
         run_id=request.run_id,
         run_attempt=run.attempt,
     )
-    return {"github": github, "inputs": dict(request.inputs), "vars": {}}
+    return {"github": github, "inputs": dict(request.inputs), "vars": dict(request.variables)}
 
 
 def legs(run: RunState, job: JobState) -> list[JobState]:

@@ -28,6 +28,7 @@ from conveyor_events import (
     JobStarted,
     JobTimedOut,
     LeaseRenewed,
+    MatrixExpanded,
     RunCancelRequested,
     RunCompleted,
     RunEvent,
@@ -39,6 +40,7 @@ from conveyor_events import (
     WaitTimerStarted,
 )
 
+from conveyor_scheduler.domain.matrices import expanded, rewired
 from conveyor_scheduler.domain.rerun import rerun
 from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState, Tick, WorkflowState
 
@@ -64,8 +66,12 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
         case RunRejected():
             seen = run.workflows_seen | {event.workflow or ""}
             return replace(run, rejected=True, workflows_seen=seen, workflows_expected=event.count)
+        case JobPlanned() if event.job_id in run.jobs or event.job_id in run.expanded:
+            return run  # redelivered
         case JobPlanned():
-            return run if event.job_id in run.jobs else replace(run, jobs={**run.jobs, event.job_id: JobState(event)})
+            return replace(run, jobs={**run.jobs, event.job_id: JobState(rewired(event, run.expanded))})
+        case MatrixExpanded():
+            return expanded(run, event)
         case RunPlanned() if event.workflow in run.planned:
             return run  # redelivered
         case RunPlanned():

@@ -1,7 +1,8 @@
 """Moving jobs forward: retries of failed attempts, and each pending job through its gates in order.
 
 The gates of a job, once every job it needs has completed: its workflow's concurrency group, its `if:`
-(skipped when false), `strategy.max-parallel`, its own concurrency group, its environment's required
+(skipped when false), a matrix computed from expressions (expanded into legs, see `matrices`),
+`strategy.max-parallel`, its own concurrency group, its environment's required
 reviewers, its environment's wait timer, and then `JobQueued` for the next attempt.
 """
 
@@ -22,7 +23,7 @@ from conveyor_events import (
 )
 from conveyor_workflow import ExpressionError, evaluate_condition
 
-from conveyor_scheduler.domain import calls, concurrency, rules
+from conveyor_scheduler.domain import calls, concurrency, matrices, rules
 from conveyor_scheduler.domain.conclusions import status
 from conveyor_scheduler.domain.contexts import cancelled, job_contexts, legs, workflow_contexts
 from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, SchedulerState
@@ -33,6 +34,8 @@ _RETRIED_ON_ANY = frozenset({"step", "timeout"})
 def retryable(run: RunState, job: JobState) -> bool:
     """The job's last attempt failed in a way its `retry:` policy retries, and attempts are left."""
     if job.conclusion != Conclusion.FAILURE or job.attempt < 1 or cancelled(run, job):
+        return False
+    if job.plan.matrix_expression is not None:  # its matrix could not be expanded; its needs will not change
         return False
     policy = rules.retry(job.plan.spec)
     if job.attempt - job.first_attempt + 1 >= policy.max_attempts:
@@ -99,6 +102,8 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, needs: dict[str,
     if not runs:
         reason = "the run was cancelled" if job_status == "cancelled" else f"if: {job.plan.condition or 'success()'}"
         return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+    if job.plan.matrix_expression is not None:
+        return matrices.expand(run, job, contexts)
     limit = rules.max_parallel(job.plan.spec, contexts)
     if limit is not None and sum(_in_progress(leg) for leg in legs(run, job)) >= limit:
         return []

@@ -89,6 +89,8 @@ class RunState:
     planned: frozenset[str] = frozenset()
     workflows: dict[str, WorkflowState] = field(default_factory=dict)
     jobs: dict[str, JobState] = field(default_factory=dict)
+    expanded: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Jobs whose matrix was computed from expressions, each replaced by its legs (see `matrices`)."""
     cancel_requested: bool = False
     timed_out: bool = False
     conclusion: Conclusion | None = None
