@@ -265,6 +265,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/tokens/{token_id}"): Needs("admin", "*"),
     ("POST", "/api/runners/{runner_id}/lease"): Runner(),
     ("POST", "/api/runners/{runner_id}/leases/{lease_id}/heartbeat"): Runner(),
+    ("POST", "/api/runners/{runner_id}/leases/{lease_id}/events"): Runner(),
 }
 """Every route of the app and who may call it. A route missing here fails `test_every_route_...`."""
 
@@ -294,6 +295,7 @@ def request_for(edge: Edge, method: str, path: str) -> tuple[str, dict[str, Any]
         ("POST", "/api/repositories"): {"name": "third", "url": str(edge.tmp / "demo")},
         ("POST", "/api/runners"): {"name": "extra", "labels": []},
         ("POST", "/api/tokens"): {"name": "extra", "grants": {"demo": "read"}},
+        ("POST", "/api/runners/{runner_id}/leases/{lease_id}/events"): {"events": []},
         ("POST", "/webhooks/github"): {},
     }
     return url, bodies.get((method, path))

@@ -15,7 +15,14 @@ import typer
 from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, rebuild
 from rich.console import Console
 
-from conveyor_cli import expr_command, kafka_command, token_command, validate_command, webhooks_command
+from conveyor_cli import (
+    agent_command,
+    expr_command,
+    kafka_command,
+    token_command,
+    validate_command,
+    webhooks_command,
+)
 from conveyor_cli.options import parse_pairs, parse_platforms, read_env_file
 from conveyor_cli.replay import print_replay
 from conveyor_cli.run_command import RunOptions, run_command
@@ -29,6 +36,7 @@ kafka_command.register(app)
 validate_command.register(app)
 token_command.register(app)
 webhooks_command.register(app)
+agent_command.register(app)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Where the log and read models live [default: .conveyor]")

@@ -1,4 +1,5 @@
-"""Runners over HTTP: register with labels, long-poll for a lease on a queued job, heartbeat while running it.
+"""Runners over HTTP: register with labels, long-poll for a lease on a queued job, heartbeat while running it,
+and report the job with the events a runner appends.
 
 A lease is taken with the same `claim` the in-process runner agent uses, so however many runners ask, one
 attempt goes to one of them. A runner that stops heartbeating loses its lease when the scheduler's lease
@@ -22,21 +23,25 @@ from conveyor_events import (
     Envelope,
     JobPlanned,
     JobQueued,
+    JobTimedOut,
     RunnerCredentialIssued,
     RunnerRegistered,
     RunnerSeen,
     RunRequested,
 )
-from conveyor_runtime import EventLog, Lease, claim, covers, held_lease, renew
+from conveyor_runtime import EventLog, Lease, LeaseState, claim, covers, held_lease, lease_state, renew
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor_ingest.access import RUNNER_PREFIX, Access, Reader, new_secret, secret_hash
 from conveyor_ingest.queries import Queries
+from conveyor_ingest.runner_events import EventBatch, RefusedEvent, lease_events, stored_already
 
 SEEN_EVERY = 30.0
 """Seconds between two `RunnerSeen` of one runner: a runner polling in a loop does not flood the log."""
+WINDING_DOWN: tuple[LeaseState, ...] = ("current", "cancelled", "timed out")
+"""Lease states in which the runner still reports the attempt: a stopped attempt still runs `if: always()` steps."""
 
 
 class RunnerRequest(BaseModel):
@@ -109,8 +114,7 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
         held = await _next_claim(log, runner_id, labels, after=head, wait=wait)
         return Response(status_code=204) if held is None else await _leased(log, queries, held)
 
-    @router.post("/{runner_id}/leases/{lease_id}/heartbeat", dependencies=itself)
-    async def heartbeat(runner_id: str, lease_id: str) -> dict[str, Any]:
+    async def holding(runner_id: str, lease_id: str) -> Lease:
         known(runner_id)
         found = queries.lease(lease_id)
         held = None
@@ -118,10 +122,40 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
             held = await held_lease(log, found["run"], found["job"], found["attempt"], lease_id)
         if held is None:
             raise HTTPException(404, f"runner '{runner_id}' holds no lease '{lease_id}'")
+        return held
+
+    @router.post("/{runner_id}/leases/{lease_id}/heartbeat", dependencies=itself)
+    async def heartbeat(runner_id: str, lease_id: str) -> dict[str, Any]:
+        """Renew the lease; 410 once the attempt was cancelled, timed out, lost or completed (the
+        `Conveyor-Lease-State` header says which, `Conveyor-Timeout-Minutes` the limit a timed-out job outlived)."""
+        held = await holding(runner_id, lease_id)
         state = await renew(log, held)
         if state != "current":
-            raise HTTPException(410, f"the lease is over: the attempt was {state}; stop the job")
+            headers: dict[str, str] = {"Conveyor-Lease-State": state}
+            if state == "timed out" and (minutes := await _timeout_minutes(log, held)) is not None:
+                headers["Conveyor-Timeout-Minutes"] = f"{minutes:g}"
+            raise HTTPException(410, f"the lease is over: the attempt was {state}; stop the job", headers=headers)
         return {"lease_id": lease_id, "state": state}
+
+    @router.post("/{runner_id}/leases/{lease_id}/events", dependencies=itself)
+    async def report(runner_id: str, lease_id: str, body: EventBatch) -> dict[str, Any]:
+        """Append the attempt's events in order; an event whose id is stored already is not stored again, so a
+        batch sent again is harmless. 410 once the attempt was lost or completed, unless the batch was stored."""
+        held = await holding(runner_id, lease_id)
+        try:
+            envelopes = lease_events(body, held)
+        except RefusedEvent as refused:
+            raise HTTPException(422, str(refused)) from None
+        if not envelopes:
+            return {"positions": []}
+        state = await lease_state(log, held.run_id, held.job_id, held.attempt, lease_id)
+        if state not in WINDING_DOWN:
+            stored = await log.read_stream(held.run_id, types={envelope.type for envelope in envelopes})
+            if not stored_already(envelopes, stored):
+                detail = f"the lease is over: the attempt was {state}; its events are no longer taken"
+                raise HTTPException(410, detail, headers={"Conveyor-Lease-State": state})
+        appended = await log.append(envelopes)
+        return {"positions": [envelope.position for envelope in appended]}
 
     return router
 
@@ -151,6 +185,18 @@ async def _next_claim(
     finally:
         if isinstance(queued, AsyncGenerator):
             await queued.aclose()
+
+
+async def _timeout_minutes(log: EventLog, held: Lease) -> float | None:
+    """The limit the scheduler found the attempt outlived, from its `JobTimedOut`."""
+    history = await log.read_stream(held.run_id, types=[JobTimedOut.event_type()])
+    limits = [
+        envelope.event.limit_minutes
+        for envelope in history
+        if isinstance(envelope.event, JobTimedOut)
+        and (envelope.event.job_id, envelope.event.attempt) == (held.job_id, held.attempt)
+    ]
+    return limits[-1] if limits else None
 
 
 async def _leased(log: EventLog, queries: Queries, held: Lease) -> JSONResponse:

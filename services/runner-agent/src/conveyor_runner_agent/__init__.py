@@ -1,4 +1,5 @@
-"""The runner agent: executes queued jobs on this host and reports every step through the log."""
+"""The runner agent: executes queued jobs on this host and reports every step through the log, or, on a host of
+its own, leases jobs from a Conveyor over HTTP and reports them back (`RemoteAgent`)."""
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -7,8 +8,12 @@ from pathlib import Path
 from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, EventLog
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
+from conveyor_runner_agent.adapters.identity import join
+from conveyor_runner_agent.adapters.server import ConveyorServer, Refused, Unavailable
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.handlers import CONSUMER, RunnerAgent
+from conveyor_runner_agent.remote import AgentError, RemoteAgent, default_labels
+from conveyor_runner_agent.sink import JobEvents
 
 
 def create_runner_agent(
@@ -41,4 +46,17 @@ def create_runner_agent(
     )
 
 
-__all__ = ["CONSUMER", "ActionSource", "RunnerAgent", "create_runner_agent"]
+__all__ = [
+    "CONSUMER",
+    "ActionSource",
+    "AgentError",
+    "ConveyorServer",
+    "JobEvents",
+    "Refused",
+    "RemoteAgent",
+    "RunnerAgent",
+    "Unavailable",
+    "create_runner_agent",
+    "default_labels",
+    "join",
+]

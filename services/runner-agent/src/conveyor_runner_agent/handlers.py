@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from conveyor_events import (
-    Conclusion,
     Envelope,
     JobCancelRequested,
     JobLost,
@@ -28,6 +27,7 @@ from conveyor_events import (
 from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, Lease, claim, covers, renew
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
+from conveyor_runner_agent.attempts import run_attempt
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.job import JobRun
 
@@ -127,7 +127,6 @@ class RunnerAgent:
     async def _run(self, job: JobRun) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        lease: Lease | None = None
         try:
             async with self._slots:
                 run_id, job_id, attempt = job.request.run_id, job.plan.job_id, job.event.attempt
@@ -136,14 +135,11 @@ class RunnerAgent:
                     logger.debug("job %s of run %s, attempt %d, is taken or over: left alone", job_id, run_id, attempt)
                     return
                 async with self._renewing(lease):
-                    await job.execute()
+                    await run_attempt(job)
         except asyncio.CancelledError:
-            if lease is not None and not job.started:  # cancelled before it began: it still has to end
-                await asyncio.shield(job.abandon("the job was cancelled before it started", Conclusion.CANCELLED))
-        except Exception as error:
-            logger.exception("job %s of run %s failed to run", job.plan.job_id, job.request.run_id)
-            if lease is not None:
-                await job.abandon(f"the runner could not run the job: {type(error).__name__}: {error}")
+            return  # stopped before it held the attempt: whoever holds it reports it
+        except Exception:
+            logger.exception("job %s of run %s could not be leased", job.plan.job_id, job.request.run_id)
 
     @contextlib.asynccontextmanager
     async def _renewing(self, lease: Lease) -> AsyncIterator[None]:

@@ -23,7 +23,6 @@ from conveyor_events import (
     StepStarted,
     deterministic_id,
 )
-from conveyor_runtime import EventLog
 from conveyor_workflow import (
     ExpressionError,
     Job,
@@ -52,6 +51,7 @@ from conveyor_runner_agent.domain import (
     passed_secrets,
     step_name,
 )
+from conveyor_runner_agent.sink import JobEvents
 from conveyor_runner_agent.step_processes import StepError, StepProcesses, StepRecord, runner_arch
 
 DEFAULT_TIMEOUT_MINUTES = 360
@@ -59,9 +59,9 @@ DEFAULT_TIMEOUT_MINUTES = 360
 
 @dataclass
 class JobRun(StepProcesses):
-    """One attempt of one job, from `JobStarted` to `JobCompleted`."""
+    """One attempt of one job, from `JobStarted` to `JobCompleted`; its events go to `log`."""
 
-    log: EventLog
+    log: JobEvents
     queued: Envelope
     request: RunRequested
     plan: JobPlanned

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from conveyor_events import Envelope, LogLine, StepLogged, deterministic_id
-from conveyor_runtime import EventLog
+
+from conveyor_runner_agent.sink import JobEvents
 
 
 class LogPublisher:
@@ -19,7 +20,7 @@ class LogPublisher:
 
     def __init__(
         self,
-        log: EventLog,
+        log: JobEvents,
         cause: Envelope,
         *,
         run_id: str,
