@@ -204,7 +204,7 @@ def rebuild_projections(data_dir: DataDir = None) -> None:
 @app.command("repo-add")
 def repo_add(
     name: str,
-    path: Path,
+    location: Annotated[str, typer.Argument(metavar="PATH_OR_URL")],
     default_branch: Annotated[str, typer.Option()] = "main",
     github: Annotated[
         str | None, typer.Option(metavar="OWNER/NAME", help="Its name on GitHub [default: NAME if it has a slash]")
@@ -223,17 +223,20 @@ def repo_add(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Register a local git repository under NAME, so the API can dispatch runs of it and take its webhooks.
+    """Register a git repository (a local path, or a clone URL fetched with its token) under NAME, so the API can
+    dispatch runs of it and take its webhooks.
 
     Secrets are read from environment variables (never from the command line, which other users can see) and
     stored encrypted.
     """
     from conveyor_events import Envelope
     from conveyor_ingest import REPOSITORIES_STREAM, LocalKeyWrapper, register_repository, seal_for
+    from conveyor_runtime import RemoteGitError, is_remote, ls_remote
 
     settings = _settings(data_dir)
     error = Console(stderr=True)
-    if not (path / ".git").exists():
+    path = Path(location)
+    if not is_remote(location) and not (path / ".git").exists():
         error.print(f"error: {path}: not a git repository", markup=False)
         raise typer.Exit(1)
     secrets: dict[str, str | None] = {}
@@ -249,11 +252,17 @@ def repo_add(
         except OSError as problem:
             error.print(f"error: {app_key_file}: {problem.strerror or problem}", markup=False)
             raise typer.Exit(1) from None
+    if is_remote(location) and (secrets["token"] is not None or private_key is None):
+        try:
+            ls_remote(location, "HEAD", secrets["token"])
+        except RemoteGitError as problem:
+            error.print(f"error: {problem}", markup=False)
+            raise typer.Exit(1) from None
     keys = LocalKeyWrapper.from_settings(settings)
     try:
         event = register_repository(
             name,
-            str(path.resolve()),
+            location if is_remote(location) else str(path.resolve()),
             default_branch,
             github=github,
             webhook_secret=seal_for(name, "webhook_secret", secrets["webhook_secret"], keys),

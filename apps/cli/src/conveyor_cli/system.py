@@ -26,9 +26,24 @@ from conveyor_ingest import (
     run_schedules,
 )
 from conveyor_notifier import create_notifier
-from conveyor_planner import create_planner, create_workflow_run_trigger
+from conveyor_planner import (
+    LocalBranchHeads,
+    LocalRepositorySource,
+    RemoteWorkflowSource,
+    create_planner,
+    create_workflow_run_trigger,
+)
 from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
-from conveyor_runtime import LEASE_PERIOD, RuntimeSettings, SqliteEventLog, SqliteProjections, consume, project
+from conveyor_runtime import (
+    LEASE_PERIOD,
+    GitRemotes,
+    RuntimeSettings,
+    SqliteEventLog,
+    SqliteProjections,
+    consume,
+    project,
+    redacted,
+)
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
 
@@ -53,6 +68,8 @@ class EmbeddedSystem:
     log: SqliteEventLog = field(init=False)
     projections: SqliteProjections = field(init=False)
     runner: RunnerAgent = field(init=False)
+    remotes: GitRemotes = field(init=False)
+    """How the services read repositories registered by clone URL (see `_git_remotes`)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.services) - set(CONSUMERS)
@@ -60,6 +77,7 @@ class EmbeddedSystem:
             raise ValueError(f"no service named {', '.join(sorted(unknown))}; the services are {', '.join(CONSUMERS)}")
         self.log = SqliteEventLog(self.settings.log_path, synchronous=self.settings.log_sync)
         self.projections = SqliteProjections(self.settings.projections_path)
+        self.remotes = _git_remotes(self.settings)
         self.runner = create_runner_agent(
             self.log,
             self.settings.work_dir,
@@ -75,11 +93,12 @@ class EmbeddedSystem:
             platforms=self.settings.platforms,
             container_socket=self.settings.container_socket,
             lease_period=self.lease_period,
+            remotes=self.remotes,
         )
 
     def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         return {
-            "planner": lambda: _planner(self.log),
+            "planner": lambda: _planner(self.log, self.settings),
             "scheduler": lambda: _scheduler(self.log, self.settings.environments, self.lease_period),
             "runner-agent": lambda: consume(self.log, self.runner.consumer()),
             "notifier": lambda: create_notifier(
@@ -98,7 +117,7 @@ class EmbeddedSystem:
         if not self.edge:
             return {}
         loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-            "schedules": lambda: run_schedules(self.log, self.settings)
+            "schedules": lambda: run_schedules(self.log, self.settings, self.remotes)
         }
         if self.settings.webhook_backfill_minutes > 0:
             every = timedelta(minutes=self.settings.webhook_backfill_minutes)
@@ -112,7 +131,8 @@ class EmbeddedSystem:
         if path.exists():
             logger.info("an admin token for the API is in %s (send it as 'Authorization: Bearer <token>')", path)
         queries = Queries(self.projections, embedded_runner=self.settings.embedded_runner)
-        return create_app(self.log, queries, LocalKeyWrapper.from_settings(self.settings))
+        keys = LocalKeyWrapper.from_settings(self.settings)
+        return create_app(self.log, queries, keys, remotes=self.remotes, github_api_url=self.settings.github_api_url)
 
     async def projected(self, position: int, *, timeout: float = 10.0) -> None:
         """Wait until the read models include the event at `position`."""
@@ -153,10 +173,43 @@ def _first_admin_token(settings: RuntimeSettings) -> Path:
     return path
 
 
-async def _planner(log: SqliteEventLog) -> None:
-    """The planner plans requested runs and, with a checkpoint of its own, requests the workflow_run runs they cause."""
-    trigger = create_workflow_run_trigger(log)
-    await asyncio.gather(consume(log, create_planner().consumer()), consume(log, trigger.consumer()))
+def _git_remotes(settings: RuntimeSettings) -> GitRemotes:
+    """Repositories registered by clone URL, fetched into the data directory's cache with their own credentials.
+
+    A token is looked up in a thread with its own loop over its own log connection: git runs in worker threads,
+    and some callers of the lookup are not async.
+    """
+
+    def token(url: str) -> str | None:
+        async def lookup() -> str | None:
+            async with SqliteEventLog(settings.log_path, synchronous=settings.log_sync) as log:
+                keys = LocalKeyWrapper.from_settings(settings)
+                tokens = RepositoryTokens(log, keys, api_url=settings.github_api_url)
+                try:
+                    return await tokens.for_url(url)
+                finally:
+                    await tokens.aclose()
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                return pool.submit(asyncio.run, lookup()).result()
+        except Exception:
+            logger.exception("the token of %s cannot be looked up; git goes without one", redacted(url))
+            return None
+
+    return GitRemotes(settings.repositories_cache_dir, token)
+
+
+async def _planner(log: SqliteEventLog, settings: RuntimeSettings) -> None:
+    """The planner plans requested runs and, with a checkpoint of its own, requests the workflow_run runs they cause;
+    remote reusable workflows come from where remote actions do, cached under `<data_dir>/workflows`."""
+    source = LocalRepositorySource(_git_remotes(settings))
+    trigger = create_workflow_run_trigger(log, source, LocalBranchHeads(source.remotes))
+    remote = RemoteWorkflowSource(
+        settings.data_dir / "workflows", offline_dir=settings.actions_offline_dir, base_url=settings.actions_base_url
+    )
+    planner = create_planner(source, remote=remote)
+    await asyncio.gather(consume(log, planner.consumer()), consume(log, trigger.consumer()))
 
 
 async def _scheduler(

@@ -1,6 +1,16 @@
 """Conveyor's runtime: settings, the event log, consumers and the projections that answer queries."""
 
 from conveyor_runtime._consumer import DEAD_LETTERS, Consumer, Handler, consume
+from conveyor_runtime._git_remote import (
+    GitRemotes,
+    RemoteGitError,
+    TokenLookup,
+    git_environment,
+    is_remote,
+    local_commit,
+    ls_remote,
+    redacted,
+)
 from conveyor_runtime._kafka_log import KafkaEventLog
 from conveyor_runtime._kafka_topics import KafkaTopics, create_kafka_topics, kafka_bootstrap
 from conveyor_runtime._leases import (
@@ -28,22 +38,30 @@ __all__ = [
     "ConcurrencyError",
     "Consumer",
     "EventLog",
+    "GitRemotes",
     "Handler",
     "KafkaEventLog",
     "KafkaTopics",
     "Lease",
     "LeaseState",
+    "RemoteGitError",
     "RuntimeSettings",
     "SqliteEventLog",
     "SqliteProjections",
+    "TokenLookup",
     "claim",
     "consume",
     "covers",
     "create_kafka_topics",
+    "git_environment",
     "held_lease",
+    "is_remote",
     "kafka_bootstrap",
     "lease_state",
+    "local_commit",
+    "ls_remote",
     "project",
     "rebuild",
+    "redacted",
     "renew",
 ]

@@ -75,6 +75,11 @@ class RuntimeSettings(BaseSettings):
         return self.data_dir / "actions"
 
     @property
+    def repositories_cache_dir(self) -> Path:
+        """Bare repositories holding the commits fetched from repositories registered by clone URL."""
+        return self.data_dir / "repositories"
+
+    @property
     def secret_key_path(self) -> Path:
         return self.data_dir / "secret.key"
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from conveyor_events import ApprovalGranted, ApprovalRejected, Envelope, RunCancelRequested, RunRerunRequested
-from conveyor_runtime import EventLog
+from conveyor_events import (
+    ApprovalGranted,
+    ApprovalRejected,
+    Envelope,
+    RepositoryRegistered,
+    RunCancelRequested,
+    RunRerunRequested,
+)
+from conveyor_runtime import EventLog, GitRemotes, RemoteGitError, is_remote, ls_remote, redacted
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor_ingest.access import Access, Reader, tokens_router, visible_page
+from conveyor_ingest.credentials import CredentialsError, RepositoryTokens
 from conveyor_ingest.dispatch import DispatchRefused, dispatched_run
 from conveyor_ingest.domain import REPOSITORIES_STREAM, register_repository
 from conveyor_ingest.queries import Queries
@@ -54,7 +64,11 @@ class RepositoryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
-    url: str = Field(min_length=1, description="a local path to a git repository")
+    url: str = Field(
+        min_length=1,
+        description="a local path to a git repository, or its clone URL (https://, ssh://, git@host:path, file://); "
+        "over HTTPS it is fetched with the repository's token or GitHub App",
+    )
     default_branch: str = "main"
     github: str | None = Field(
         default=None,
@@ -89,15 +103,24 @@ class Accepted(BaseModel):
     url: str
 
 
-def create_app(log: EventLog, queries: Queries, keys: KeyWrapper) -> FastAPI:
+def create_app(
+    log: EventLog,
+    queries: Queries,
+    keys: KeyWrapper,
+    *,
+    remotes: GitRemotes | None = None,
+    github_api_url: str = "https://api.github.com",
+) -> FastAPI:
     """The API over `log` (where dispatches are appended), `queries` (the read models) and `keys` (which seal
-    and open repository secrets)."""
+    and open repository secrets); `remotes` reads repositories registered by clone URL, and a GitHub App
+    registered with one gets its installation token from `github_api_url` to check that it can read it."""
+    remotes = remotes or GitRemotes()
     access = Access(log, queries)
     app = FastAPI(title="Conveyor", version="0.1.0", dependencies=[Depends(access.gate)])
     app.state.access = access
-    app.include_router(_runs_router(log, queries, access))
-    app.include_router(_repositories_router(log, queries, keys, access))
-    app.include_router(access.signed(webhooks_router(log, queries, keys)))
+    app.include_router(_runs_router(log, queries, access, remotes))
+    app.include_router(_repositories_router(log, queries, keys, access, github_api_url))
+    app.include_router(access.signed(webhooks_router(log, queries, keys, remotes)))
     app.include_router(runners_router(log, queries, access))
     app.include_router(tokens_router(access))
 
@@ -110,7 +133,7 @@ def create_app(log: EventLog, queries: Queries, keys: KeyWrapper) -> FastAPI:
     return app
 
 
-def _runs_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
+def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRemotes) -> APIRouter:
     router = APIRouter(prefix="/api/runs", tags=["runs"])
     read, write = [Depends(access.on_run("read"))], [Depends(access.on_run("write"))]
 
@@ -208,6 +231,7 @@ def _runs_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
                 inputs=body.inputs,
                 event_type=body.event_type,
                 client_payload=body.client_payload,
+                remotes=remotes,
             )
         except DispatchRefused as error:
             raise HTTPException(422, str(error)) from error
@@ -217,7 +241,9 @@ def _runs_router(log: EventLog, queries: Queries, access: Access) -> APIRouter:
     return router
 
 
-def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper, access: Access) -> APIRouter:
+def _repositories_router(
+    log: EventLog, queries: Queries, keys: KeyWrapper, access: Access, github_api_url: str
+) -> APIRouter:
     router = APIRouter(prefix="/api/repositories", tags=["repositories"])
 
     @router.get("")
@@ -227,7 +253,8 @@ def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper, acce
 
     @router.post("", status_code=201, dependencies=[Depends(access.on_every_repository("admin"))])
     async def add_repository(body: RepositoryRequest) -> dict[str, Any]:
-        if not (Path(body.url) / ".git").exists() and not (Path(body.url) / "HEAD").is_file():
+        local = Path(body.url)
+        if not is_remote(body.url) and not (local / ".git").exists() and not (local / "HEAD").is_file():
             raise HTTPException(422, f"'{body.url}' is not a local git repository")
         try:
             event = register_repository(
@@ -243,6 +270,13 @@ def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper, acce
             )
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
+        if is_remote(body.url):
+            if redacted(body.url) != body.url and urlsplit(body.url).password is not None:
+                raise HTTPException(422, "a clone URL carries no password or token: send the token as 'token'")
+            token = body.token
+            if token is None and event.app_private_key is not None:
+                token = await _app_token(event, RepositoryTokens(log, keys, api_url=github_api_url))
+            await _reachable(event.url, token)
         [stored] = await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
         await queries.caught_up(stored.position)
         registered = queries.repository(body.name)
@@ -250,3 +284,21 @@ def _repositories_router(log: EventLog, queries: Queries, keys: KeyWrapper, acce
         return registered
 
     return router
+
+
+async def _app_token(event: RepositoryRegistered, tokens: RepositoryTokens) -> str | None:
+    """The installation token of the GitHub App `event` registers; 422 when GitHub gives none."""
+    try:
+        return await tokens.for_registration(event)
+    except CredentialsError as error:
+        raise HTTPException(422, f"{redacted(event.url)}: {error}") from error
+    finally:
+        await tokens.aclose()
+
+
+async def _reachable(url: str, token: str | None) -> None:
+    """422 unless the repository at clone URL `url` answers `git ls-remote` with `token`."""
+    try:
+        await asyncio.to_thread(ls_remote, url, "HEAD", token)
+    except RemoteGitError as error:
+        raise HTTPException(422, f"'{redacted(url)}' cannot be read: {error}") from error

@@ -49,6 +49,21 @@ class RepositoryTokens:
             logger.warning("no token for %s: %s", github, error)
             return None
 
+    async def for_url(self, url: str) -> str | None:
+        """The token of the repository registered latest with clone URL `url` (to fetch it with git); None when
+        none is, or its credentials cannot be used (warned about)."""
+        latest: RepositoryRegistered | None = None
+        for envelope in await self.log.read_stream(REPOSITORIES_STREAM, types=[RepositoryRegistered.event_type()]):
+            if isinstance(envelope.event, RepositoryRegistered) and envelope.event.url == url:
+                latest = envelope.event
+        if latest is None:
+            return None
+        try:
+            return await self.for_registration(latest)
+        except CredentialsError as error:
+            logger.warning("no token for %s: %s", latest.name, error)
+            return None
+
     async def for_registration(self, registration: RepositoryRegistered) -> str | None:
         """The token of `registration`; `CredentialsError` when it has credentials that cannot be used."""
         name = registration.name

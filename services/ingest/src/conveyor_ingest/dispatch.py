@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from conveyor_events import RunRequested
+from conveyor_runtime import GitRemotes, RemoteGitError
 from conveyor_workflow import WorkflowError, dispatch_inputs, load_workflow
 
 from conveyor_ingest.adapters import GitError, resolve_ref
@@ -43,17 +43,22 @@ async def dispatched_run(
     inputs: Mapping[str, Any] | None = None,
     event_type: str | None = None,
     client_payload: Mapping[str, Any] | None = None,
+    remotes: GitRemotes | None = None,
 ) -> RunRequested:
     """The `RunRequested` that dispatching `event` in the registered `repository` (its read-model row: `url`,
-    `default_branch`) appends, or `DispatchRefused` saying why GitHub would answer 422."""
+    `default_branch`) appends, or `DispatchRefused` saying why GitHub would answer 422.
+
+    `remotes` reads a repository registered by clone URL; without it only local paths can be read."""
+    remotes = remotes or GitRemotes()
     given = dict(inputs or {})
     if event != "repository_dispatch" and (event_type is not None or client_payload is not None):
         raise DispatchRefused(f"'event_type' and 'client_payload' are for repository_dispatch, not {event}")
     if event == "repository_dispatch":
-        return await _repository_dispatch(repository, ref, workflow, given, event_type, dict(client_payload or {}))
+        payload = dict(client_payload or {})
+        return await _repository_dispatch(repository, ref, workflow, given, event_type, payload, remotes)
     if event == "workflow_dispatch":
-        return await _workflow_dispatch(repository, ref, workflow, given)
-    full_ref, sha = await _resolve(repository, ref)
+        return await _workflow_dispatch(repository, ref, workflow, given, remotes)
+    full_ref, sha = await _resolve(repository, ref, remotes)
     return request_run(
         repository=repository["url"],
         ref=full_ref,
@@ -72,7 +77,7 @@ def workflow_path(workflow: str) -> str:
 
 
 async def _workflow_dispatch(
-    repository: Mapping[str, Any], ref: str | None, workflow: str | None, given: dict[str, Any]
+    repository: Mapping[str, Any], ref: str | None, workflow: str | None, given: dict[str, Any], remotes: GitRemotes
 ) -> RunRequested:
     if not workflow:
         raise DispatchRefused(
@@ -80,8 +85,8 @@ async def _workflow_dispatch(
             f"or its path ({WORKFLOWS_DIR}/deploy.yml)"
         )
     path = workflow_path(workflow)
-    full_ref, sha = await _resolve(repository, ref)
-    text = await asyncio.to_thread(_file_at, Path(repository["url"]), sha, path)
+    full_ref, sha = await _resolve(repository, ref, remotes)
+    text = await asyncio.to_thread(_file_at, str(repository["url"]), sha, path, remotes)
     if text is None:
         raise DispatchRefused(
             f"workflow '{path}' not found at {full_ref} ({sha[:12]}): name a .yml or .yaml file in {WORKFLOWS_DIR}"
@@ -112,6 +117,7 @@ async def _repository_dispatch(
     given: dict[str, Any],
     event_type: str | None,
     client_payload: dict[str, Any],
+    remotes: GitRemotes,
 ) -> RunRequested:
     if not event_type or len(event_type) > MAX_EVENT_TYPE_LENGTH:
         raise DispatchRefused(
@@ -128,7 +134,7 @@ async def _repository_dispatch(
         raise DispatchRefused(f"repository_dispatch runs at the default branch ('{branch}'): leave 'ref' unset")
     if given:
         raise DispatchRefused("repository_dispatch has no 'inputs': send values in 'client_payload'")
-    full_ref, sha = await _resolve(repository, branch)
+    full_ref, sha = await _resolve(repository, branch, remotes)
     return request_run(
         repository=repository["url"],
         ref=full_ref,
@@ -139,14 +145,19 @@ async def _repository_dispatch(
     )
 
 
-async def _resolve(repository: Mapping[str, Any], ref: str | None) -> tuple[str, str]:
+async def _resolve(repository: Mapping[str, Any], ref: str | None, remotes: GitRemotes) -> tuple[str, str]:
+    url = str(repository["url"])
     try:
-        return await asyncio.to_thread(resolve_ref, Path(repository["url"]), ref or repository["default_branch"])
+        return await asyncio.to_thread(_resolved, url, ref or repository["default_branch"], remotes)
     except GitError as error:
         raise DispatchRefused(str(error)) from error
 
 
-def _file_at(repository: Path, sha: str, path: str) -> str | None:
+def _resolved(url: str, ref: str, remotes: GitRemotes) -> tuple[str, str]:
+    return resolve_ref(url, ref, token=remotes.token(url))
+
+
+def _file_at(url: str, sha: str, path: str, remotes: GitRemotes) -> str | None:
     """The text of the workflow file `path` at commit `sha`, or None when the commit has no such file.
 
     Only files directly in `.github/workflows` ending in `.yml`/`.yaml` count: the planner reads no others.
@@ -154,6 +165,10 @@ def _file_at(repository: Path, sha: str, path: str) -> str | None:
     folder, _, name = path.rpartition("/")
     if folder != WORKFLOWS_DIR or not name.endswith((".yml", ".yaml")):
         return None
+    try:
+        repository = remotes.local_commit(url, sha)
+    except RemoteGitError as error:
+        raise DispatchRefused(str(error)) from error
     try:
         done = subprocess.run(
             ["git", "-C", str(repository), "cat-file", "blob", f"{sha}:{path}"],

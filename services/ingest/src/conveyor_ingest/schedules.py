@@ -27,7 +27,7 @@ from conveyor_events import (
     ScheduleFound,
     deterministic_id,
 )
-from conveyor_runtime import ConcurrencyError, EventLog, RuntimeSettings
+from conveyor_runtime import ConcurrencyError, EventLog, GitRemotes, RemoteGitError, RuntimeSettings
 from conveyor_workflow import WorkflowError, load_workflow
 from croniter import CroniterBadDateError, croniter
 
@@ -126,13 +126,20 @@ class _Head:
 class ScheduleTrigger:
     """Requests the runs of due cron ticks of every registered repository, reading its state from `log`.
 
-    `policy` says which missed ticks fire (see `due_ticks`); `clock` gives the time when a pass is not told it.
+    `policy` says which missed ticks fire (see `due_ticks`); `clock` gives the time when a pass is not told it;
+    `remotes` reads repositories registered by clone URL.
     """
 
     def __init__(
-        self, log: EventLog, policy: CatchUp = "once", *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        log: EventLog,
+        policy: CatchUp = "once",
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        remotes: GitRemotes | None = None,
     ) -> None:
         self._log = log
+        self._remotes = remotes or GitRemotes()
         self._policy = policy
         self._clock = clock
         self._position = 0
@@ -240,7 +247,7 @@ class ScheduleTrigger:
         """The default branch's head and its schedules; None, warned about once, when git cannot read it."""
         known = self._heads.get(repository.name)
         try:
-            head = await asyncio.to_thread(_read_head, repository, known)
+            head = await asyncio.to_thread(_read_head, repository, known, self._remotes)
         except GitError as error:
             if self._unreadable.get(repository.name) != str(error):
                 logger.warning("the schedules of %s cannot be read: %s", repository.name, error)
@@ -251,17 +258,22 @@ class ScheduleTrigger:
         return head
 
 
-async def run_schedules(log: EventLog, settings: RuntimeSettings) -> None:
+async def run_schedules(log: EventLog, settings: RuntimeSettings, remotes: GitRemotes | None = None) -> None:
     """Fire the cron schedules of the repositories registered on `log` until cancelled."""
-    await ScheduleTrigger(log, settings.schedule_catch_up).run()
+    await ScheduleTrigger(log, settings.schedule_catch_up, remotes=remotes).run()
 
 
-def _read_head(repository: RepositoryRegistered, known: _Head | None) -> _Head:
+def _read_head(repository: RepositoryRegistered, known: _Head | None, remotes: GitRemotes) -> _Head:
     """Reads the workflow files again only when the default branch moved: most minutes, nothing changed."""
-    ref, sha = resolve_ref(Path(repository.url), repository.default_branch)
-    if known is not None and (known.url, known.ref, known.sha) == (repository.url, ref, sha):
+    url = repository.url
+    ref, sha = resolve_ref(url, repository.default_branch, token=remotes.token(url))
+    if known is not None and (known.url, known.ref, known.sha) == (url, ref, sha):
         return known
-    return _Head(repository.url, ref, sha, tuple(_schedules_at(Path(repository.url), sha)))
+    try:
+        local = remotes.local_commit(url, sha)
+    except RemoteGitError as error:
+        raise GitError(str(error)) from error
+    return _Head(url, ref, sha, tuple(_schedules_at(local, sha)))
 
 
 def _schedules_at(repository: Path, sha: str) -> Iterator[tuple[str, str]]:

@@ -13,12 +13,11 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from conveyor_events import Envelope, RunRequested, SealedSecret
-from conveyor_runtime import EventLog
+from conveyor_runtime import EventLog, GitRemotes
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
@@ -50,7 +49,7 @@ class _Locks:
             yield
 
 
-def webhooks_router(log: EventLog, queries: Queries, keys: KeyWrapper) -> APIRouter:
+def webhooks_router(log: EventLog, queries: Queries, keys: KeyWrapper, remotes: GitRemotes | None = None) -> APIRouter:
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     # Appends of one delivery in flight together would land in one commit and each get its own envelope
     # back; one at a time, a repeat gets the stored envelope, which is how it knows it is a repeat.
@@ -73,7 +72,7 @@ def webhooks_router(log: EventLog, queries: Queries, keys: KeyWrapper) -> APIRou
             raise HTTPException(400, str(error)) from error
         if isinstance(decision, Ignored):
             return JSONResponse({"ignored": decision.reason}, status_code=200)
-        requested = await _run_requested(repository, decision, event_name, payload, request)
+        requested = await _run_requested(repository, decision, event_name, payload, request, remotes or GitRemotes())
         envelope = Envelope.wrap(requested, stream=requested.run_id, event_id=webhook_event_id(requested.run_id))
         async with deliveries.hold(requested.run_id):
             [stored] = await log.append([envelope])
@@ -139,13 +138,19 @@ def _verified(
 
 
 async def _run_requested(
-    repository: dict[str, Any], trigger: Trigger, event_name: str, payload: dict[str, Any], request: Request
+    repository: dict[str, Any],
+    trigger: Trigger,
+    event_name: str,
+    payload: dict[str, Any],
+    request: Request,
+    remotes: GitRemotes,
 ) -> RunRequested:
     delivery_id = request.headers.get("x-github-delivery") or None
     sha = trigger.sha
     if sha is None:
         try:
-            _, sha = await asyncio.to_thread(resolve_ref, Path(repository["url"]), trigger.ref)
+            url = str(repository["url"])
+            _, sha = await asyncio.to_thread(lambda: resolve_ref(url, trigger.ref, token=remotes.token(url)))
         except GitError:
             sha = trigger.ref  # accepted all the same: the planner cannot read it and rejects the run, saying so
     return RunRequested(

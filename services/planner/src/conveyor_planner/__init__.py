@@ -3,15 +3,23 @@
 
 from conveyor_runtime import EventLog
 
-from conveyor_planner.adapters import BranchHeads, LocalBranchHeads, LocalRepositorySource, RepositorySource
+from conveyor_planner.adapters import (
+    BranchHeads,
+    LocalBranchHeads,
+    LocalRepositorySource,
+    RemoteWorkflowSource,
+    RepositorySource,
+)
+from conveyor_planner.domain import RemoteWorkflows
 from conveyor_planner.handlers import CONSUMER, Planner
 from conveyor_planner.workflow_runs import CONSUMER as WORKFLOW_RUN_CONSUMER
 from conveyor_planner.workflow_runs import WorkflowRunTrigger
 
 
-def create_planner(source: RepositorySource | None = None) -> Planner:
-    """The planner service, reading repositories from this machine unless told otherwise."""
-    return Planner(source or LocalRepositorySource())
+def create_planner(source: RepositorySource | None = None, remote: RemoteWorkflows | None = None) -> Planner:
+    """The planner service, reading repositories from this machine and the remote reusable workflows they call
+    from GitHub (cached under the user's cache folder) unless told otherwise."""
+    return Planner(source or LocalRepositorySource(), remote or RemoteWorkflowSource())
 
 
 def create_workflow_run_trigger(
@@ -29,6 +37,8 @@ __all__ = [
     "LocalBranchHeads",
     "LocalRepositorySource",
     "Planner",
+    "RemoteWorkflowSource",
+    "RemoteWorkflows",
     "RepositorySource",
     "WorkflowRunTrigger",
     "create_planner",

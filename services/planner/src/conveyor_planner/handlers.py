@@ -1,16 +1,19 @@
-"""The planner's handlers: read the workflow files, plan, and hand the events back to be appended."""
+"""The planner's handlers: read the workflow files, plan, and hand the events back to be appended.
+
+Planning runs in a thread: a call of another repository's workflow reads it through `remote`, which may fetch.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conveyor_events import Envelope, Problem, RunEvent, RunRejected, RunRequested, deterministic_id
 from conveyor_runtime import Consumer
 
-from conveyor_planner.adapters import RepositoryError, RepositorySource
-from conveyor_planner.domain import plan_run
+from conveyor_planner.adapters import RemoteWorkflowSource, RepositoryError, RepositorySource
+from conveyor_planner.domain import RemoteWorkflows, plan_run
 
 CONSUMER = "planner"
 
@@ -18,6 +21,7 @@ CONSUMER = "planner"
 @dataclass(frozen=True)
 class Planner:
     source: RepositorySource
+    remote: RemoteWorkflows = field(default_factory=RemoteWorkflowSource)
 
     async def on_run_requested(self, envelope: Envelope) -> Sequence[Envelope]:
         request = envelope.event
@@ -34,7 +38,7 @@ class Planner:
                 )
             ]
         else:
-            events = plan_run(request, files)
+            events = await asyncio.to_thread(plan_run, request, files, self.remote)
         return [
             Envelope.wrap(
                 event,

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, EventLog
+from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, EventLog, GitRemotes
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.adapters.identity import join
@@ -29,8 +29,10 @@ def create_runner_agent(
     container_socket: str | None = None,
     labels: Sequence[str] = (ANY_LABEL,),
     lease_period: timedelta = LEASE_PERIOD,
+    remotes: GitRemotes | None = None,
 ) -> RunnerAgent:
-    """A runner agent over `log` that keeps job workspaces under `work_dir` and leases the jobs `labels` cover."""
+    """A runner agent over `log` that keeps job workspaces under `work_dir` and leases the jobs `labels` cover;
+    `remotes` fetches the repositories registered by clone URL that its checkouts need."""
     return RunnerAgent(
         log,
         work_dir,
@@ -43,6 +45,7 @@ def create_runner_agent(
         container_socket=container_socket,
         labels=tuple(labels),
         lease_period=lease_period,
+        remotes=remotes,
     )
 
 

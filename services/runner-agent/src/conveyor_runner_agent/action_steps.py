@@ -121,7 +121,7 @@ class ActionSteps:
     async def _checkout(self) -> None:
         job = self.job
         try:
-            await asyncio.to_thread(checkout, job.request, job.workspace, exclude=job.exclude)
+            await asyncio.to_thread(checkout, job.request, job.workspace, exclude=job.exclude, remotes=job.remotes)
         except (CheckoutError, OSError) as error:
             raise job.failure(f"checkout failed: {error}") from error
 

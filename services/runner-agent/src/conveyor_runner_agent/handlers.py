@@ -24,7 +24,7 @@ from conveyor_events import (
     RunCancelRequested,
     RunRequested,
 )
-from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, Lease, claim, covers, renew
+from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, GitRemotes, Lease, claim, covers, renew
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.attempts import run_attempt
@@ -55,6 +55,8 @@ class RunnerAgent:
     """The `runs-on` labels this agent takes jobs of (case-insensitive); `*` takes every job."""
     lease_period: timedelta = LEASE_PERIOD
     """The scheduler's lease period: a lease is renewed three times within it."""
+    remotes: GitRemotes | None = None
+    """Where checkouts fetch repositories registered by clone URL, with their tokens."""
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _leases: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
@@ -87,6 +89,7 @@ class RunnerAgent:
             action_source=self.action_source,
             platforms=self.platforms,
             container_socket=self.container_socket,
+            remotes=self.remotes,
         )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
         self._running[task] = job

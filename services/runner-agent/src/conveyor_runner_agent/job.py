@@ -23,6 +23,7 @@ from conveyor_events import (
     StepStarted,
     deterministic_id,
 )
+from conveyor_runtime import GitRemotes
 from conveyor_workflow import (
     ExpressionError,
     Job,
@@ -75,6 +76,8 @@ class JobRun(StepProcesses):
     platforms: Mapping[str, str] = field(default_factory=dict)
     """`runs-on` label → image to run the job in ('' keeps it on the host), as act's `-P`."""
     container_socket: str | None = None
+    remotes: GitRemotes | None = None
+    """Where the checkout fetches a repository registered by clone URL, with its token."""
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)

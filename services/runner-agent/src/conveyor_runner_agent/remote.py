@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from conveyor_runtime import LEASE_PERIOD
+from conveyor_runtime import LEASE_PERIOD, GitRemotes
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.adapters.outbox import Backoff, Outbox
@@ -126,6 +126,7 @@ class RemoteAgent:
             action_source=self.action_source,
             platforms=self.platforms,
             container_socket=self.container_socket,
+            remotes=GitRemotes(self.work_dir / "repositories"),
         )
         execution = asyncio.create_task(run_attempt(job), name=f"job {leased.request.run_id}/{leased.plan.job_id}")
         self._executions[execution] = stop_job.job = job

@@ -1,20 +1,29 @@
-"""Resolving a ref of a local git repository to its commit."""
+"""Resolving a ref of a git repository, local or by clone URL, to its commit."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+from conveyor_runtime import RemoteGitError, is_remote, ls_remote
+
 
 class GitError(Exception):
     """The repository or the ref cannot be resolved; the message says which."""
 
 
-def resolve_ref(repository: Path, ref: str) -> tuple[str, str]:
-    """`(full ref, commit sha)` for `ref` (a branch, a tag, a full ref or a sha) in `repository`.
+def resolve_ref(location: Path | str, ref: str, *, token: str | None = None) -> tuple[str, str]:
+    """`(full ref, commit sha)` for `ref` (a branch, a tag, a full ref or a sha) in the repository at `location`,
+    a path or a clone URL (asked with `git ls-remote`, with `token` when given).
 
     `HEAD` resolves to the branch it points at, as a push of that branch would.
     """
+    if isinstance(location, str) and is_remote(location):
+        try:
+            return ls_remote(location, ref, token)
+        except RemoteGitError as error:
+            raise GitError(str(error)) from error
+    repository = Path(location)
     if ref == "HEAD":
         branch = _git(repository, "symbolic-ref", "-q", "HEAD", check=False)
         ref = branch or "HEAD"

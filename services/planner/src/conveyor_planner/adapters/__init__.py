@@ -1,6 +1,15 @@
-"""Where the planner reads workflow files and branch heads from."""
+"""Where the planner reads workflow files (of the run's repository and of the repositories it calls) and branch
+heads from."""
 
 from conveyor_planner.adapters.branches import BranchHeads, LocalBranchHeads
+from conveyor_planner.adapters.remote_workflows import RemoteWorkflowSource
 from conveyor_planner.adapters.repository import LocalRepositorySource, RepositoryError, RepositorySource
 
-__all__ = ["BranchHeads", "LocalBranchHeads", "LocalRepositorySource", "RepositoryError", "RepositorySource"]
+__all__ = [
+    "BranchHeads",
+    "LocalBranchHeads",
+    "LocalRepositorySource",
+    "RemoteWorkflowSource",
+    "RepositoryError",
+    "RepositorySource",
+]

@@ -1,4 +1,5 @@
-"""Reading the workflow files of a repository: from a working tree, or from a commit with git."""
+"""Reading the workflow files of a repository: from a working tree, or from a commit with git (of a local
+repository, or of one fetched by clone URL into a cache)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from conveyor_events import RunRequested
+from conveyor_runtime import GitRemotes, RemoteGitError
 
 from conveyor_planner.domain.planning import WORKFLOWS_DIR
 
@@ -24,12 +26,20 @@ class RepositorySource(Protocol):
 
 
 class LocalRepositorySource:
-    """Repositories on this machine: the working tree when the request names one, else the commit."""
+    """The working tree when the request names one, else the commit: of a repository on this machine, or of one
+    by clone URL, fetched through `remotes`."""
+
+    def __init__(self, remotes: GitRemotes | None = None) -> None:
+        self.remotes = remotes or GitRemotes()
 
     def workflow_files(self, request: RunRequested) -> dict[str, str]:
         if request.workdir is not None:
             return _from_tree(Path(request.workdir), request.workflows)
-        return _from_commit(Path(request.repository), request.sha)
+        try:
+            repository = self.remotes.local_commit(request.repository, request.sha)
+        except RemoteGitError as error:
+            raise RepositoryError(str(error)) from error
+        return _from_commit(repository, request.sha)
 
 
 def _from_tree(root: Path, named: list[str]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The planner's decisions, pure: which workflows a request triggers, the jobs they plan, and the `workflow_run`
 runs that a run's workflows request."""
 
+from conveyor_planner.domain.calls import RemoteWorkflowError, RemoteWorkflows
 from conveyor_planner.domain.planning import job_id_for, plan_run
 from conveyor_planner.domain.workflow_runs import (
     HISTORY_TYPES,
@@ -19,6 +20,8 @@ __all__ = [
     "MAX_CHAIN_DEPTH",
     "ChainLimitReached",
     "Decision",
+    "RemoteWorkflowError",
+    "RemoteWorkflows",
     "RunHistory",
     "WorkflowRunRequest",
     "chain_depth",

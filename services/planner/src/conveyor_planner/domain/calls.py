@@ -1,14 +1,19 @@
 """Checking a call of a reusable workflow (`jobs.<id>.uses`) against the workflow it calls, before expanding it.
 
-What GitHub refuses when the run starts is refused here, naming the calling job: a remote workflow (not
-supported yet), a file that is missing, invalid or has no `on: workflow_call`, a call cycle, nesting deeper than
-GitHub's limit, an unknown or missing input, an input literal of the wrong type, an unknown or missing secret.
+A call names a workflow of the same repository (`./.github/workflows/x.yml`, relative to the repository of the
+calling workflow) or of another one (`owner/repo/.github/workflows/x.yml@ref`, read through the
+`RemoteWorkflows` port). What GitHub refuses when the run starts is refused here, naming the calling job: a
+remote repository or ref that cannot be read, a file that is missing, invalid or has no `on: workflow_call`, a
+call cycle, nesting deeper than GitHub's limit, an unknown or missing input, an input literal of the wrong type,
+an unknown or missing secret.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from conveyor_events import Problem
 from conveyor_workflow import Job, Workflow, WorkflowError
@@ -16,6 +21,8 @@ from conveyor_workflow import Job, Workflow, WorkflowError
 MAX_LEVELS = 10
 """GitHub connects at most ten levels of workflows: the top-level caller and nine levels of reusable workflows."""
 LOCAL_PREFIX = "./"
+REMOTE_CALL = re.compile(r"(?P<owner>[^/@\s]+)/(?P<repo>[^/@\s]+)/(?P<path>\.github/workflows/[^/@\s]+)@(?P<ref>\S+)")
+"""`{owner}/{repo}/.github/workflows/{filename}@{ref}`, the only form GitHub accepts for another repository."""
 
 Loader = Callable[[str, str], Workflow]
 
@@ -28,24 +35,110 @@ class CallError(Exception):
         self.problems = problems
 
 
+class RemoteWorkflowError(Exception):
+    """The workflow files of another repository cannot be read at a ref; the message says why (unreachable,
+    no such ref)."""
+
+
+class RemoteWorkflows(Protocol):
+    """Where the workflows of other repositories come from (a git server, a cache, an offline copy)."""
+
+    def workflow_files(self, repository: str, ref: str) -> Mapping[str, str]:
+        """The workflow files (path from the repository root → text) of `repository` (`owner/repo`) at `ref` (a
+        commit SHA, tag or branch); `RemoteWorkflowError` when they cannot be read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The repository a workflow file was read from: the run's own (no `repository`), or `owner/repo` at `ref`."""
+
+    repository: str | None = None
+    ref: str = ""
+
+    def entry(self, path: str) -> str:
+        """How a file of this repository appears in a call chain: its path, or `owner/repo@ref:path`."""
+        return path if self.repository is None else f"{self.repository}@{self.ref}:{path}"
+
+    def name(self, path: str) -> str:
+        """How a file of this repository is named as a called workflow: its path, or as GitHub writes
+        `job_workflow_ref` (`owner/repo/path@ref`)."""
+        return path if self.repository is None else f"{self.repository}/{path}@{self.ref}"
+
+
+@dataclass
+class RemoteFiles:
+    """The `RemoteWorkflows` port as one planning sees it: each repository and ref is read once, failures too, so
+    that the calls of a matrix or of several jobs agree."""
+
+    source: RemoteWorkflows | None
+    _read: dict[tuple[str, str], Mapping[str, str] | RemoteWorkflowError] = field(default_factory=dict)
+
+    def workflow_files(self, repository: str, ref: str) -> Mapping[str, str]:
+        if self.source is None:
+            raise RemoteWorkflowError("the planner has no source of remote workflows")
+        key = (repository, ref)
+        if key not in self._read:
+            try:
+                self._read[key] = self.source.workflow_files(repository, ref)
+            except RemoteWorkflowError as error:
+                self._read[key] = error
+        found = self._read[key]
+        if isinstance(found, RemoteWorkflowError):
+            raise found
+        return found
+
+
+@dataclass(frozen=True)
+class Called:
+    """A checked call: the called workflow, the files of its repository (for its own `./` calls) and where from."""
+
+    workflow: Workflow
+    files: Mapping[str, str]
+    origin: Origin
+    path: str
+
+    @property
+    def entry(self) -> str:
+        return self.origin.entry(self.path)
+
+
 def called_workflow(
-    caller: Workflow, job: Job, files: Mapping[str, str], chain: tuple[str, ...], load: Loader
-) -> Workflow:
-    """The workflow `job` calls, checked; `chain` holds the workflow files from the top-level caller down."""
+    caller: Workflow,
+    job: Job,
+    files: Mapping[str, str],
+    origin: Origin,
+    chain: tuple[str, ...],
+    load: Loader,
+    remote: RemoteFiles,
+) -> Called:
+    """The workflow `job` of `caller` (a file of `files`, read from `origin`) calls, checked; `chain` holds the
+    workflow files from the top-level caller down, as `Origin.entry` names them."""
     uses = job.uses or ""
-    if not uses.startswith(LOCAL_PREFIX):
-        raise _error(caller, job, f"remote reusable workflows are not supported yet: {uses}")
-    path = uses.removeprefix(LOCAL_PREFIX)
-    if path in chain:
-        raise _error(caller, job, f"reusable workflows call each other in a cycle: {' → '.join((*chain, path))}")
+    if uses.startswith(LOCAL_PREFIX):
+        path, called_origin, called_files = uses.removeprefix(LOCAL_PREFIX), origin, files
+    else:
+        path, repository, ref = _remote_target(caller, job, uses)
+        if remote.source is None:
+            raise _error(caller, job, f"remote reusable workflows are not supported yet: {uses}")
+        called_origin = Origin(repository=repository, ref=ref)
+        try:
+            called_files = remote.workflow_files(repository, ref)
+        except RemoteWorkflowError as error:
+            raise _error(caller, job, f"cannot read {uses}: {error}") from error
+    entry = called_origin.entry(path)
+    if entry in chain:
+        raise _error(caller, job, f"reusable workflows call each other in a cycle: {' → '.join((*chain, entry))}")
     if len(chain) >= MAX_LEVELS:
-        levels = " → ".join((*chain, path))
+        levels = " → ".join((*chain, entry))
         raise _error(caller, job, f"reusable workflows nest deeper than {MAX_LEVELS} levels: {levels}")
-    text = files.get(path)
+    text = called_files.get(path)
     if text is None:
-        raise _error(caller, job, f"calls {uses}, which does not exist")
+        where = "" if called_origin.repository is None else f" in {called_origin.repository} at '{called_origin.ref}'"
+        raise _error(caller, job, f"calls {uses}, which does not exist{where}")
+    name = called_origin.name(path)
     try:
-        called = load(text, path)
+        called = load(text, name)
     except WorkflowError as error:
         first = _problem(caller, job, f"calls {uses}, which is not a valid workflow")
         rest = [Problem(path=d.path, line=d.line, column=d.column, message=d.message) for d in error.diagnostics]
@@ -54,7 +147,20 @@ def called_workflow(
         raise _error(caller, job, f"calls {uses}, which is not a reusable workflow (it has no `on: workflow_call`)")
     _check_inputs(caller, job, call_spec(called).get("inputs") or {})
     _check_secrets(caller, job, call_spec(called).get("secrets") or {})
-    return called
+    return Called(workflow=called, files=called_files, origin=called_origin, path=path)
+
+
+def _remote_target(caller: Workflow, job: Job, uses: str) -> tuple[str, str, str]:
+    """The file, repository and ref of `owner/repo/.github/workflows/x.yml@ref`."""
+    match = REMOTE_CALL.fullmatch(uses)
+    if match is None or {match["owner"], match["repo"]} & {".", ".."}:
+        raise _error(
+            caller,
+            job,
+            f"calls {uses}, which is not a reusable workflow reference: write ./.github/workflows/<file> for one of "
+            "this repository, or <owner>/<repo>/.github/workflows/<file>@<ref> for one of another repository",
+        )
+    return match["path"], f"{match['owner']}/{match['repo']}", match["ref"]
 
 
 def call_spec(called: Workflow) -> dict[str, Any]:

@@ -4,7 +4,9 @@ A job that calls a reusable workflow (`uses: ./.github/workflows/x.yml`) plans n
 calls (one per matrix leg) becomes the called workflow's jobs, with ids under the caller's (`ci.call/build`,
 `ci.call.2/build`), keys as paths (`call/build`), names as GitHub shows them (`call / build`) and the call they
 run within (`JobPlanned.call`). The caller's `needs` hold for every called job, and a job that needs the caller
-needs every job the call expanded to.
+needs every job the call expanded to. A call of another repository's workflow
+(`owner/repo/.github/workflows/x.yml@ref`) reads that repository's files through the `RemoteWorkflows` port, and
+the `./` calls of that workflow read them too; call chains name such files `owner/repo@ref:path`.
 
 A matrix computed from expressions (`matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}`, or a vector,
 `include` or `exclude` written so) cannot be expanded before the jobs it reads have finished: such a job is
@@ -15,7 +17,7 @@ it then, giving its legs the ids, names and labels this module gives static legs
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -31,7 +33,7 @@ from conveyor_workflow import (
     matrix_needs_late_evaluation,
 )
 
-from conveyor_planner.domain.calls import Loader, call_spec, called_workflow
+from conveyor_planner.domain.calls import Loader, Origin, RemoteFiles, RemoteWorkflows, call_spec, called_workflow
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,10 @@ class _Scope:
     top: str
     files: Mapping[str, str]
     load: Loader
+    remote: RemoteFiles
     chain: tuple[str, ...]
     id_prefix: str
+    origin: Origin = field(default_factory=Origin)
     key_prefix: str = ""
     name_prefix: str = ""
     frames: tuple[CallFrame, ...] = ()
@@ -51,15 +55,29 @@ class _Scope:
 
 
 def expand_jobs(
-    run_id: str, workflow: Workflow, keys: list[str], files: Mapping[str, str], load: Loader
+    run_id: str,
+    workflow: Workflow,
+    keys: list[str],
+    files: Mapping[str, str],
+    load: Loader,
+    remote: RemoteWorkflows | None = None,
 ) -> list[JobPlanned]:
-    """The planned jobs of `keys` (in file order) of the triggered `workflow`, calls expanded.
+    """The planned jobs of `keys` (in file order) of the triggered `workflow`, calls expanded; `remote` reads the
+    workflows of other repositories (without it, calling one is refused).
 
     Raises `CallError` for a call that cannot run, `MatrixError` or `ExpressionError` for a matrix or a name
     that cannot be planned.
     """
     prefix = f"{PurePosixPath(workflow.path).stem}."
-    scope = _Scope(run_id=run_id, top=workflow.path, files=files, load=load, chain=(workflow.path,), id_prefix=prefix)
+    scope = _Scope(
+        run_id=run_id,
+        top=workflow.path,
+        files=files,
+        load=load,
+        remote=remote if isinstance(remote, RemoteFiles) else RemoteFiles(remote),
+        chain=(workflow.path,),
+        id_prefix=prefix,
+    )
     return _expand(workflow, keys, scope)
 
 
@@ -100,7 +118,8 @@ def _leg(
                 call=list(scope.frames),
             )
         ]
-    called = called_workflow(workflow, job, scope.files, scope.chain, scope.load)
+    target = called_workflow(workflow, job, scope.files, scope.origin, scope.chain, scope.load, scope.remote)
+    called = target.workflow
     spec = call_spec(called)
     outputs = spec.get("outputs") or {}
     frame = CallFrame(
@@ -120,10 +139,12 @@ def _leg(
     inner = _Scope(
         run_id=scope.run_id,
         top=scope.top,
-        files=scope.files,
+        files=target.files,
         load=scope.load,
-        chain=(*scope.chain, called.path),
+        remote=scope.remote,
+        chain=(*scope.chain, target.entry),
         id_prefix=f"{job_id}/",
+        origin=target.origin,
         key_prefix=f"{scope.key_prefix}{job.id}/",
         name_prefix=f"{name} / ",
         frames=(*scope.frames, frame),

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from conveyor_events import Problem, RunEvent, RunPlanned, RunRejected, RunRequested
 from conveyor_workflow import ExpressionError, MatrixError, Workflow, WorkflowError, load_workflow, triggered
 
-from conveyor_planner.domain.calls import CallError
+from conveyor_planner.domain.calls import CallError, RemoteFiles, RemoteWorkflows
 from conveyor_planner.domain.expansion import expand_jobs
 
 WORKFLOWS_DIR = ".github/workflows"
@@ -21,8 +21,9 @@ def job_id_for(workflow_path: str, job_key: str, leg: int | None = None) -> str:
     return f"{stem}.{job_key}" if leg is None else f"{stem}.{job_key}.{leg}"
 
 
-def plan_run(request: RunRequested, files: Mapping[str, str]) -> list[RunEvent]:
-    """Plan every workflow in `files` (path → text) that `request` triggers.
+def plan_run(request: RunRequested, files: Mapping[str, str], remote: RemoteWorkflows | None = None) -> list[RunEvent]:
+    """Plan every workflow in `files` (path → text) that `request` triggers; `remote` reads the workflows of other
+    repositories that they call (without it, such a call is refused).
 
     A workflow that cannot be loaded is rejected with all its problems: GitHub cannot tell whether it would
     have been triggered, so it fails the run. Each planned workflow gives its `JobPlanned` events followed by
@@ -45,11 +46,12 @@ def plan_run(request: RunRequested, files: Mapping[str, str]) -> list[RunEvent]:
     if not chosen:
         return [_rejected(request, f"no workflow is triggered by '{request.event_name}'", WORKFLOWS_DIR)]
     events: list[RunEvent] = []
+    shared = RemoteFiles(remote)
     for index, (path, item) in enumerate(chosen, start=1):
         if isinstance(item, WorkflowError):
             events.append(_invalid(request, item, path, index, len(chosen)))
         else:
-            events.extend(_plan_workflow(request, item, files, index, len(chosen)))
+            events.extend(_plan_workflow(request, item, files, shared, index, len(chosen)))
     return events
 
 
@@ -76,10 +78,15 @@ def _invalid(request: RunRequested, error: WorkflowError, path: str, index: int,
 
 
 def _plan_workflow(
-    request: RunRequested, workflow: Workflow, files: Mapping[str, str], index: int, count: int
+    request: RunRequested,
+    workflow: Workflow,
+    files: Mapping[str, str],
+    remote: RemoteWorkflows | None,
+    index: int,
+    count: int,
 ) -> list[RunEvent]:
     try:
-        jobs = expand_jobs(request.run_id, workflow, _chosen_jobs(workflow, request.jobs), files, _load)
+        jobs = expand_jobs(request.run_id, workflow, _chosen_jobs(workflow, request.jobs), files, _load, remote)
     except (MatrixError, ExpressionError) as error:
         problems = [Problem(path=workflow.path, message=str(error))]
         return [_not_planned(request, workflow, index, count, str(error), problems)]

@@ -7,16 +7,21 @@ import subprocess
 from pathlib import Path
 
 from conveyor_events import RunRequested
+from conveyor_runtime import GitRemotes, RemoteGitError
 
 
 class CheckoutError(Exception):
     """The repository could not be put into the workspace; the message says why."""
 
 
-def checkout(request: RunRequested, workspace: Path, *, exclude: Path | None = None) -> None:
+def checkout(
+    request: RunRequested, workspace: Path, *, exclude: Path | None = None, remotes: GitRemotes | None = None
+) -> None:
     """Fill `workspace` with the request's working tree, or with a clone of its repository at its commit.
 
-    `exclude` (the data directory, when it lies inside the working tree) is not copied.
+    `exclude` (the data directory, when it lies inside the working tree) is not copied. A repository registered
+    by clone URL is cloned (its commit alone, as `actions/checkout` does by default) from the local cache
+    `remotes` fetches the commit into.
     """
     if request.workdir is not None:
         source = Path(request.workdir).resolve()
@@ -27,7 +32,15 @@ def checkout(request: RunRequested, workspace: Path, *, exclude: Path | None = N
 
         shutil.copytree(source, workspace, symlinks=True, dirs_exist_ok=True, ignore=ignore)
         return
-    _git("clone", "--quiet", "--no-checkout", "--shared", request.repository, str(workspace))
+    try:
+        source = (remotes or GitRemotes()).local_commit(request.repository, request.sha)
+    except RemoteGitError as error:
+        raise CheckoutError(str(error)) from error
+    if source == Path(request.repository):
+        _git("clone", "--quiet", "--no-checkout", "--shared", request.repository, str(workspace))
+    else:
+        _git("init", "--quiet", str(workspace))
+        _git("-C", str(workspace), "fetch", "--quiet", "--depth", "1", "--no-tags", str(source), request.sha)
     _git("-C", str(workspace), "checkout", "--quiet", "--detach", request.sha)
 
 
