@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: help bootstrap up test lint typecheck pytest bench
+.PHONY: help bootstrap up test lint typecheck services pytest bench
 
 help:
 	@echo "make up     start Conveyor (every service, the API on 127.0.0.1:8080, data in .conveyor/)"
@@ -23,10 +23,16 @@ lint: bootstrap
 typecheck: bootstrap
 	$(UV) run mypy
 
+# What the tests use, installed and started before they run (the tests' own set-up then finds it ready):
+# Podman's API socket with locally built images, and a single-node Kafka broker.
+services:
+	bash scripts/containers.sh
+	bash scripts/kafka.sh
+
 pytest: bootstrap
 	$(UV) run pytest
 
-test: lint typecheck pytest
+test: lint typecheck services pytest
 
 bench: bootstrap
 	$(UV) run python -m benchmarks
