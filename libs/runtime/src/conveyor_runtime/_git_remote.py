@@ -161,7 +161,8 @@ def _git(url: str, args: list[str], *, token: str | None = None) -> bytes:
     done = _run(url, args, token)
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
-        last = lines[-1].replace(url, redacted(url)) if lines else f"git {args[0]} failed"
+        fatal = [line for line in lines if line.startswith("fatal:")]  # git's first reason; the rest is advice
+        last = (fatal[0] if fatal else lines[-1]).replace(url, redacted(url)) if lines else f"git {args[0]} failed"
         if any(sign in last for sign in _REFUSED):
             last = f"the server refused the credentials (none, or a wrong token): {last}"
         raise RemoteGitError(f"{redacted(url)}: {last}")

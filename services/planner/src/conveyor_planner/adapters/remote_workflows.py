@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from conveyor_runtime import RemoteGitError, local_commit, ls_remote
+
+from conveyor_planner.adapters.repository import RepositoryError, workflows_at_commit
 from conveyor_planner.domain.calls import RemoteWorkflowError
 from conveyor_planner.domain.planning import WORKFLOWS_DIR
 
 MAX_WORKFLOW_BYTES = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "GCM_INTERACTIVE": "never"}
 
 
 def _default_cache() -> Path:
@@ -45,12 +46,10 @@ class RemoteWorkflowSource:
         *,
         offline_dir: Path | None = None,
         base_url: str = "https://github.com",
-        timeout: float = 300,
     ) -> None:
         self.cache_dir = cache_dir
         self.offline_dir = offline_dir
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -76,22 +75,19 @@ class RemoteWorkflowSource:
             return self._locks.setdefault(target, threading.Lock())
 
     def _fetch(self, url: str, ref: str, target: Path) -> None:
+        """The workflow files of `url` at `ref`, fetched through the shared git cache, written to `target`."""
+        try:
+            _, sha = ls_remote(url, ref)
+            files = workflows_at_commit(local_commit(url, sha, self._git_cache), sha)
+        except (RemoteGitError, RepositoryError) as error:
+            raise RemoteWorkflowError(str(error)) from error
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            git = work / "git"
-            self._git(git.parent, "init", "--quiet", str(git))
-            fetched = self._git(git, "fetch", "--quiet", "--depth=1", "--", url, ref, check=False)
-            if fetched.returncode != 0:
-                self._fetch_everything(git, url, ref, fetched.stderr)
             tree = work / "tree"
-            listing = self._git(git, "ls-tree", "--name-only", "FETCH_HEAD", f"{WORKFLOWS_DIR}/").stdout
-            for path in listing.decode(errors="replace").splitlines():
-                if path.endswith((".yml", ".yaml")):
-                    shown = self._git(git, "cat-file", "blob", f"FETCH_HEAD:{path}")
-                    (tree / path).parent.mkdir(parents=True, exist_ok=True)
-                    (tree / path).write_bytes(shown.stdout)
-            (tree / WORKFLOWS_DIR).mkdir(parents=True, exist_ok=True)
+            (tree / WORKFLOWS_DIR).mkdir(parents=True)
+            for path, text in files.items():
+                (tree / path).write_text(text)
             try:
                 tree.rename(target)
             except OSError:
@@ -100,34 +96,9 @@ class RemoteWorkflowSource:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _fetch_everything(self, git: Path, url: str, ref: str, stderr: bytes) -> None:
-        """A ref that a shallow fetch cannot name (a commit SHA on a server that refuses unadvertised ones)."""
-        reachable = self._git(git, "ls-remote", "--", url, "HEAD", check=False)
-        if reachable.returncode != 0:
-            raise RemoteWorkflowError(f"cannot reach {url}: {_last_line(reachable.stderr)}")
-        self._git(git, "fetch", "--quiet", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*")
-        found = self._git(git, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
-        if found.returncode != 0:
-            raise RemoteWorkflowError(f"'{ref}' is not a branch, tag or commit of {url} ({_last_line(stderr)})")
-        self._git(git, "update-ref", "FETCH_HEAD", found.stdout.decode().strip())
-
-    def _git(self, cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        try:
-            done = subprocess.run(
-                ["git", *args],
-                cwd=cwd,
-                capture_output=True,
-                check=False,
-                timeout=self.timeout,
-                env={**os.environ, **_GIT_ENV},
-            )
-        except subprocess.TimeoutExpired:
-            raise RemoteWorkflowError(f"git {args[0]} took longer than {self.timeout:g} seconds") from None
-        except OSError as error:
-            raise RemoteWorkflowError(f"cannot run git: {error}") from error
-        if check and done.returncode != 0:
-            raise RemoteWorkflowError(f"git {args[0]} failed: {_last_line(done.stderr)}")
-        return done
+    @property
+    def _git_cache(self) -> Path:
+        return (self.cache_dir or _default_cache()) / ".git-cache"
 
 
 def _read(root: Path) -> dict[str, str]:
@@ -145,8 +116,3 @@ def _read(root: Path) -> dict[str, str]:
         except UnicodeDecodeError as error:
             raise RemoteWorkflowError(f"{WORKFLOWS_DIR}/{file.name} is not UTF-8 text ({error.reason})") from error
     return found
-
-
-def _last_line(output: bytes) -> str:
-    lines = output.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no message"

@@ -39,7 +39,7 @@ class LocalRepositorySource:
             repository = self.remotes.local_commit(request.repository, request.sha)
         except RemoteGitError as error:
             raise RepositoryError(str(error)) from error
-        return _from_commit(repository, request.sha)
+        return workflows_at_commit(repository, request.sha)
 
 
 def _from_tree(root: Path, named: list[str]) -> dict[str, str]:
@@ -64,7 +64,8 @@ def _from_tree(root: Path, named: list[str]) -> dict[str, str]:
     return {**found, **{name: _decode(name, (root / name).read_bytes()) for name in named}}
 
 
-def _from_commit(repository: Path, sha: str) -> dict[str, str]:
+def workflows_at_commit(repository: Path, sha: str) -> dict[str, str]:
+    """The workflow files of a local repository at commit `sha`, by path from its root."""
     listing = _git(repository, "ls-tree", "--name-only", sha, f"{WORKFLOWS_DIR}/")
     paths = [line for line in listing.decode().splitlines() if line.endswith((".yml", ".yaml"))]
     return {path: _decode(path, _git(repository, "show", f"{sha}:{path}")) for path in paths}
