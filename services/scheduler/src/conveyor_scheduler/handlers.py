@@ -46,7 +46,7 @@ from conveyor_events import (
 )
 from conveyor_runtime import Consumer, EventLog
 
-from conveyor_scheduler.domain import Policy, SchedulerState, Tick, assign, decide, evolve
+from conveyor_scheduler.domain import Policy, Runs, SchedulerState, Tick, assign, evolve, settle
 
 CONSUMER = "scheduler"
 _REACTS_TO: tuple[type[Event], ...] = (
@@ -119,10 +119,9 @@ class Scheduler:
         return Envelope.wrap(assigned, stream=assigned.run_id, event_id=self._decision_id(assigned))
 
     def _decide(self, event: Event | Tick, cause: Envelope | None) -> list[Envelope]:
-        decisions = decide(self.state, event)
+        self.state, decisions = settle(self.state, event)
         envelopes: list[Envelope] = []
         for decision in decisions:
-            self.state = evolve(self.state, decision)
             same_run = cause is not None and cause.stream == decision.run_id
             envelopes.append(
                 Envelope.wrap(
@@ -143,7 +142,7 @@ class Scheduler:
 
     async def _rebuild(self, run_id: str, before: int) -> None:
         history = await self.log.read_stream(run_id, types=_STATE_TYPES)
-        alone = replace(self.state, runs={})
+        alone = replace(self.state, runs=Runs())
         for envelope in history:
             if envelope.position < before:
                 alone = evolve(evolve(alone, Tick(envelope.occurred_at)), envelope.event)

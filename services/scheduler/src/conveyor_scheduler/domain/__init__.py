@@ -1,11 +1,12 @@
 """The scheduler's decisions, pure: `evolve` folds an event (or a clock `Tick`) into the state of every run in
 progress, `decide` says what follows, `assign` leases a queued attempt to a runner. Clock and ids are injected."""
 
-from conveyor_scheduler.domain.decide import decide, finished
+from conveyor_scheduler.domain.decide import decide, finished, settle
 from conveyor_scheduler.domain.evolve import evolve
 from conveyor_scheduler.domain.leases import assign
 from conveyor_scheduler.domain.policy import Environment, Policy
 from conveyor_scheduler.domain.rules import Concurrency, Retry
+from conveyor_scheduler.domain.runs import Runs
 from conveyor_scheduler.domain.state import EPOCH, JobState, RunState, SchedulerState, Tick, WorkflowState
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Policy",
     "Retry",
     "RunState",
+    "Runs",
     "SchedulerState",
     "Tick",
     "WorkflowState",
@@ -23,4 +25,5 @@ __all__ = [
     "decide",
     "evolve",
     "finished",
+    "settle",
 ]

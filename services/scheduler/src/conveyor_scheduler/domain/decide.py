@@ -30,6 +30,12 @@ def decide(state: SchedulerState, event: Event | Tick) -> list[RunEvent]:
     over every run held: with thousands of runs in progress an event costs the same as with one. The clock's
     `Tick` looks at every run.
     """
+    return settle(state, event)[1]
+
+
+def settle(state: SchedulerState, event: Event | Tick) -> tuple[SchedulerState, list[RunEvent]]:
+    """`decide`, with the state after its decisions are folded in: the state `evolve` gives from them in turn,
+    already computed while deciding, so the handler need not fold them a second time."""
     scope: dict[str, None] | None = None
     if not isinstance(event, Tick):
         scope = {event.run_id: None} if isinstance(event, RunEvent) else {}
@@ -37,7 +43,7 @@ def decide(state: SchedulerState, event: Event | Tick) -> list[RunEvent]:
     for _ in range(_LIMIT):
         step = _next(state, scope)
         if not step:
-            return produced
+            return state, produced
         for decision in step:
             state = evolve(state, decision)
             if scope is not None:

@@ -6,7 +6,6 @@ nothing: redelivered and stale events are harmless.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from conveyor_events import (
@@ -42,7 +41,7 @@ from conveyor_events import (
 
 from conveyor_scheduler.domain.matrices import expanded, rewired
 from conveyor_scheduler.domain.rerun import rerun
-from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState, Tick, WorkflowState
+from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState, Tick, WorkflowState, changed
 
 _CLOSED_WITH = {Conclusion.FAILURE: "step", Conclusion.CANCELLED: "cancelled"}
 
@@ -50,26 +49,26 @@ _CLOSED_WITH = {Conclusion.FAILURE: "step", Conclusion.CANCELLED: "cancelled"}
 def evolve(state: SchedulerState, event: Event | Tick) -> SchedulerState:
     """The state after `event`; a `Tick` only moves the clock (never backwards)."""
     if isinstance(event, Tick):
-        return replace(state, now=max(state.now, event.now)) if event.now > state.now else state
+        return changed(state, now=max(state.now, event.now)) if event.now > state.now else state
     if not isinstance(event, RunEvent):
         return state
     run = state.run(event.run_id)
-    changed = _run(state, run, event)
-    return state if changed is run else state.with_run(changed)
+    after = _run(state, run, event)
+    return state if after is run else state.with_run(after)
 
 
 def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
     now = state.now
     match event:
         case RunRequested():
-            return run if run.request is not None else replace(run, request=event, started_at=now)
+            return run if run.request is not None else changed(run, request=event, started_at=now)
         case RunRejected():
             seen = run.workflows_seen | {event.workflow or ""}
-            return replace(run, rejected=True, workflows_seen=seen, workflows_expected=event.count)
+            return changed(run, rejected=True, workflows_seen=seen, workflows_expected=event.count)
         case JobPlanned() if event.job_id in run.jobs or event.job_id in run.expanded:
             return run  # redelivered
         case JobPlanned():
-            return replace(run, jobs={**run.jobs, event.job_id: JobState(rewired(event, run.expanded))})
+            return changed(run, jobs={**run.jobs, event.job_id: JobState(rewired(event, run.expanded))})
         case MatrixExpanded():
             return expanded(run, event)
         case RunPlanned() if event.workflow in run.planned:
@@ -77,18 +76,18 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
         case RunPlanned():
             concurrency = event.concurrency
             run = run.workflow(event.workflow, concurrency=concurrency, status="free" if not concurrency else "none")
-            return replace(
+            return changed(
                 run,
                 workflows_expected=event.count,
                 workflows_seen=run.workflows_seen | {event.workflow},
                 planned=run.planned | {event.workflow},
             )
         case RunCancelRequested():
-            return run if run.conclusion is not None else replace(run, cancel_requested=True)
+            return run if run.conclusion is not None else changed(run, cancel_requested=True)
         case RunTimedOut():
-            return run if run.conclusion is not None else replace(run, cancel_requested=True, timed_out=True)
+            return run if run.conclusion is not None else changed(run, cancel_requested=True, timed_out=True)
         case RunCompleted():
-            return replace(run, conclusion=event.conclusion)
+            return changed(run, conclusion=event.conclusion)
         case ConcurrencyWaited() | ConcurrencyAcquired() | ConcurrencyCancelled():
             return _concurrency(run, event, now)
         case RunRerunRequested():

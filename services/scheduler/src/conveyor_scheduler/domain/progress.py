@@ -9,6 +9,7 @@ reviewers, its environment's wait timer, and then `JobQueued` for the next attem
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from conveyor_events import (
     ApprovalRequested,
@@ -80,19 +81,19 @@ def _advance_job(state: SchedulerState, run: RunState, job: JobState) -> list[Ru
             return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
         return []
     needs = calls.needs_context(run, job)
+    contexts = job_contexts(run, job, needs)
     if not job.holds and not job.approved:
-        decided = _admit(state, run, job, needs)
+        decided = _admit(state, run, job, contexts)
         if decided is not None:
             return decided
-    return _protect(state, run, job, needs)
+    return _protect(state, run, job, needs, contexts)
 
 
-def _admit(state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult]) -> list[RunEvent] | None:
+def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[str, Any]) -> list[RunEvent] | None:
     """The call's `if:` and inputs, the job's `if:`, max-parallel and the job's concurrency group: decisions, or
     None to go on."""
     if job.plan.call and (decided := _called(run, job)):
         return decided
-    contexts = job_contexts(run, job, needs)
     job_status = status(run, job)
     try:
         runs = evaluate_condition(job.plan.condition, contexts, status=job_status)
@@ -129,9 +130,11 @@ def _called(run: RunState, job: JobState) -> list[RunEvent]:
     return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
 
 
-def _protect(state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult]) -> list[RunEvent]:
-    """The environment's protection rules, then the queue."""
-    name = rules.environment(job.plan.spec, job_contexts(run, job, needs))
+def _protect(
+    state: SchedulerState, run: RunState, job: JobState, needs: dict[str, NeedResult], contexts: dict[str, Any]
+) -> list[RunEvent]:
+    """The environment's protection rules, then the queue (`needs` and `contexts` are the job's, computed once)."""
+    name = rules.environment(job.plan.spec, contexts)
     protection = state.policy.environment(name) if name else None
     attempt = job.attempt + 1
     if name and protection is not None and protection.needs_approval and not job.approved:
@@ -141,12 +144,15 @@ def _protect(state: SchedulerState, run: RunState, job: JobState, needs: dict[st
         until = state.now + timedelta(minutes=protection.wait_timer_minutes)
         return [WaitTimerStarted(run_id=run.run_id, job_id=job.plan.job_id, attempt=attempt, environment=name,
                                  until=until)]
-    return [_queued(run, job)]
+    return [_queued(run, job, needs, contexts)]
 
 
-def _queued(run: RunState, job: JobState) -> JobQueued:
-    needs = calls.needs_context(run, job)
-    contexts = job_contexts(run, job, needs)
+def _queued(
+    run: RunState, job: JobState, needs: dict[str, NeedResult] | None = None, contexts: dict[str, Any] | None = None
+) -> JobQueued:
+    if needs is None or contexts is None:
+        needs = calls.needs_context(run, job)
+        contexts = job_contexts(run, job, needs)
     return JobQueued(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt + 1, needs=needs,
                      labels=calls.labels(run, job, contexts), inputs=contexts["inputs"] if job.plan.call else None)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, TypeVar
 
 from conveyor_events import Conclusion, JobPlanned, RunRequested
 
 from conveyor_scheduler.domain.policy import Policy
+from conveyor_scheduler.domain.runs import Runs
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The clock before the first `Tick`: tests that do not care about time still decide deterministically."""
@@ -18,6 +20,29 @@ JobStatus = Literal["pending", "waiting", "approval", "timer", "queued", "runnin
 reviewer · timer: for the environment's wait timer · queued: for a runner · running · completed."""
 ACTIVE: frozenset[JobStatus] = frozenset({"waiting", "approval", "timer", "queued", "running"})
 FailureKind = Literal["step", "infrastructure", "timeout", "cancelled", "rejected", "scheduler"]
+
+
+_Record = TypeVar("_Record")
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def changed(record: _Record, **changes: Any) -> _Record:
+    """`dataclasses.replace` for the state's frozen records, without re-running `__init__`: the state changes
+    on every event, and its records have no validation or `__post_init__` to re-run. A job's cached `key` is
+    dropped with its old `plan`."""
+    kind = type(record)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = frozenset(item.name for item in fields(kind))  # type: ignore[arg-type]
+    if not names.issuperset(changes):
+        raise TypeError(f"{kind.__name__} has no field {sorted(set(changes) - names)}")
+    copy = object.__new__(kind)
+    attributes = copy.__dict__
+    attributes.update(record.__dict__)
+    attributes.update(changes)
+    if "plan" in changes:
+        attributes.pop("key", None)
+    return copy
 
 
 @dataclass(frozen=True)
@@ -58,10 +83,10 @@ class JobState:
     timed_out: bool = False
     """A `JobTimedOut` was sent while a runner ran the current attempt: it stops it and reports the end."""
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, ...]:
         """The job as written in the workflow: every matrix leg shares it, and a called job's legs share it
-        within one call (one matrix leg of the caller) only."""
+        within one call (one matrix leg of the caller) only. Read for every job on every decision, so kept."""
         return (self.plan.workflow, self.plan.job_key, *(frame.job_id for frame in self.plan.call))
 
 
@@ -96,11 +121,11 @@ class RunState:
     conclusion: Conclusion | None = None
 
     def job(self, job_id: str, **changes: Any) -> RunState:
-        return replace(self, jobs={**self.jobs, job_id: replace(self.jobs[job_id], **changes)})
+        return changed(self, jobs={**self.jobs, job_id: changed(self.jobs[job_id], **changes)})
 
     def workflow(self, path: str, **changes: Any) -> RunState:
         current = self.workflows.get(path, WorkflowState())
-        return replace(self, workflows={**self.workflows, path: replace(current, **changes)})
+        return changed(self, workflows={**self.workflows, path: changed(current, **changes)})
 
 
 @dataclass(frozen=True)
@@ -108,15 +133,20 @@ class SchedulerState:
     """Every run the scheduler drives. Concurrency groups span runs; they are read from the runs' jobs and
     workflows (see `concurrency.groups`), so rebuilding a run from its stream also restores its places."""
 
-    runs: dict[str, RunState] = field(default_factory=dict)
+    runs: Runs = field(default_factory=Runs)
+    """Shared with the states before and after this one where they hold the same runs (see `Runs`)."""
     now: datetime = EPOCH
     policy: Policy = field(default_factory=Policy)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.runs, Runs):
+            object.__setattr__(self, "runs", Runs(self.runs))
 
     def run(self, run_id: str) -> RunState:
         return self.runs.get(run_id) or RunState(run_id=run_id)
 
     def with_run(self, run: RunState) -> SchedulerState:
-        return replace(self, runs={**self.runs, run.run_id: run})
+        return changed(self, runs=self.runs.set(run.run_id, run))
 
     def without_run(self, run_id: str) -> SchedulerState:
-        return replace(self, runs={key: run for key, run in self.runs.items() if key != run_id})
+        return changed(self, runs=self.runs.remove(run_id))
