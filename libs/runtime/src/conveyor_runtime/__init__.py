@@ -10,6 +10,7 @@ from conveyor_runtime._git_remote import (
     local_commit,
     ls_remote,
     redacted,
+    workflow_blobs,
 )
 from conveyor_runtime._kafka_log import KafkaEventLog
 from conveyor_runtime._kafka_topics import KafkaTopics, create_kafka_topics, kafka_bootstrap
@@ -64,4 +65,5 @@ __all__ = [
     "rebuild",
     "redacted",
     "renew",
+    "workflow_blobs",
 ]

@@ -150,6 +150,23 @@ def git_environment(token: str | None) -> dict[str, str]:
     return env
 
 
+WORKFLOWS_DIR = ".github/workflows"
+
+
+def workflow_blobs(repository: Path, sha: str) -> dict[str, bytes]:
+    """The workflow files (`.yml`/`.yaml` directly in `.github/workflows`) of a local repository at commit `sha`:
+    path from its root → content, as stored. Decoding is each reader's own policy."""
+    where = str(repository)
+    listing = _git(where, ["-C", where, "ls-tree", "-z", sha, "--", f"{WORKFLOWS_DIR}/"])
+    blobs: dict[str, bytes] = {}
+    for entry in listing.split(b"\0"):
+        meta, _, raw_path = entry.partition(b"\t")
+        path = raw_path.decode("utf-8", errors="replace")
+        if meta.split()[1:2] == [b"blob"] and path.endswith((".yml", ".yaml")):
+            blobs[path] = _git(where, ["-C", where, "show", f"{sha}:{path}"])
+    return blobs
+
+
 def _holds(repository: Path, sha: str) -> bool:
     done = subprocess.run(
         ["git", "-C", str(repository), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True, check=False

@@ -14,12 +14,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Mapping
 from typing import Any
 
 from conveyor_events import RunRequested
-from conveyor_runtime import GitRemotes, RemoteGitError
+from conveyor_runtime import GitRemotes, RemoteGitError, workflow_blobs
 from conveyor_workflow import WorkflowError, dispatch_inputs, load_workflow
 
 from conveyor_ingest.adapters import GitError, resolve_ref
@@ -166,21 +165,12 @@ def _file_at(url: str, sha: str, path: str, remotes: GitRemotes) -> str | None:
     if folder != WORKFLOWS_DIR or not name.endswith((".yml", ".yaml")):
         return None
     try:
-        repository = remotes.local_commit(url, sha)
+        data = workflow_blobs(remotes.local_commit(url, sha), sha).get(path)
     except RemoteGitError as error:
         raise DispatchRefused(str(error)) from error
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repository), "cat-file", "blob", f"{sha}:{path}"],
-            capture_output=True,
-            check=False,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise DispatchRefused(f"{repository}: git failed: {error}") from error
-    if done.returncode != 0:
+    if data is None:
         return None
     try:
-        return done.stdout.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DispatchRefused(f"workflow '{path}' is not UTF-8 text ({error.reason} at byte {error.start})") from error

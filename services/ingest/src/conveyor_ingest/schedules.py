@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from conveyor_events import (
     ScheduleFound,
     deterministic_id,
 )
-from conveyor_runtime import ConcurrencyError, EventLog, GitRemotes, RemoteGitError, RuntimeSettings
+from conveyor_runtime import ConcurrencyError, EventLog, GitRemotes, RemoteGitError, RuntimeSettings, workflow_blobs
 from conveyor_workflow import WorkflowError, load_workflow
 from croniter import CroniterBadDateError, croniter
 
@@ -40,7 +39,6 @@ CatchUp = Literal["once", "all", "skip"]
 MAX_CATCH_UP = 100
 """The most ticks of one cron that fire in one pass, so that a long outage does not flood the queue."""
 
-WORKFLOWS_DIR = ".github/workflows/"
 _WAKE_AFTER_MINUTE = 0.005
 _TYPES = (RepositoryRegistered.event_type(), ScheduleFound.event_type(), ScheduleFired.event_type())
 
@@ -278,12 +276,12 @@ def _read_head(repository: RepositoryRegistered, known: _Head | None, remotes: G
 
 def _schedules_at(repository: Path, sha: str) -> Iterator[tuple[str, str]]:
     """(workflow path, cron) of each workflow file at `sha`; a file that does not load is skipped, warned about."""
-    for entry in _git(repository, "ls-tree", "-z", sha, "--", WORKFLOWS_DIR).split(b"\0"):
-        meta, _, raw_path = entry.partition(b"\t")
-        path = raw_path.decode("utf-8", errors="replace")
-        if meta.split()[1:2] != [b"blob"] or not path.endswith((".yml", ".yaml")):
-            continue
-        text = _git(repository, "show", f"{sha}:{path}").decode("utf-8", errors="replace")
+    try:
+        blobs = workflow_blobs(repository, sha)
+    except RemoteGitError as error:
+        raise GitError(str(error)) from error
+    for path, data in blobs.items():
+        text = data.decode("utf-8", errors="replace")
         try:
             workflow = load_workflow(text, path)
         except WorkflowError as error:
@@ -296,13 +294,3 @@ def _schedules_at(repository: Path, sha: str) -> Iterator[tuple[str, str]]:
         crons = [entry["cron"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("cron"), str)]
         for cron in dict.fromkeys(crons):
             yield path, cron
-
-
-def _git(repository: Path, *args: str) -> bytes:
-    try:
-        done = subprocess.run(["git", "-C", str(repository), *args], capture_output=True, check=False, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise GitError(f"{repository}: git failed: {error}") from error
-    if done.returncode != 0:
-        raise GitError(f"{repository}: git {args[0]}: {done.stderr.decode(errors='replace').strip() or 'failed'}")
-    return done.stdout

@@ -17,17 +17,11 @@ TokenSource = Callable[[str], Awaitable[str | None]]
 """The token for GitHub's API of a repository (`owner/name`), None when it has none of its own."""
 
 
-class DeliveryFailed(Exception):
-    """GitHub did not take the status: `reason` is its last answer (or the error), after `attempts` tries."""
+DeliveryFailed = GitHubError
+"""GitHub did not take the status: `reason` is its last answer (or the error), after `attempts` tries."""
 
-    def __init__(self, reason: str, attempts: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.attempts = attempts
-
-
-class Superseded(Exception):
-    """A newer status of the same context came while this one waited to be tried again: it is not sent."""
+Superseded = Stale
+"""A newer status of the same context came while this one waited to be tried again: it is not sent."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +85,7 @@ class GitHubStatuses:
         Raises `DeliveryFailed` when GitHub refuses it, or still fails after the last try, or there is no token.
         """
         path = f"/repos/{status.repository}/statuses/{status.sha}"
-        try:
-            _, attempts = await self._api.request("POST", path, json=status.body(), token=token, stale=stale)
-        except Stale:
-            raise Superseded(status.context) from None
-        except GitHubError as error:
-            raise DeliveryFailed(error.reason, error.attempts) from None
+        _, attempts = await self._api.request("POST", path, json=status.body(), token=token, stale=stale)
         return attempts
 
     async def aclose(self) -> None:

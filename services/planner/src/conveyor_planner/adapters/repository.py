@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from conveyor_events import RunRequested
-from conveyor_runtime import GitRemotes, RemoteGitError
+from conveyor_runtime import GitRemotes, RemoteGitError, workflow_blobs
 
 from conveyor_planner.domain.planning import WORKFLOWS_DIR
 
@@ -66,9 +66,11 @@ def _from_tree(root: Path, named: list[str]) -> dict[str, str]:
 
 def workflows_at_commit(repository: Path, sha: str) -> dict[str, str]:
     """The workflow files of a local repository at commit `sha`, by path from its root."""
-    listing = _git(repository, "ls-tree", "--name-only", sha, f"{WORKFLOWS_DIR}/")
-    paths = [line for line in listing.decode().splitlines() if line.endswith((".yml", ".yaml"))]
-    return {path: _decode(path, _git(repository, "show", f"{sha}:{path}")) for path in paths}
+    try:
+        blobs = workflow_blobs(repository, sha)
+    except RemoteGitError as error:
+        raise RepositoryError(str(error)) from error
+    return {path: _decode(path, data) for path, data in blobs.items()}
 
 
 def _decode(name: str, data: bytes) -> str:
