@@ -24,10 +24,11 @@ typecheck: bootstrap
 	$(UV) run mypy
 
 # What the tests use, installed and started before they run (the tests' own set-up then finds it ready):
-# Podman's API socket with locally built images, and a single-node Kafka broker.
+# Podman's API socket with locally built images, a single-node Kafka broker and a throw-away PostgreSQL.
 services:
 	bash scripts/containers.sh
 	bash scripts/kafka.sh
+	bash scripts/postgres.sh
 
 pytest: bootstrap
 	$(UV) run pytest

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from conveyor_cli.main import app
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 from typer.testing import CliRunner
+
+from tests.e2e.read_models import stored_run
 
 pytestmark = pytest.mark.e2e
 
@@ -122,7 +122,7 @@ def test_local_composite_and_javascript_actions(repository: Callable[..., Path],
     assert "post remembers hello-state" in output
     assert "outputs WORLD hello" in output
     run_id = re.findall(r"^run ([0-9a-f-]{36}): ", output, re.M)[0]
-    run = Queries(SqliteProjections(data / "projections.db")).run(run_id)
+    run = stored_run(data, run_id)
     assert run is not None
     names = [step["name"] for step in run["jobs"][0]["steps"]]
     assert names[-1] == "Post Run ./.github/actions/node"

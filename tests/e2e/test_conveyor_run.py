@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conveyor_cli.main import app
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 from typer.testing import CliRunner
+
+from tests.e2e.read_models import stored_run
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ def test_a_failing_step_fails_the_run_and_skips_dependants(example: Callable[[st
     assert "notifying about the failure" in output  # if: failure() job
     assert "deploying" not in output
 
-    run = Queries(SqliteProjections(data / "projections.db")).run(run_id_of(output))
+    run = stored_run(data, run_id_of(output))
     assert run is not None
     assert run["conclusion"] == "failure"
     jobs = {job["key"]: job for job in run["jobs"]}

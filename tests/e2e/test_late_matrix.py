@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conveyor_cli.main import app
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 from typer.testing import CliRunner
+
+from tests.e2e.read_models import stored_run
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def run(repository: Callable[..., Path], tmp_path: Path, matrix: str) -> tuple[i
 def jobs_of(output: str, data: Path) -> dict[str, str | None]:
     match = re.search(r"^run ([0-9a-f-]{36}): ", output, re.M)
     assert match, output
-    found = Queries(SqliteProjections(data / "projections.db")).run(match.group(1))
+    found = stored_run(data, match.group(1))
     assert found is not None
     return {job["name"]: job["conclusion"] for job in found["jobs"]}
 

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 
+from tests.e2e.read_models import stored_log
 from tests.e2e.test_conveyor_run import conveyor, run_id_of
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +40,7 @@ def test_a_secret_across_the_cut_of_a_long_line_is_masked(
 
     assert code == 0, output[-2000:]
     run_id = run_id_of(output)
-    queries = Queries(SqliteProjections(data / "projections.db"))
-    job_id = queries.job_id(run_id, "long")
-    assert job_id is not None
-    lines = [line["text"] for line in queries.logs(run_id, job_id)]
+    lines = stored_log(data, run_id, "long")
     text = "".join(lines[:-1])
     assert text == "x" * (CUT - before_cut) + "***" + "y" * 100
     assert lines[-1] == "short ***"

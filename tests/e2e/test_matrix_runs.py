@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from conveyor_cli.main import app
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 from typer.testing import CliRunner
+
+from tests.e2e.read_models import stored_run
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ def test_fail_fast_cancels_the_other_legs(repository: Callable[..., Path], tmp_p
     assert "slow leg ends" not in output
     assert "test was failure" in output
     run_id = re.findall(r"^run ([0-9a-f-]{36}): ", output, re.M)[0]
-    run = Queries(SqliteProjections(data / "projections.db")).run(run_id)
+    run = stored_run(data, run_id)
     assert run is not None
     conclusions = {job["name"]: job["conclusion"] for job in run["jobs"]}
     assert conclusions == {"test fast": "failure", "test slow": "cancelled", "after": "success"}

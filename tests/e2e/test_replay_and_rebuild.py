@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from conveyor_cli.main import app
-from conveyor_runtime import SqliteProjections
 from typer.testing import CliRunner
+
+from tests.e2e.read_models import stored_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -39,10 +40,10 @@ def test_replay_prints_the_run_in_order_and_rebuild_equals_the_live_models(
     assert types.index("RunPlanned") < types.index("JobQueued") < types.index("JobStarted")
     assert any("JobSkipped" in line and "job_id=ci.deploy" in line for line in lines)
 
-    live = SqliteProjections(data / "projections.db").dump()
+    live = stored_rows(data)
     code, rebuilt = invoke("projections", "rebuild", "--data-dir", str(data))
     assert code == 0, rebuilt
-    assert SqliteProjections(data / "projections.db").dump() == live
+    assert stored_rows(data) == live
     assert all(live[table] for table in ("runs", "jobs", "steps", "log_lines"))
 
 

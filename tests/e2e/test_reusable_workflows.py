@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 
+from tests.e2e.read_models import stored_run
 from tests.e2e.test_conveyor_run import conveyor, run_id_of
 
 pytestmark = pytest.mark.e2e
@@ -123,7 +122,7 @@ def test_a_failing_called_job_fails_the_caller_and_skips_its_dependant(
     assert code == 1, output
     assert "after the break" not in output
     assert "after the call" not in output
-    run = Queries(SqliteProjections(data / "projections.db")).run(run_id_of(output))
+    run = stored_run(data, run_id_of(output))
     assert run is not None
     assert run["conclusion"] == "failure"
     assert {job["key"]: job["conclusion"] for job in run["jobs"]} == {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conveyor_cli.main import app
-from conveyor_ingest import Queries
-from conveyor_runtime import SqliteProjections
 from typer.testing import CliRunner
+
+from tests.e2e.read_models import stored_log, stored_run
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def test_workflow_commands_masks_and_odd_output(repository: Callable[..., Path],
     assert "The `set-env` command is disabled" in output
 
     run_id = re.findall(r"^run ([0-9a-f-]{36}): ", output, re.M)[0]
-    run = Queries(SqliteProjections(data / "projections.db")).run(run_id)
+    run = stored_run(data, run_id)
     assert run is not None
     [job] = run["jobs"]
     assert job["outputs"] == {"legacy": "still-works"}
@@ -88,7 +88,7 @@ def test_a_job_log_is_capped_with_one_marker(
 
     assert result.exit_code == 0, result.output
     run_id = re.findall(r"^run ([0-9a-f-]{36}): ", result.output, re.M)[0]
-    lines = [line["text"] for line in Queries(SqliteProjections(data / "projections.db")).logs(run_id, "ci.chatty")]
+    lines = stored_log(data, run_id, "ci.chatty")
     assert sum(len(text) + 1 for text in lines[:-2]) <= 4096
     assert lines[-2].startswith("##[warning]The job's log reached its limit of 4096 bytes")
     assert lines[-1].startswith("##[warning]")

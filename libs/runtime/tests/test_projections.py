@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from conveyor_events import (
     StepLogged,
     StepStarted,
 )
-from conveyor_runtime import SqliteEventLog, SqliteProjections, project, rebuild
+from conveyor_runtime import PostgresProjections, ProjectionStore, SqliteEventLog, SqliteProjections, project, rebuild
 
 WaitFor = Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
 
@@ -106,27 +106,32 @@ async def append_each(log: SqliteEventLog, envelopes: list[Envelope]) -> list[En
     return [(await log.append([envelope]))[0] for envelope in envelopes]
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest) -> str:
+    """Where the store lives: SQLite's file, or an empty PostgreSQL database of the test's own."""
+    return "sqlite" if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteProjections:
-    return SqliteProjections(tmp_path / "projections.db")
-
-
-@contextlib.contextmanager
-def connected(store: SqliteProjections) -> Iterator[Any]:
-    db = store.connect()
+async def store(database: str, tmp_path: Path) -> AsyncIterator[ProjectionStore]:
+    """Each test runs against both stores; the rows either one writes are compared with SQLite's where two meet."""
+    opened: ProjectionStore
+    if database == "sqlite":
+        opened = SqliteProjections(tmp_path / "projections.db")
+    else:
+        opened = await PostgresProjections(database).open()
     try:
-        yield db
+        yield opened
     finally:
-        db.close()
+        await opened.close()
 
 
-def rows(store: SqliteProjections, query: str, *parameters: object) -> list[dict[str, Any]]:
-    with connected(store) as db:
-        return [dict(row) for row in db.execute(query, parameters)]
+async def rows(store: ProjectionStore, query: str, *parameters: object) -> list[dict[str, Any]]:
+    return await store.read(lambda found: [dict(row) for row in found(query, *parameters)])
 
 
 @contextlib.asynccontextmanager
-async def projecting(log: SqliteEventLog, store: SqliteProjections) -> AsyncIterator[None]:
+async def projecting(log: SqliteEventLog, store: ProjectionStore) -> AsyncIterator[None]:
     task = asyncio.create_task(project(log, store, batch=5))
     try:
         yield
@@ -137,32 +142,32 @@ async def projecting(log: SqliteEventLog, store: SqliteProjections) -> AsyncIter
         raise outcome
 
 
-async def caught_up(log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor) -> None:
+async def caught_up(log: SqliteEventLog, store: ProjectionStore, wait_for: WaitFor) -> None:
     head = await log.head()
 
     async def there() -> bool:
-        return await asyncio.to_thread(store.position) >= head
+        return await store.position() >= head
 
     await wait_for(there)
 
 
-async def test_a_new_store_is_empty_at_position_0(store: SqliteProjections) -> None:
-    assert store.position() == 0
-    assert store.dump() == {
+async def test_a_new_store_is_empty_at_position_0(store: ProjectionStore) -> None:
+    assert await store.position() == 0
+    assert await store.dump() == {
         "runs": [], "jobs": [], "steps": [], "log_lines": [], "repositories": [], "runners": [], "leases": []
     }
 
 
 async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
-    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor
+    log: SqliteEventLog, store: ProjectionStore, wait_for: WaitFor
 ) -> None:
     stored = await append_each(log, envelopes_of(run_events()))
 
     async with projecting(log, store):
         await caught_up(log, store, wait_for)
 
-    assert store.position() == stored[-1].position == 16
-    [run] = rows(store, "SELECT * FROM runs")
+    assert await store.position() == stored[-1].position == 16
+    [run] = await rows(store, "SELECT * FROM runs")
     assert run == {
         "run_id": RUN,
         "repository": "acme/app",
@@ -178,7 +183,7 @@ async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
         "updated_at": text(at(15)),
         "last_position": 16,
     }
-    build, test = rows(store, "SELECT * FROM jobs ORDER BY ordinal")
+    build, test = await rows(store, "SELECT * FROM jobs ORDER BY ordinal")
     assert build == {
         "run_id": RUN,
         "job_id": BUILD,
@@ -206,7 +211,7 @@ async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
         "needs a job that did not succeed",
     )
     assert (test["queued_at"], test["started_at"], test["completed_at"]) == (None, None, text(at(14)))
-    steps = rows(store, "SELECT * FROM steps ORDER BY step_index")
+    steps = await rows(store, "SELECT * FROM steps ORDER BY step_index")
     assert [
         (step["step_index"], step["step_id"], step["name"], step["status"], step["outcome"], step["conclusion"])
         for step in steps
@@ -218,7 +223,7 @@ async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
         (text(at(7)), text(at(9)), "{}"),
         (text(at(10)), text(at(12)), '{"n": "1"}'),
     ]
-    lines = rows(store, "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? ORDER BY line", RUN)
+    lines = await rows(store, "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? ORDER BY line", RUN)
     assert lines == [
         {"line": 1, "step_index": 0, "at": text(at(100)), "text": "cloning"},
         {"line": 2, "step_index": 0, "at": text(at(101)), "text": "done"},
@@ -227,14 +232,14 @@ async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
 
 
 async def test_project_resumes_from_its_stored_position(
-    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor, tmp_path: Path
+    log: SqliteEventLog, store: ProjectionStore, wait_for: WaitFor, tmp_path: Path
 ) -> None:
     envelopes = envelopes_of(run_events())
     await append_each(log, envelopes[:6])
     async with projecting(log, store):
         await caught_up(log, store, wait_for)
-    assert store.position() == 6
-    assert rows(store, "SELECT status FROM runs") == [{"status": "in_progress"}]
+    assert await store.position() == 6
+    assert await rows(store, "SELECT status FROM runs") == [{"status": "in_progress"}]
 
     await append_each(log, envelopes[6:])
     async with projecting(log, store):
@@ -242,12 +247,12 @@ async def test_project_resumes_from_its_stored_position(
 
     fresh = SqliteProjections(tmp_path / "fresh.db")
     await rebuild(log, fresh)
-    assert store.dump() == fresh.dump()
-    assert rows(store, "SELECT status FROM runs") == [{"status": "completed"}]
+    assert await store.dump() == await fresh.dump()
+    assert await rows(store, "SELECT status FROM runs") == [{"status": "completed"}]
 
 
 async def test_project_keeps_up_with_events_appended_while_it_runs(
-    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor
+    log: SqliteEventLog, store: ProjectionStore, wait_for: WaitFor
 ) -> None:
     envelopes = envelopes_of(run_events())
 
@@ -256,12 +261,13 @@ async def test_project_keeps_up_with_events_appended_while_it_runs(
             await log.append([envelope])
         await caught_up(log, store, wait_for)
 
-    assert rows(store, "SELECT status, conclusion FROM runs") == [{"status": "completed", "conclusion": "success"}]
-    assert len(rows(store, "SELECT * FROM log_lines")) == 3
+    found = await rows(store, "SELECT status, conclusion FROM runs")
+    assert found == [{"status": "completed", "conclusion": "success"}]
+    assert len(await rows(store, "SELECT * FROM log_lines")) == 3
 
 
 async def test_rebuild_into_a_fresh_store_gives_the_same_rows(
-    log: SqliteEventLog, store: SqliteProjections, wait_for: WaitFor, tmp_path: Path
+    log: SqliteEventLog, store: ProjectionStore, wait_for: WaitFor, tmp_path: Path
 ) -> None:
     await append_each(log, envelopes_of(run_events("run-1")))
     await append_each(log, envelopes_of(run_events("run-2"), start=100))
@@ -273,59 +279,59 @@ async def test_rebuild_into_a_fresh_store_gives_the_same_rows(
     last = await rebuild(log, fresh, batch=7)
 
     assert last == await log.head() == 33
-    assert fresh.position() == 33
-    assert fresh.dump() == store.dump()
-    assert len(fresh.dump()["runs"]) == 2
+    assert await fresh.position() == 33
+    assert await fresh.dump() == await store.dump()
+    assert len((await fresh.dump())["runs"]) == 2
 
 
 async def test_rebuild_forgets_rows_that_are_not_in_the_log(
-    log: SqliteEventLog, store: SqliteProjections, tmp_path: Path
+    log: SqliteEventLog, store: ProjectionStore, tmp_path: Path
 ) -> None:
     other = SqliteProjections(tmp_path / "other.db")
-    other.apply(envelopes_of(run_events("run-elsewhere")))
+    await other.apply(envelopes_of(run_events("run-elsewhere")))
     await append_each(log, envelopes_of(run_events()))
 
     await rebuild(log, other)
     await rebuild(log, store)
 
-    assert other.dump() == store.dump()
-    assert [row[0] for row in other.dump()["runs"]] == [RUN]
+    assert await other.dump() == await store.dump()
+    assert [row[0] for row in (await other.dump())["runs"]] == [RUN]
 
 
-async def test_applying_the_same_batch_twice_changes_nothing(store: SqliteProjections) -> None:
+async def test_applying_the_same_batch_twice_changes_nothing(store: ProjectionStore) -> None:
     batch = [envelope.placed(number, number) for number, envelope in enumerate(envelopes_of(run_events()), 1)]
-    store.apply(batch)
-    once = store.dump()
+    await store.apply(batch)
+    once = await store.dump()
 
-    store.apply(batch)
+    await store.apply(batch)
 
-    assert store.dump() == once
-    assert store.position() == 16
+    assert await store.dump() == once
+    assert await store.position() == 16
 
 
-async def test_a_redelivered_older_event_changes_nothing(store: SqliteProjections) -> None:
+async def test_a_redelivered_older_event_changes_nothing(store: ProjectionStore) -> None:
     batch = [envelope.placed(number, number) for number, envelope in enumerate(envelopes_of(run_events()), 1)]
-    store.apply(batch)
-    once = store.dump()
+    await store.apply(batch)
+    once = await store.dump()
 
-    store.apply([batch[4]])  # JobQueued of `build`, long after the job completed
+    await store.apply([batch[4]])  # JobQueued of `build`, long after the job completed
 
-    assert store.dump() == once
-    assert store.position() == 16
+    assert await store.dump() == once
+    assert await store.position() == 16
 
 
-async def test_events_of_an_unknown_run_are_passed_over(store: SqliteProjections) -> None:
+async def test_events_of_an_unknown_run_are_passed_over(store: ProjectionStore) -> None:
     stray = JobQueued(run_id="run-never-requested", job_id=BUILD)
     placed = [envelope.placed(1, number) for number, envelope in enumerate(envelopes_of([stray]), 41)]
 
-    assert store.apply(placed) == 41
+    assert await store.apply(placed) == 41
 
-    assert store.position() == 41
-    assert store.dump()["jobs"] == []
-    assert store.dump()["runs"] == []
+    assert await store.position() == 41
+    assert (await store.dump())["jobs"] == []
+    assert (await store.dump())["runs"] == []
 
 
-async def test_a_rejected_workflow_is_listed_with_its_problems(store: SqliteProjections) -> None:
+async def test_a_rejected_workflow_is_listed_with_its_problems(store: ProjectionStore) -> None:
     problem = Problem(path="bad.yml", line=2, column=3, message="'jobs' is required")
     events: list[Event] = [
         RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
@@ -333,9 +339,9 @@ async def test_a_rejected_workflow_is_listed_with_its_problems(store: SqliteProj
         RunRejected(run_id=RUN, reason="nothing to run"),
         RunCompleted(run_id=RUN, conclusion="failure"),
     ]
-    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+    await store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
 
-    [run] = rows(store, "SELECT status, conclusion, problems FROM runs")
+    [run] = await rows(store, "SELECT status, conclusion, problems FROM runs")
 
     assert (run["status"], run["conclusion"]) == ("completed", "failure")
     assert json.loads(run["problems"]) == [
@@ -344,7 +350,7 @@ async def test_a_rejected_workflow_is_listed_with_its_problems(store: SqliteProj
     ]
 
 
-async def test_a_cancel_request_marks_a_running_run_but_not_a_completed_one(store: SqliteProjections) -> None:
+async def test_a_cancel_request_marks_a_running_run_but_not_a_completed_one(store: ProjectionStore) -> None:
     requested = RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40)
     other = requested.model_copy(update={"run_id": "run-done"})
     events: list[Event] = [
@@ -354,54 +360,54 @@ async def test_a_cancel_request_marks_a_running_run_but_not_a_completed_one(stor
         RunCancelRequested(run_id=RUN, reason="stop"),
         RunCancelRequested(run_id="run-done", reason="too late"),
     ]
-    store.apply([envelope.placed(1, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+    await store.apply([envelope.placed(1, n) for n, envelope in enumerate(envelopes_of(events), 1)])
 
-    statuses = {row["run_id"]: row["status"] for row in rows(store, "SELECT run_id, status FROM runs")}
+    statuses = {row["run_id"]: row["status"] for row in await rows(store, "SELECT run_id, status FROM runs")}
 
     assert statuses == {RUN: "cancelling", "run-done": "completed"}
 
 
-async def test_a_step_completed_without_having_started_gets_a_row(store: SqliteProjections) -> None:
+async def test_a_step_completed_without_having_started_gets_a_row(store: ProjectionStore) -> None:
     events: list[Event] = [
         RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
         StepCompleted(run_id=RUN, job_id=BUILD, step_index=2, outcome="skipped", conclusion="skipped"),
     ]
-    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+    await store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
 
-    [step] = rows(store, "SELECT name, status, started_at, conclusion FROM steps")
+    [step] = await rows(store, "SELECT name, status, started_at, conclusion FROM steps")
 
     assert step == {"name": "step 3", "status": "completed", "started_at": None, "conclusion": "skipped"}
 
 
-async def test_a_repository_registered_again_is_updated(store: SqliteProjections) -> None:
+async def test_a_repository_registered_again_is_updated(store: ProjectionStore) -> None:
     events: list[Event] = [
         RepositoryRegistered(name="app", url="/old"),
         RepositoryRegistered(name="lib", url="/lib"),
         RepositoryRegistered(name="app", url="/new", default_branch="trunk"),
     ]
-    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+    await store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
 
-    assert rows(store, "SELECT name, url, default_branch FROM repositories ORDER BY name") == [
+    assert await rows(store, "SELECT name, url, default_branch FROM repositories ORDER BY name") == [
         {"name": "app", "url": "/new", "default_branch": "trunk"},
         {"name": "lib", "url": "/lib", "default_branch": "main"},
     ]
 
 
-async def test_reset_forgets_rows_and_position(store: SqliteProjections) -> None:
-    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(run_events()), 1)])
+async def test_reset_forgets_rows_and_position(store: ProjectionStore) -> None:
+    await store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(run_events()), 1)])
 
-    store.reset()
+    await store.reset()
 
-    assert store.position() == 0
-    assert all(table == [] for table in store.dump().values())
+    assert await store.position() == 0
+    assert all(table == [] for table in (await store.dump()).values())
 
 
-async def test_an_empty_batch_leaves_the_position_alone(store: SqliteProjections) -> None:
-    store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(run_events()[:1]), 1)])
+async def test_an_empty_batch_leaves_the_position_alone(store: ProjectionStore) -> None:
+    await store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(run_events()[:1]), 1)])
 
-    assert store.apply([]) == 0
+    assert await store.apply([]) == 0
 
-    assert store.position() == 1
+    assert await store.position() == 1
 
 
 def scheduled(*events: Event) -> list[Envelope]:
@@ -414,32 +420,32 @@ def scheduled(*events: Event) -> list[Envelope]:
     return [envelope.placed(n, n) for n, envelope in enumerate(envelopes_of([*start, *events]), 1)]
 
 
-def job_row(store: SqliteProjections) -> dict[str, Any]:
-    [job] = rows(store, "SELECT status, conclusion, attempt, error, reason FROM jobs")
+async def job_row(store: ProjectionStore) -> dict[str, Any]:
+    [job] = await rows(store, "SELECT status, conclusion, attempt, error, reason FROM jobs")
     return job
 
 
-async def test_an_approval_gate_shows_who_it_waits_for_and_who_decided(store: SqliteProjections) -> None:
-    store.apply(
+async def test_an_approval_gate_shows_who_it_waits_for_and_who_decided(store: ProjectionStore) -> None:
+    await store.apply(
         scheduled(ApprovalRequested(run_id=RUN, job_id=BUILD, environment="production", reviewers=["alice"]))
     )
-    assert job_row(store)["status"] == "waiting"
-    assert job_row(store)["reason"] == "waiting for alice to approve the environment production"
+    assert (await job_row(store))["status"] == "waiting"
+    assert (await job_row(store))["reason"] == "waiting for alice to approve the environment production"
 
-    store.apply(
+    await store.apply(
         scheduled(
             ApprovalRequested(run_id=RUN, job_id=BUILD, environment="production", reviewers=["alice"]),
             ApprovalRejected(run_id=RUN, job_id=BUILD, environment="production", approver="alice", comment="no"),
         )[-1:]
     )
-    job = job_row(store)
+    job = await job_row(store)
     assert (job["status"], job["conclusion"], job["error"]) == ("completed", "failure", "rejected by alice: no")
 
 
 async def test_a_timeout_ends_the_attempt_first_and_a_later_report_does_not_change_it(
-    store: SqliteProjections,
+    store: ProjectionStore,
 ) -> None:
-    store.apply(
+    await store.apply(
         scheduled(
             JobQueued(run_id=RUN, job_id=BUILD),
             JobStarted(run_id=RUN, job_id=BUILD, runner_id="r"),
@@ -447,13 +453,13 @@ async def test_a_timeout_ends_the_attempt_first_and_a_later_report_does_not_chan
             JobCompleted(run_id=RUN, job_id=BUILD, conclusion="cancelled"),
         )
     )
-    job = job_row(store)
+    job = await job_row(store)
     assert (job["status"], job["conclusion"]) == ("completed", "failure")
     assert job["error"] == "timed out while running (limit 10 minutes)"
 
 
-async def test_a_retry_opens_the_job_again_as_a_new_attempt(store: SqliteProjections) -> None:
-    store.apply(
+async def test_a_retry_opens_the_job_again_as_a_new_attempt(store: ProjectionStore) -> None:
+    await store.apply(
         scheduled(
             JobQueued(run_id=RUN, job_id=BUILD),
             JobStarted(run_id=RUN, job_id=BUILD, runner_id="r"),
@@ -461,19 +467,19 @@ async def test_a_retry_opens_the_job_again_as_a_new_attempt(store: SqliteProject
             JobQueued(run_id=RUN, job_id=BUILD, attempt=2),
         )
     )
-    job = job_row(store)
+    job = await job_row(store)
     assert (job["status"], job["conclusion"], job["attempt"], job["error"]) == ("queued", None, 2, None)
 
 
-async def test_cancel_requests_and_concurrency_waits_are_visible(store: SqliteProjections) -> None:
-    store.apply(
+async def test_cancel_requests_and_concurrency_waits_are_visible(store: ProjectionStore) -> None:
+    await store.apply(
         scheduled(
             ConcurrencyWaited(run_id=RUN, workflow=WORKFLOW, group="deploy", since=at(5)),
             JobQueued(run_id=RUN, job_id=BUILD),
             JobCancelRequested(run_id=RUN, job_id=BUILD, reason="fail-fast"),
         )
     )
-    [run] = rows(store, "SELECT status FROM runs")
+    [run] = await rows(store, "SELECT status FROM runs")
     assert run["status"] == "waiting"
-    job = job_row(store)
+    job = await job_row(store)
     assert (job["status"], job["reason"]) == ("cancelling", "cancel requested: fail-fast")

@@ -93,18 +93,18 @@ def test_the_access_stream_folds_into_tokens_that_open_until_revoked_and_runner_
     assert "never-issued" not in state.tokens
 
 
-def test_a_page_of_what_a_caller_may_see_skips_and_counts_only_visible_rows() -> None:
+async def test_a_page_of_what_a_caller_may_see_skips_and_counts_only_visible_rows() -> None:
     rows = [{"n": n} for n in range(23)]
 
-    def fetch(limit: int, offset: int) -> list[dict[str, Any]]:
+    async def fetch(limit: int, offset: int) -> list[dict[str, Any]]:
         return rows[offset : offset + limit]
 
     def even(row: dict[str, Any]) -> bool:
         return bool(row["n"] % 2 == 0)
 
-    assert visible_page(fetch, even, limit=3, offset=2, chunk=4) == [{"n": 4}, {"n": 6}, {"n": 8}]
-    assert visible_page(fetch, even, limit=50, offset=10, chunk=4) == [{"n": 20}, {"n": 22}]
-    assert visible_page(fetch, even, limit=5, offset=20, chunk=4) == []
+    assert await visible_page(fetch, even, limit=3, offset=2, chunk=4) == [{"n": 4}, {"n": 6}, {"n": 8}]
+    assert await visible_page(fetch, even, limit=50, offset=10, chunk=4) == [{"n": 20}, {"n": 22}]
+    assert await visible_page(fetch, even, limit=5, offset=20, chunk=4) == []
 
 
 # -- the API over a real log -------------------------------------------------------------------------------------

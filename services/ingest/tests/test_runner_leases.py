@@ -212,7 +212,7 @@ async def test_the_runners_read_model_is_rebuilt_the_same(edge: Edge, tmp_path: 
     again = SqliteProjections(tmp_path / "rebuilt.db")
     await rebuild(edge.log, again)
 
-    dump: dict[str, Any] = edge.store.dump()
-    assert dump == again.dump()
+    dump: dict[str, Any] = await edge.store.dump()
+    assert dump == await again.dump()
     assert len(dump["runners"]) == 1
     assert len(dump["leases"]) == 1

@@ -259,7 +259,7 @@ async def test_the_api_shows_whether_a_repository_has_secrets_never_them(edge: E
     }
     assert registered.json() == expected
     assert listed.json() == [expected]
-    row = Queries(edge.store).github_repositories("OCTO/APP")[0]
+    row = (await Queries(edge.store).github_repositories("OCTO/APP"))[0]
     assert SECRET not in json.dumps(row)
     assert "ghp_tokenvalue" not in json.dumps(row)
     assert json.loads(row["token"])["key_id"] == LocalKeyWrapper(KEY).key_id

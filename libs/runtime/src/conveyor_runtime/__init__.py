@@ -26,9 +26,12 @@ from conveyor_runtime._leases import (
     renew,
 )
 from conveyor_runtime._log import Checkpoint, ConcurrencyError, EventLog
-from conveyor_runtime._projections import PROJECTOR, SqliteProjections, project, rebuild
+from conveyor_runtime._postgres_projections import PostgresProjections
+from conveyor_runtime._projection_store import ProjectionStore, Row, Rows
+from conveyor_runtime._projections import PROJECTOR, project, rebuild
 from conveyor_runtime._settings import RuntimeSettings
 from conveyor_runtime._sqlite_log import SqliteEventLog
+from conveyor_runtime._sqlite_projections import SqliteProjections
 
 __all__ = [
     "ANY_LABEL",
@@ -45,7 +48,11 @@ __all__ = [
     "KafkaTopics",
     "Lease",
     "LeaseState",
+    "PostgresProjections",
+    "ProjectionStore",
     "RemoteGitError",
+    "Row",
+    "Rows",
     "RuntimeSettings",
     "SqliteEventLog",
     "SqliteProjections",

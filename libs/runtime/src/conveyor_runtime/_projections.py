@@ -1,17 +1,15 @@
-"""Read models of runs, jobs, steps, logs, repositories and runners, written from the log into their own SQLite file.
+"""Read models of runs, jobs, steps, logs, repositories and runners, written from the log into a projection store.
 
 The projector keeps its position in the same database and transaction as the rows it writes, so after a
 crash it resumes exactly where its last committed batch ended. Every value is taken from the events (never
-from the clock), so rebuilding from position 0 gives the same rows.
+from the clock), so rebuilding from position 0 gives the same rows. The statements are written once, in the
+SQL that SQLite and PostgreSQL both accept, and run by either store (`SqliteProjections`, `PostgresProjections`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from conveyor_events import (
@@ -49,59 +47,23 @@ from conveyor_events import (
 
 from conveyor_runtime import _runner_models as runners
 from conveyor_runtime._log import EventLog
+from conveyor_runtime._projection_store import Db, ProjectionStore
 
 PROJECTOR = "projector"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, repository TEXT NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL,
-    event_name TEXT NOT NULL, actor TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT,
-    workflows TEXT NOT NULL DEFAULT '[]', problems TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    run_id TEXT NOT NULL, job_id TEXT NOT NULL, workflow TEXT NOT NULL, job_key TEXT NOT NULL,
-    name TEXT NOT NULL, needs TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT, attempt INTEGER NOT NULL,
-    runner_id TEXT, outputs TEXT NOT NULL DEFAULT '{}', error TEXT, reason TEXT,
-    queued_at TEXT, started_at TEXT, completed_at TEXT, ordinal INTEGER NOT NULL, labels TEXT,
-    PRIMARY KEY (run_id, job_id)
-);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL, job_id TEXT NOT NULL, step_index INTEGER NOT NULL, step_id TEXT, name TEXT NOT NULL,
-    status TEXT NOT NULL, outcome TEXT, conclusion TEXT, outputs TEXT NOT NULL DEFAULT '{}',
-    annotations TEXT NOT NULL DEFAULT '[]', summary TEXT NOT NULL DEFAULT '',
-    started_at TEXT, completed_at TEXT,
-    PRIMARY KEY (run_id, job_id, step_index)
-);
-CREATE TABLE IF NOT EXISTS log_lines (
-    run_id TEXT NOT NULL, job_id TEXT NOT NULL, line INTEGER NOT NULL, step_index INTEGER NOT NULL,
-    at TEXT NOT NULL, text TEXT NOT NULL,
-    PRIMARY KEY (run_id, job_id, line)
-);
-CREATE TABLE IF NOT EXISTS repositories (
-    name TEXT PRIMARY KEY, url TEXT NOT NULL, default_branch TEXT NOT NULL,
-    github TEXT, webhook_secret TEXT, token TEXT
-);
-CREATE TABLE IF NOT EXISTS projector_position (
-    name TEXT PRIMARY KEY, position INTEGER NOT NULL
-);
-"""
-_SCHEMA += runners.SCHEMA
 TABLES = ("runs", "jobs", "steps", "log_lines", "repositories", *runners.TABLES)
-_ADDED_COLUMNS = {"repositories": ("github TEXT", "webhook_secret TEXT", "token TEXT"), "jobs": ("labels TEXT",)}
-"""Columns added after a table's first version: a read model written before them gains them when opened."""
 
-Apply = Callable[[sqlite3.Connection, Envelope, Any], None]
+Apply = Callable[[Db, Envelope, Any], None]
 
 
 def _at(envelope: Envelope) -> str:
     return envelope.occurred_at.isoformat().replace("+00:00", "Z")
 
 
-def _run_requested(db: sqlite3.Connection, envelope: Envelope, event: RunRequested) -> None:
+def _run_requested(db: Db, envelope: Envelope, event: RunRequested) -> None:
     db.execute(
-        "INSERT OR IGNORE INTO runs (run_id, repository, ref, sha, event_name, actor, status, created_at,"
-        " updated_at, last_position) VALUES (?,?,?,?,?,?,'requested',?,?,?)",
+        "INSERT INTO runs (run_id, repository, ref, sha, event_name, actor, status, created_at,"
+        " updated_at, last_position) VALUES (?,?,?,?,?,?,'requested',?,?,?) ON CONFLICT DO NOTHING",
         (
             event.run_id,
             event.repository,
@@ -116,7 +78,7 @@ def _run_requested(db: sqlite3.Connection, envelope: Envelope, event: RunRequest
     )
 
 
-def _run_planned(db: sqlite3.Connection, envelope: Envelope, event: RunPlanned) -> None:
+def _run_planned(db: Db, envelope: Envelope, event: RunPlanned) -> None:
     (workflows,) = db.execute("SELECT workflows FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
     listed = [*json.loads(workflows), {"path": event.workflow, "name": event.workflow_name}]
     db.execute(
@@ -126,7 +88,7 @@ def _run_planned(db: sqlite3.Connection, envelope: Envelope, event: RunPlanned) 
     )
 
 
-def _run_rejected(db: sqlite3.Connection, envelope: Envelope, event: RunRejected) -> None:
+def _run_rejected(db: Db, envelope: Envelope, event: RunRejected) -> None:
     (problems,) = db.execute("SELECT problems FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
     found = json.loads(problems)
     found.append(
@@ -139,32 +101,32 @@ def _run_rejected(db: sqlite3.Connection, envelope: Envelope, event: RunRejected
     db.execute("UPDATE runs SET problems = ? WHERE run_id = ?", (json.dumps(found), event.run_id))
 
 
-def _run_completed(db: sqlite3.Connection, envelope: Envelope, event: RunCompleted) -> None:
+def _run_completed(db: Db, envelope: Envelope, event: RunCompleted) -> None:
     db.execute(
         "UPDATE runs SET status = 'completed', conclusion = ? WHERE run_id = ?",
         (event.conclusion.value, event.run_id),
     )
 
 
-def _run_cancel_requested(db: sqlite3.Connection, envelope: Envelope, event: RunCancelRequested) -> None:
+def _run_cancel_requested(db: Db, envelope: Envelope, event: RunCancelRequested) -> None:
     db.execute("UPDATE runs SET status = 'cancelling' WHERE run_id = ? AND status != 'completed'", (event.run_id,))
 
 
-def _job_planned(db: sqlite3.Connection, envelope: Envelope, event: JobPlanned) -> None:
+def _job_planned(db: Db, envelope: Envelope, event: JobPlanned) -> None:
     (ordinal,) = db.execute("SELECT COUNT(*) FROM jobs WHERE run_id = ?", (event.run_id,)).fetchone()
     db.execute(
-        "INSERT OR IGNORE INTO jobs (run_id, job_id, workflow, job_key, name, needs, status, attempt, ordinal)"
-        " VALUES (?,?,?,?,?,?,'pending',1,?)",
+        "INSERT INTO jobs (run_id, job_id, workflow, job_key, name, needs, status, attempt, ordinal)"
+        " VALUES (?,?,?,?,?,?,'pending',1,?) ON CONFLICT DO NOTHING",
         (event.run_id, event.job_id, event.workflow, event.job_key, event.name, json.dumps(event.needs), ordinal),
     )
 
 
-def _matrix_expanded(db: sqlite3.Connection, envelope: Envelope, event: MatrixExpanded) -> None:
+def _matrix_expanded(db: Db, envelope: Envelope, event: MatrixExpanded) -> None:
     """The job as planned, unexpanded, gives way to its legs (each a `JobPlanned` that follows)."""
     db.execute("DELETE FROM jobs WHERE run_id = ? AND job_id = ?", (event.run_id, event.job_id))
 
 
-def _job_queued(db: sqlite3.Connection, envelope: Envelope, event: JobQueued) -> None:
+def _job_queued(db: Db, envelope: Envelope, event: JobQueued) -> None:
     db.execute(
         "UPDATE jobs SET status = 'queued', attempt = ?, queued_at = ?, conclusion = NULL, error = NULL,"
         " reason = NULL, runner_id = NULL, started_at = NULL, completed_at = NULL, labels = ?"
@@ -173,7 +135,7 @@ def _job_queued(db: sqlite3.Connection, envelope: Envelope, event: JobQueued) ->
     )
 
 
-def _job_skipped(db: sqlite3.Connection, envelope: Envelope, event: JobSkipped) -> None:
+def _job_skipped(db: Db, envelope: Envelope, event: JobSkipped) -> None:
     db.execute(
         "UPDATE jobs SET status = 'completed', conclusion = 'skipped', reason = ?, completed_at = ?"
         " WHERE run_id = ? AND job_id = ?",
@@ -181,7 +143,7 @@ def _job_skipped(db: sqlite3.Connection, envelope: Envelope, event: JobSkipped) 
     )
 
 
-def _job_assigned(db: sqlite3.Connection, envelope: Envelope, event: JobAssigned) -> None:
+def _job_assigned(db: Db, envelope: Envelope, event: JobAssigned) -> None:
     db.execute(
         "UPDATE jobs SET runner_id = ? WHERE run_id = ? AND job_id = ?",
         (event.runner_id, event.run_id, event.job_id),
@@ -189,14 +151,14 @@ def _job_assigned(db: sqlite3.Connection, envelope: Envelope, event: JobAssigned
     runners.lease_assigned(db, envelope, event)
 
 
-def _job_started(db: sqlite3.Connection, envelope: Envelope, event: JobStarted) -> None:
+def _job_started(db: Db, envelope: Envelope, event: JobStarted) -> None:
     db.execute(
         "UPDATE jobs SET status = 'in_progress', runner_id = ?, started_at = ? WHERE run_id = ? AND job_id = ?",
         (event.runner_id, _at(envelope), event.run_id, event.job_id),
     )
 
 
-def _job_completed(db: sqlite3.Connection, envelope: Envelope, event: JobCompleted) -> None:
+def _job_completed(db: Db, envelope: Envelope, event: JobCompleted) -> None:
     db.execute(
         "UPDATE jobs SET status = 'completed', conclusion = ?, outputs = ?, error = COALESCE(?, error),"
         " completed_at = ? WHERE run_id = ? AND job_id = ? AND attempt = ? AND status != 'completed'",
@@ -212,15 +174,18 @@ def _job_completed(db: sqlite3.Connection, envelope: Envelope, event: JobComplet
     )
 
 
-def _step_started(db: sqlite3.Connection, envelope: Envelope, event: StepStarted) -> None:
+def _step_started(db: Db, envelope: Envelope, event: StepStarted) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO steps (run_id, job_id, step_index, step_id, name, status, started_at)"
-        " VALUES (?,?,?,?,?,'in_progress',?)",
+        "INSERT INTO steps (run_id, job_id, step_index, step_id, name, status, started_at)"
+        " VALUES (?,?,?,?,?,'in_progress',?) ON CONFLICT (run_id, job_id, step_index) DO UPDATE SET"
+        " step_id = excluded.step_id, name = excluded.name, status = 'in_progress', outcome = NULL,"
+        " conclusion = NULL, outputs = '{}', annotations = '[]', summary = '', started_at = excluded.started_at,"
+        " completed_at = NULL",
         (event.run_id, event.job_id, event.step_index, event.step_id, event.name, _at(envelope)),
     )
 
 
-def _step_completed(db: sqlite3.Connection, envelope: Envelope, event: StepCompleted) -> None:
+def _step_completed(db: Db, envelope: Envelope, event: StepCompleted) -> None:
     db.execute(
         "INSERT INTO steps (run_id, job_id, step_index, step_id, name, status, outcome, conclusion, outputs,"
         " annotations, summary, completed_at) VALUES (?,?,?,?,?,'completed',?,?,?,?,?,?)"
@@ -243,9 +208,10 @@ def _step_completed(db: sqlite3.Connection, envelope: Envelope, event: StepCompl
     )
 
 
-def _step_logged(db: sqlite3.Connection, envelope: Envelope, event: StepLogged) -> None:
+def _step_logged(db: Db, envelope: Envelope, event: StepLogged) -> None:
     db.executemany(
-        "INSERT OR IGNORE INTO log_lines (run_id, job_id, line, step_index, at, text) VALUES (?,?,?,?,?,?)",
+        "INSERT INTO log_lines (run_id, job_id, line, step_index, at, text) VALUES (?,?,?,?,?,?)"
+        " ON CONFLICT DO NOTHING",
         [
             (
                 event.run_id,
@@ -260,7 +226,7 @@ def _step_logged(db: sqlite3.Connection, envelope: Envelope, event: StepLogged) 
     )
 
 
-def _repository_registered(db: sqlite3.Connection, envelope: Envelope, event: RepositoryRegistered) -> None:
+def _repository_registered(db: Db, envelope: Envelope, event: RepositoryRegistered) -> None:
     """Secrets are stored as they travel in the event: sealed, never in clear text."""
     # Registrations from before `github` existed map an `owner/name` name to GitHub, as new ones do.
     github = event.github or (event.name if "/" in event.name else None)
@@ -286,13 +252,13 @@ def _job_note(status: str | None, *, ending: bool = False) -> Apply:
     as the run's conclusion was decided on it).
     """
 
-    def apply(db: sqlite3.Connection, envelope: Envelope, event: Any) -> None:
+    def apply(db: Db, envelope: Envelope, event: Any) -> None:
         reason = _reason(event)
         attempt = getattr(event, "attempt", None)  # None: whatever attempt the job is at
         if ending:
             db.execute(
                 "UPDATE jobs SET status = 'completed', conclusion = 'failure', error = ?, completed_at = ?"
-                " WHERE run_id = ? AND job_id = ? AND (? IS NULL OR attempt = ?) AND status != 'completed'",
+                " WHERE run_id = ? AND job_id = ? AND (CAST(? AS INTEGER) IS NULL OR attempt = ?) AND status != 'completed'",
                 (reason, _at(envelope), event.run_id, event.job_id, attempt, attempt),
             )
             return
@@ -300,9 +266,9 @@ def _job_note(status: str | None, *, ending: bool = False) -> Apply:
         waits = status == "waiting"
         db.execute(
             "UPDATE jobs SET status = COALESCE(?, status), reason = ?,"
-            " queued_at = CASE WHEN ? THEN COALESCE(queued_at, ?) ELSE queued_at END"
-            " WHERE run_id = ? AND job_id = ? AND (? IS NULL OR attempt <= ?) AND status != 'completed'",
-            (status, reason, waits, _at(envelope), event.run_id, event.job_id, attempt, attempt),
+            " queued_at = CASE WHEN ? = 1 THEN COALESCE(queued_at, ?) ELSE queued_at END"
+            " WHERE run_id = ? AND job_id = ? AND (CAST(? AS INTEGER) IS NULL OR attempt <= ?) AND status != 'completed'",
+            (status, reason, int(waits), _at(envelope), event.run_id, event.job_id, attempt, attempt),
         )
 
     return apply
@@ -332,7 +298,7 @@ def _reason(event: Any) -> str:
     return ""
 
 
-def _run_concurrency(db: sqlite3.Connection, envelope: Envelope, event: Any) -> None:
+def _run_concurrency(db: Db, envelope: Envelope, event: Any) -> None:
     if event.job_id is not None:
         status = "waiting" if isinstance(event, ConcurrencyWaited) else None
         _job_note(status)(db, envelope, event)
@@ -341,7 +307,7 @@ def _run_concurrency(db: sqlite3.Connection, envelope: Envelope, event: Any) -> 
         db.execute("UPDATE runs SET status = 'waiting' WHERE run_id = ? AND status != 'completed'", (event.run_id,))
 
 
-def _run_rerun_requested(db: sqlite3.Connection, envelope: Envelope, event: RunRerunRequested) -> None:
+def _run_rerun_requested(db: Db, envelope: Envelope, event: RunRerunRequested) -> None:
     db.execute(
         "UPDATE runs SET status = 'in_progress', conclusion = NULL WHERE run_id = ?",
         (event.run_id,),
@@ -381,105 +347,75 @@ APPLY: dict[str, Apply] = {
 }
 
 
-class SqliteProjections:
-    """The read models in one SQLite file, with the projector's position."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            for table, columns in _ADDED_COLUMNS.items():
-                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
-                for column in columns:
-                    if column.split()[0] not in present:
-                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-
-    def connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA synchronous=NORMAL")
-        return connection
-
-    def position(self) -> int:
-        with self.connect() as db:
-            row = db.execute("SELECT position FROM projector_position WHERE name = ?", (PROJECTOR,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def apply(self, envelopes: Iterable[Envelope]) -> int:
-        """Apply a batch in one transaction with the new position; returns the last position applied (0: none)."""
-        db = self.connect()
-        try:
-            with db:
-                row = db.execute("SELECT position FROM projector_position WHERE name = ?", (PROJECTOR,)).fetchone()
-                done = int(row[0]) if row else 0
-                last = 0
-                for envelope in envelopes:
-                    if envelope.position <= done:
-                        continue  # applied before: a batch delivered again changes nothing
-                    apply = APPLY.get(envelope.type)
-                    if apply is not None and self._run_known(db, envelope):
-                        apply(db, envelope, envelope.event)
-                        self._touch(db, envelope)
-                    last = envelope.position
-                if last:
-                    db.execute(
-                        "INSERT INTO projector_position (name, position) VALUES (?, ?)"
-                        " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                        (PROJECTOR, last),
-                    )
-                return last
-        finally:
-            db.close()
-
-    @staticmethod
-    def _run_known(db: sqlite3.Connection, envelope: Envelope) -> bool:
-        run_id = getattr(envelope.event, "run_id", None)
-        if run_id is None or envelope.type == RunRequested.event_type():
-            return True
-        return db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
-
-    @staticmethod
-    def _touch(db: sqlite3.Connection, envelope: Envelope) -> None:
-        run_id = getattr(envelope.event, "run_id", None)
-        if run_id is not None:
-            db.execute(
-                "UPDATE runs SET updated_at = ?, last_position = ? WHERE run_id = ?",
-                (_at(envelope), envelope.position, run_id),
-            )
-
-    def reset(self) -> None:
-        """Forget every row and the position, ready to be rebuilt from the start of the log."""
-        db = self.connect()
-        try:
-            with db:
-                for table in (*TABLES, "projector_position"):
-                    db.execute(f"DELETE FROM {table}")
-        finally:
-            db.close()
-
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every read model, sorted: two projections are equal when their dumps are."""
-        db = self.connect()
-        try:
-            return {table: sorted(tuple(row) for row in db.execute(f"SELECT * FROM {table}")) for table in TABLES}
-        finally:
-            db.close()
+def apply_batch(db: Db, envelopes: Iterable[Envelope]) -> int:
+    """Apply what follows the stored position and store the new one, in the caller's transaction; returns the
+    last position applied (0: none)."""
+    done = stored_position(db)
+    last = 0
+    for envelope in envelopes:
+        if envelope.position <= done:
+            continue  # applied before: a batch delivered again changes nothing
+        apply = APPLY.get(envelope.type)
+        if apply is not None and _run_known(db, envelope):
+            apply(db, envelope, envelope.event)
+            _touch(db, envelope)
+        last = envelope.position
+    if last:
+        db.execute(
+            "INSERT INTO projector_position (name, position) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (PROJECTOR, last),
+        )
+    return last
 
 
-async def project(log: EventLog, store: SqliteProjections, *, batch: int = 1000) -> None:
+def stored_position(db: Db) -> int:
+    row = db.execute("SELECT position FROM projector_position WHERE name = ?", (PROJECTOR,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def clear(db: Db) -> None:
+    """Delete every row and the position."""
+    for table in (*TABLES, "projector_position"):
+        db.execute(f"DELETE FROM {table}")
+
+
+def dump_rows(db: Db) -> dict[str, list[tuple[Any, ...]]]:
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for table in TABLES:
+        cursor: Any = db.execute(f"SELECT * FROM {table}")
+        rows[table] = sorted(tuple(row) for row in cursor.fetchall())
+    return rows
+
+
+def _run_known(db: Db, envelope: Envelope) -> bool:
+    run_id = getattr(envelope.event, "run_id", None)
+    if run_id is None or envelope.type == RunRequested.event_type():
+        return True
+    return db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+
+def _touch(db: Db, envelope: Envelope) -> None:
+    run_id = getattr(envelope.event, "run_id", None)
+    if run_id is not None:
+        db.execute(
+            "UPDATE runs SET updated_at = ?, last_position = ? WHERE run_id = ?",
+            (_at(envelope), envelope.position, run_id),
+        )
+
+
+async def project(log: EventLog, store: ProjectionStore, *, batch: int = 1000) -> None:
     """Keep `store` up to date with the log, forever."""
-    position = await asyncio.to_thread(store.position)
+    position = await store.position()
     async for envelopes in log.subscribe_batches(position, limit=batch):
-        await asyncio.to_thread(store.apply, envelopes)
+        await store.apply(envelopes)
 
 
-async def rebuild(log: EventLog, store: SqliteProjections, *, batch: int = 1000) -> int:
+async def rebuild(log: EventLog, store: ProjectionStore, *, batch: int = 1000) -> int:
     """Empty the read models and replay the whole log into them; returns the last position applied."""
-    await asyncio.to_thread(store.reset)
+    await store.reset()
     position = 0
     while envelopes := await log.read(position, batch):
-        await asyncio.to_thread(store.apply, envelopes)
+        await store.apply(envelopes)
         position = envelopes[-1].position
     return position

@@ -7,9 +7,10 @@ attempt, with its runner, and not completed), so the rows here only ever grow an
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from conveyor_events import Envelope, JobAssigned, LeaseRenewed, RunnerRegistered, RunnerSeen
+
+from conveyor_runtime._projection_store import Db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runners (
@@ -24,7 +25,7 @@ CREATE TABLE IF NOT EXISTS leases (
 TABLES = ("runners", "leases")
 
 
-def runner_registered(db: sqlite3.Connection, envelope: Envelope, event: RunnerRegistered) -> None:
+def runner_registered(db: Db, envelope: Envelope, event: RunnerRegistered) -> None:
     db.execute(
         "INSERT INTO runners (runner_id, name, labels, registered_at, last_seen) VALUES (?,?,?,?,?)"
         " ON CONFLICT (runner_id) DO UPDATE SET name = excluded.name, labels = excluded.labels,"
@@ -34,21 +35,21 @@ def runner_registered(db: sqlite3.Connection, envelope: Envelope, event: RunnerR
     )
 
 
-def runner_seen(db: sqlite3.Connection, envelope: Envelope, event: RunnerSeen) -> None:
+def runner_seen(db: Db, envelope: Envelope, event: RunnerSeen) -> None:
     _seen(db, event.runner_id, envelope.occurred_at_text())
 
 
-def lease_assigned(db: sqlite3.Connection, envelope: Envelope, event: JobAssigned) -> None:
+def lease_assigned(db: Db, envelope: Envelope, event: JobAssigned) -> None:
     at = envelope.occurred_at_text()
     db.execute(
-        "INSERT OR IGNORE INTO leases (lease_id, runner_id, run_id, job_id, attempt, assigned_at, renewed_at)"
-        " VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO leases (lease_id, runner_id, run_id, job_id, attempt, assigned_at, renewed_at)"
+        " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         (event.lease_id, event.runner_id, event.run_id, event.job_id, event.attempt, at, at),
     )
     _seen(db, event.runner_id, at)
 
 
-def lease_renewed(db: sqlite3.Connection, envelope: Envelope, event: LeaseRenewed) -> None:
+def lease_renewed(db: Db, envelope: Envelope, event: LeaseRenewed) -> None:
     at = envelope.occurred_at_text()
     db.execute("UPDATE leases SET renewed_at = ? WHERE lease_id = ?", (at, event.lease_id))
     row = db.execute("SELECT runner_id FROM leases WHERE lease_id = ?", (event.lease_id,)).fetchone()
@@ -56,5 +57,8 @@ def lease_renewed(db: sqlite3.Connection, envelope: Envelope, event: LeaseRenewe
         _seen(db, row[0], at)
 
 
-def _seen(db: sqlite3.Connection, runner_id: str, at: str) -> None:
-    db.execute("UPDATE runners SET last_seen = MAX(last_seen, ?) WHERE runner_id = ?", (at, runner_id))
+def _seen(db: Db, runner_id: str, at: str) -> None:
+    db.execute(
+        "UPDATE runners SET last_seen = CASE WHEN last_seen < ? THEN ? ELSE last_seen END WHERE runner_id = ?",
+        (at, at, runner_id),
+    )

@@ -17,7 +17,7 @@ import os
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -137,8 +137,8 @@ def evolve(state: AccessState, event: Event, at: datetime | None = None) -> Acce
     return state
 
 
-def visible_page(
-    fetch: Callable[[int, int], list[dict[str, Any]]],
+async def visible_page(
+    fetch: Callable[[int, int], Awaitable[list[dict[str, Any]]]],
     keep: Callable[[dict[str, Any]], bool],
     *,
     limit: int,
@@ -150,7 +150,7 @@ def visible_page(
     found: list[dict[str, Any]] = []
     skipped = at = 0
     while len(found) < limit:
-        rows = fetch(chunk, at)
+        rows = await fetch(chunk, at)
         for row in rows:
             if not keep(row):
                 continue
@@ -259,9 +259,9 @@ class Access:
 
         async def check(request: Request) -> Token:
             token = await self.caller(request)
-            url = self.run_repository(request.path_params["run_id"])
+            url = await self.run_repository(request.path_params["run_id"])
             if url is not None:
-                _demand(token, role, self.names_of(url))
+                _demand(token, role, await self.names_of(url))
             return token
 
         return self._rule(check)
@@ -310,11 +310,11 @@ class Access:
 
     # -- what lists show ---------------------------------------------------------------------------------------
 
-    def run_repository(self, run_id: str) -> str | None:
+    async def run_repository(self, run_id: str) -> str | None:
         """The repository (its URL, as runs record it) of a run; remembered, since a run never changes it."""
         url = self._run_repositories.get(run_id)
         if url is None:
-            run = self._queries.run(run_id)
+            run = await self._queries.run(run_id)
             if run is None:
                 return None
             url = self._run_repositories[run_id] = str(run["repository"])
@@ -322,22 +322,28 @@ class Access:
                 self._run_repositories.popitem(last=False)
         return url
 
-    def names_of(self, url: str) -> list[str]:
+    async def names_of(self, url: str) -> list[str]:
         """The names the repository at `url` is registered under (a grant on any of them is a grant on its runs)."""
-        return [repository["name"] for repository in self._queries.repositories() if repository["url"] == url]
+        return [repository["name"] for repository in await self._queries.repositories() if repository["url"] == url]
 
-    def readable_runs(self, token: Token) -> Callable[[str], bool]:
-        """Whether `token` may read a run, by id; asks the read models once per call of this function."""
-        if token.allows("read", []):
-            return lambda run_id: True
-        urls = {repo["url"] for repo in self._queries.repositories() if token.allows("read", [repo["name"]])}
-        return lambda run_id: self.run_repository(run_id) in urls
+    async def readable_runs(self, token: Token) -> Callable[[str], Awaitable[bool]]:
+        """Whether `token` may read a run, by id (a run's repository is asked once, then remembered)."""
+        everything = token.allows("read", [])
+        urls = await self.readable_urls(token)
 
-    def readable_urls(self, token: Token) -> Callable[[str], bool]:
+        async def readable(run_id: str) -> bool:
+            if everything:
+                return True
+            url = await self.run_repository(run_id)
+            return url is not None and urls(url)
+
+        return readable
+
+    async def readable_urls(self, token: Token) -> Callable[[str], bool]:
         """Whether `token` may read the runs of the repository at a URL."""
         if token.allows("read", []):
             return lambda url: True
-        urls = {repo["url"] for repo in self._queries.repositories() if token.allows("read", [repo["name"]])}
+        urls = {repo["url"] for repo in await self._queries.repositories() if token.allows("read", [repo["name"]])}
         return lambda url: url in urls
 
 

@@ -125,10 +125,10 @@ def create_app(
     app.include_router(tokens_router(access))
 
     @app.get("/api/queue", tags=["runs"])
-    def queue(token: Reader) -> list[dict[str, Any]]:
+    async def queue(token: Reader) -> list[dict[str, Any]]:
         """Jobs waiting for a runner, an approval, a wait timer or a concurrency group, with their wait time."""
-        readable = access.readable_runs(token)
-        return [row for row in queries.queue(datetime.now(UTC)) if readable(row["run"])]
+        readable = await access.readable_runs(token)
+        return [row for row in await queries.queue(datetime.now(UTC)) if await readable(row["run"])]
 
     return app
 
@@ -138,45 +138,45 @@ def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRe
     read, write = [Depends(access.on_run("read"))], [Depends(access.on_run("write"))]
 
     @router.get("")
-    def list_runs(
+    async def list_runs(
         token: Reader,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     ) -> list[dict[str, Any]]:
         """The runs the token may read, newest first."""
         if token.allows("read", []):
-            return queries.runs(limit=limit, offset=offset)
-        readable = access.readable_urls(token)
+            return await queries.runs(limit=limit, offset=offset)
+        readable = await access.readable_urls(token)
 
-        def fetch(count: int, at: int) -> list[dict[str, Any]]:
-            return queries.runs(limit=count, offset=at)
+        async def fetch(count: int, at: int) -> list[dict[str, Any]]:
+            return await queries.runs(limit=count, offset=at)
 
-        return visible_page(fetch, lambda run: readable(run["repository"]), limit=limit, offset=offset)
+        return await visible_page(fetch, lambda run: readable(run["repository"]), limit=limit, offset=offset)
 
     @router.get("/{run_id}", dependencies=read)
-    def get_run(run_id: str) -> dict[str, Any]:
-        run = queries.run(run_id)
+    async def get_run(run_id: str) -> dict[str, Any]:
+        run = await queries.run(run_id)
         if run is None:
             raise HTTPException(404, f"no run '{run_id}'")
         return run
 
     @router.get("/{run_id}/jobs/{job}/logs", dependencies=read)
-    def get_logs(
+    async def get_logs(
         run_id: str,
         job: str,
         after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="only lines after this line number")] = 0,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> dict[str, Any]:
-        if queries.run(run_id) is None:
+        if await queries.run(run_id) is None:
             raise HTTPException(404, f"no run '{run_id}'")
-        job_id = queries.job_id(run_id, job)
+        job_id = await queries.job_id(run_id, job)
         if job_id is None:
             raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
-        return {"run": run_id, "job": job_id, "lines": queries.logs(run_id, job_id, after=after, limit=limit)}
+        return {"run": run_id, "job": job_id, "lines": await queries.logs(run_id, job_id, after=after, limit=limit)}
 
     @router.post("/{run_id}/cancel", status_code=202, dependencies=write)
     async def cancel_run(run_id: str) -> Accepted:
-        run = queries.run(run_id)
+        run = await queries.run(run_id)
         if run is None:
             raise HTTPException(404, f"no run '{run_id}'")
         if run["status"] == "completed":
@@ -187,7 +187,7 @@ def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRe
 
     @router.post("/{run_id}/rerun", status_code=202, dependencies=write)
     async def rerun(run_id: str, body: RerunRequest) -> Accepted:
-        run = queries.run(run_id)
+        run = await queries.run(run_id)
         if run is None:
             raise HTTPException(404, f"no run '{run_id}'")
         if run["status"] != "completed":
@@ -205,10 +205,10 @@ def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRe
         return await _review(run_id, job, body, approved=False)
 
     async def _review(run_id: str, job: str, body: Review, *, approved: bool) -> Accepted:
-        job_id = queries.job_id(run_id, job)
+        job_id = await queries.job_id(run_id, job)
         if job_id is None:
             raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
-        [waiting] = [row for row in (queries.run(run_id) or {"jobs": []})["jobs"] if row["id"] == job_id]
+        [waiting] = [row for row in (await queries.run(run_id) or {"jobs": []})["jobs"] if row["id"] == job_id]
         if waiting["status"] != "waiting" or "to approve the environment" not in (waiting["reason"] or ""):
             raise HTTPException(409, f"job '{job}' is not waiting for an approval (it is {waiting['status']})")
         decision = (ApprovalGranted if approved else ApprovalRejected)(
@@ -219,7 +219,7 @@ def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRe
 
     @router.post("", status_code=202, dependencies=[Depends(access.on_repository("write"))])
     async def dispatch(body: DispatchRequest) -> Accepted:
-        repository = queries.repository(body.repository)
+        repository = await queries.repository(body.repository)
         if repository is None:
             raise HTTPException(404, f"no repository registered as '{body.repository}'")
         try:
@@ -247,9 +247,9 @@ def _repositories_router(
     router = APIRouter(prefix="/api/repositories", tags=["repositories"])
 
     @router.get("")
-    def list_repositories(token: Reader) -> list[dict[str, Any]]:
+    async def list_repositories(token: Reader) -> list[dict[str, Any]]:
         """The repositories the token may read."""
-        return [repository for repository in queries.repositories() if token.allows("read", [repository["name"]])]
+        return [repository for repository in await queries.repositories() if token.allows("read", [repository["name"]])]
 
     @router.post("", status_code=201, dependencies=[Depends(access.on_every_repository("admin"))])
     async def add_repository(body: RepositoryRequest) -> dict[str, Any]:
@@ -279,7 +279,7 @@ def _repositories_router(
             await _reachable(event.url, token)
         [stored] = await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
         await queries.caught_up(stored.position)
-        registered = queries.repository(body.name)
+        registered = await queries.repository(body.name)
         assert registered is not None
         return registered
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from conveyor_runtime import LEASE_PERIOD, covers
+from conveyor_runtime import LEASE_PERIOD, Row, Rows, covers
 
-Rows = Callable[..., list[sqlite3.Row]]
 
 OFFLINE_AFTER = LEASE_PERIOD
 """A runner not heard from (a poll, a claim, a heartbeat) for this long is shown offline."""
@@ -57,7 +55,7 @@ def queued(rows: Rows, labels: Iterable[str]) -> list[tuple[str, str, int]]:
     ]
 
 
-def waiting_reason(rows: Rows, job: sqlite3.Row, *, embedded_runner: bool) -> str | None:
+def waiting_reason(rows: Rows, job: Row, *, embedded_runner: bool) -> str | None:
     """Why a queued job no runner holds waits, when it is because no registered runner has its labels."""
     if job["status"] != "queued" or job["runner_id"] is not None or job["reason"] or embedded_runner:
         return job["reason"]  # type: ignore[no-any-return]
@@ -70,7 +68,7 @@ def waiting_reason(rows: Rows, job: sqlite3.Row, *, embedded_runner: bool) -> st
     return f"no runner has the labels: {', '.join(wanted)}"
 
 
-def _lease(row: sqlite3.Row) -> dict[str, Any]:
+def _lease(row: Row) -> dict[str, Any]:
     return {
         "lease_id": row["lease_id"],
         "run": row["run_id"],
@@ -81,7 +79,7 @@ def _lease(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _runner(row: sqlite3.Row, held: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+def _runner(row: Row, held: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     last_seen = datetime.fromisoformat(row["last_seen"].replace("Z", "+00:00"))
     status = "busy" if held else "offline" if now - last_seen > OFFLINE_AFTER else "idle"
     return {

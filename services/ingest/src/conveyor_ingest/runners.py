@@ -60,8 +60,8 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
     itself = [Depends(access.runner())]
     last_seen: dict[str, float] = {}
 
-    def known(runner_id: str) -> dict[str, Any]:
-        runner = queries.runner(runner_id, datetime.now(UTC))
+    async def known(runner_id: str) -> dict[str, Any]:
+        runner = await queries.runner(runner_id, datetime.now(UTC))
         if runner is None:
             raise HTTPException(404, f"no runner '{runner_id}': register it first with POST /api/runners")
         return runner
@@ -73,12 +73,12 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
             await log.append([Envelope.wrap(RunnerSeen(runner_id=runner_id), stream=RUNNERS_STREAM)])
 
     @router.get("")
-    def list_runners(token: Reader) -> list[dict[str, Any]]:
+    async def list_runners(token: Reader) -> list[dict[str, Any]]:
         """Every runner; of the leases they hold, only those on runs the token may read."""
-        readable = access.readable_runs(token)
-        runners = queries.runners(datetime.now(UTC))
+        readable = await access.readable_runs(token)
+        runners = await queries.runners(datetime.now(UTC))
         for runner in runners:
-            runner["leases"] = [lease for lease in runner["leases"] if readable(lease["run"])]
+            runner["leases"] = [lease for lease in runner["leases"] if await readable(lease["run"])]
             runner["job"] = runner["leases"][0] if runner["leases"] else None
         return runners
 
@@ -103,20 +103,20 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
         runner_id: str,
         wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for a job when none is queued")] = 0,
     ) -> Response:
-        labels: list[str] = known(runner_id)["labels"]
+        labels: list[str] = (await known(runner_id))["labels"]
         await seen(runner_id)
         head = await log.head()
         with contextlib.suppress(TimeoutError):
             await queries.caught_up(head)  # a job queued before `head` is in the read model, or in what follows
-        for run_id, job_id, attempt in queries.queued_for(labels):
+        for run_id, job_id, attempt in await queries.queued_for(labels):
             if (held := await claim(log, run_id, job_id, attempt, runner_id, labels)) is not None:
                 return await _leased(log, queries, held)
         held = await _next_claim(log, runner_id, labels, after=head, wait=wait)
         return Response(status_code=204) if held is None else await _leased(log, queries, held)
 
     async def holding(runner_id: str, lease_id: str) -> Lease:
-        known(runner_id)
-        found = queries.lease(lease_id)
+        await known(runner_id)
+        found = await queries.lease(lease_id)
         held = None
         if found is not None and found["runner"] == runner_id:
             held = await held_lease(log, found["run"], found["job"], found["attempt"], lease_id)

@@ -63,7 +63,7 @@ def webhooks_router(log: EventLog, queries: Queries, keys: KeyWrapper, remotes: 
         event_name = request.headers.get("x-github-event")
         if not event_name:
             raise HTTPException(400, "no X-GitHub-Event header: which event is this?")
-        repository = _verified(queries, keys, payload, body, request.headers.get("x-hub-signature-256"))
+        repository = await _verified(queries, keys, payload, body, request.headers.get("x-hub-signature-256"))
         if event_name == "ping":
             return JSONResponse({"ok": True, "zen": payload.get("zen")}, status_code=200)
         try:
@@ -114,7 +114,7 @@ def _payload(body: bytes, content_type: str) -> dict[str, Any]:
     return payload
 
 
-def _verified(
+async def _verified(
     queries: Queries, keys: KeyWrapper, payload: dict[str, Any], body: bytes, header: str | None
 ) -> dict[str, Any]:
     """The registered repository whose webhook secret signed `body`; 401 when there is none.
@@ -122,7 +122,7 @@ def _verified(
     Every refusal reads the same, so a caller without the secret learns nothing about what is registered.
     """
     full_name = repository_full_name(payload)
-    candidates = queries.github_repositories(full_name) if full_name and header else []
+    candidates = await queries.github_repositories(full_name) if full_name and header else []
     for repository in candidates:
         if repository["webhook_secret"] is None:
             continue
