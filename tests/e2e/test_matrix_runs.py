@@ -54,3 +54,35 @@ def test_fail_fast_cancels_the_other_legs(repository: Callable[..., Path], tmp_p
     assert run is not None
     conclusions = {job["name"]: job["conclusion"] for job in run["jobs"]}
     assert conclusions == {"test fast": "failure", "test slow": "cancelled", "after": "success"}
+
+
+STRATEGY = """
+on: push
+jobs:
+  legs:
+    runs-on: x
+    strategy:
+      fail-fast: false
+      max-parallel: 2
+      matrix:
+        os: [linux, mac, windows]
+    steps:
+      - run: echo "leg ${{ matrix.os }} is ${{ strategy.job-index }} of ${{ strategy.job-total }}"
+      - run: echo "fail-fast ${{ strategy.fail-fast }}, max-parallel ${{ strategy.max-parallel }}"
+  alone:
+    runs-on: x
+    steps:
+      - run: echo "alone is ${{ strategy.job-index }} of ${{ strategy.job-total }}"
+"""
+
+
+def test_each_leg_reads_its_own_strategy_context(repository: Callable[..., Path]) -> None:
+    root = repository({".github/workflows/ci.yml": STRATEGY})
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+
+    assert result.exit_code == 0, result.output
+    assert "leg linux is 0 of 3" in result.output
+    assert "leg mac is 1 of 3" in result.output
+    assert "leg windows is 2 of 3" in result.output
+    assert "fail-fast false, max-parallel 2" in result.output
+    assert "alone is 0 of 1" in result.output

@@ -186,6 +186,9 @@ class JobQueued(RunEvent):
     inputs: dict[str, Any] | None = None
     """The `inputs` context of a job of a called workflow (its caller's `with:`, typed and defaulted); None
     for a job of the triggered workflow, which reads the run's inputs."""
+    strategy: dict[str, Any] | None = None
+    """The `strategy` context: `fail-fast`, `job-index`, `job-total` and `max-parallel` of the job's matrix (a job
+    without one is leg 0 of 1); None in events from before it was recorded."""
 
 
 class JobSkipped(RunEvent):

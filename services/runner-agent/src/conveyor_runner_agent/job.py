@@ -336,7 +336,7 @@ class JobRun(StepProcesses):
             },
             "needs": {key: need.model_dump(mode="json") for key, need in self.event.needs.items()},
             "matrix": self.plan.matrix or {},
-            "strategy": {"fail-fast": True, "job-index": 0, "job-total": 1, "max-parallel": 1},
+            "strategy": self.event.strategy or {"fail-fast": True, "job-index": 0, "job-total": 1, "max-parallel": 1},
             "inputs": dict(self.request.inputs if self.event.inputs is None else self.event.inputs),
             "secrets": dict(self.secrets),
             "vars": dict(self.request.variables),

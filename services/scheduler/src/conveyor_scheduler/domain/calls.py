@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from conveyor_events import CallFrame, Conclusion, NeedResult
+from conveyor_events import CallFrame, Conclusion, JobQueued, NeedResult
 from conveyor_workflow import ExpressionError, Status, evaluate_condition, interpolate
 
 from conveyor_scheduler.domain import rules
 from conveyor_scheduler.domain.conclusions import combined, effective, status_over
-from conveyor_scheduler.domain.contexts import cancelled, workflow_contexts
+from conveyor_scheduler.domain.contexts import cancelled, job_contexts, workflow_contexts
 from conveyor_scheduler.domain.state import JobState, RunState
 
 _UNSET: dict[str, Any] = {"string": "", "boolean": False, "number": 0}
@@ -121,6 +121,25 @@ def closed_call(run: RunState, job: JobState) -> CallFrame | None:
         if not evaluate_condition(frame.condition, contexts, status=_caller_status(run, job, frames[: depth + 1])):
             return frame
     return None
+
+
+def queued(
+    run: RunState, job: JobState, needs: dict[str, NeedResult] | None = None, contexts: dict[str, Any] | None = None
+) -> JobQueued:
+    """The job's next attempt queued, with what its runner needs of the run: the `needs`, `strategy` and (in a
+    called workflow) `inputs` contexts, and its `runs-on` labels evaluated."""
+    if needs is None or contexts is None:
+        needs = needs_context(run, job)
+        contexts = job_contexts(run, job, needs)
+    return JobQueued(
+        run_id=run.run_id,
+        job_id=job.plan.job_id,
+        attempt=job.attempt + 1,
+        needs=needs,
+        labels=labels(run, job, contexts),
+        inputs=contexts["inputs"] if job.plan.call else None,
+        strategy=contexts["strategy"],
+    )
 
 
 def labels(run: RunState, job: JobState, contexts: Mapping[str, Any]) -> list[str]:

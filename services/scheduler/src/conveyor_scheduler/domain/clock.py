@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from conveyor_events import Conclusion, JobCompleted, JobLost, JobQueued, JobTimedOut, RunEvent, RunTimedOut
+from conveyor_events import Conclusion, JobCompleted, JobLost, JobTimedOut, RunEvent, RunTimedOut
 
 from conveyor_scheduler.domain import rules
-from conveyor_scheduler.domain.calls import needs_context
+from conveyor_scheduler.domain.calls import needs_context, queued
 from conveyor_scheduler.domain.contexts import job_contexts
 from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState
 
@@ -47,9 +47,7 @@ def _job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
     if job.status == "approval":
         return _timed_out(run, job, "approval", job.attempt + 1, policy.approval_timeout / timedelta(minutes=1), now)
     if job.status == "timer" and job.timer_until is not None and now >= job.timer_until:
-        needs = needs_context(run, job)
-        return [JobQueued(run_id=run.run_id, job_id=job_id, attempt=job.attempt + 1, labels=job.plan.runs_on,
-                          needs=needs)]
+        return [queued(run, job)]
     return []
 
 

@@ -16,7 +16,6 @@ from conveyor_events import (
     Conclusion,
     ConcurrencyAcquired,
     JobCompleted,
-    JobQueued,
     JobSkipped,
     NeedResult,
     RunEvent,
@@ -47,7 +46,7 @@ def retryable(run: RunState, job: JobState) -> bool:
 def retries(state: SchedulerState, run: RunState) -> list[RunEvent]:
     for job in run.jobs.values():
         if job.status == "completed" and retryable(run, job):
-            return [_queued(run, job)]
+            return [calls.queued(run, job)]
     return []
 
 
@@ -144,17 +143,7 @@ def _protect(
         until = state.now + timedelta(minutes=protection.wait_timer_minutes)
         return [WaitTimerStarted(run_id=run.run_id, job_id=job.plan.job_id, attempt=attempt, environment=name,
                                  until=until)]
-    return [_queued(run, job, needs, contexts)]
-
-
-def _queued(
-    run: RunState, job: JobState, needs: dict[str, NeedResult] | None = None, contexts: dict[str, Any] | None = None
-) -> JobQueued:
-    if needs is None or contexts is None:
-        needs = calls.needs_context(run, job)
-        contexts = job_contexts(run, job, needs)
-    return JobQueued(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt + 1, needs=needs,
-                     labels=calls.labels(run, job, contexts), inputs=contexts["inputs"] if job.plan.call else None)
+    return [calls.queued(run, job, needs, contexts)]
 
 
 def _in_progress(job: JobState) -> bool:
