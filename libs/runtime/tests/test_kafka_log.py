@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
-from conveyor_events import Envelope
-from conveyor_runtime import Checkpoint, KafkaEventLog, KafkaTopics, create_kafka_topics
+from aiokafka.errors import ProducerFenced  # type: ignore[import-untyped]
+from conveyor_events import Envelope, EventDeadLettered, RunCancelRequested
+from conveyor_runtime import (
+    DEAD_LETTERS,
+    Checkpoint,
+    Consumer,
+    KafkaEventLog,
+    KafkaTopics,
+    RuntimeSettings,
+    consume,
+    create_kafka_topics,
+    open_event_log,
+)
 from conveyor_runtime._kafka_topics import partition_counts
 
 from libs.runtime.tests.log_contract import AnotherLog, LogContract
@@ -78,7 +90,11 @@ async def test_a_log_without_its_topics_says_how_to_create_them(kafka_broker: st
 
 
 async def test_an_events_topic_of_several_partitions_is_refused(kafka_broker: str, kafka_topics: KafkaTopics) -> None:
-    split = KafkaTopics(events=f"{kafka_topics.events}-split", checkpoints=kafka_topics.checkpoints)
+    split = KafkaTopics(
+        events=f"{kafka_topics.events}-split",
+        checkpoints=kafka_topics.checkpoints,
+        dead_letter=kafka_topics.dead_letter,
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker)
     await admin.start()
     try:
@@ -117,3 +133,121 @@ async def topic_configs(bootstrap: str, names: list[str]) -> dict[str, dict[str,
     finally:
         await admin.close()
     return {resource[3]: {entry[0]: entry[1] for entry in resource[4]} for resource in response.resources}
+
+
+# -- dead letters -------------------------------------------------------------------------------------------------
+
+
+Raw = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
+"""A record's key, value and headers."""
+
+
+async def produce_raw(bootstrap: str, topic: str, *records: Raw) -> list[int]:
+    """Records written as anyone could write them, without a transaction; their offsets."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+            for key, value, headers in records
+        ]
+    finally:
+        await producer.stop()
+    return [int(metadata.offset) for metadata in sent]
+
+
+async def all_records(bootstrap: str, topic: str) -> list[Any]:
+    """Every committed record of partition 0 of `topic`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek(partition, 0)
+        end = (await consumer.end_offsets([partition]))[partition]
+        found: list[Any] = []
+        while await consumer.position(partition) < end:
+            found += (await consumer.getmany(partition, timeout_ms=500)).get(partition, [])
+        return found
+    finally:
+        await consumer.stop()
+
+
+def headers_of(record: Any) -> dict[str, str]:
+    return {name: bytes(value).decode() for name, value in record.headers}
+
+
+async def test_records_that_are_no_event_are_skipped_by_readers_and_kept_once_with_the_reason(
+    kafka_broker: str, kafka_topics: KafkaTopics, another_log: AnotherLog, make: Make
+) -> None:
+    no_key: Raw = (None, b"{not json", [])
+    no_headers: Raw = (b"run-y", b"{}", [])
+    event_headers = [("type", b"RunCancelRequested"), ("event_id", b"x-1"), ("sequence", b"1")]
+    broken_value: Raw = (b"run-x", b'{"type": "RunCancelRequested"', event_headers)
+    async with another_log() as first:
+        [before] = await first.append([make("run-a")])
+        offsets = await produce_raw(kafka_broker, kafka_topics.events, no_key, no_headers, broken_value)
+        [after] = await first.append([make("run-a")])
+
+        assert await first.read() == [before, after]
+        assert await first.read(types=["RunCancelRequested"], limit=1) == [before]
+        assert await first.read_stream("run-a") == [before, after]
+        assert await first.read_stream("run-x") == []
+        assert await first.head() == after.position
+        async with asyncio.timeout(10):
+            subscription = first.subscribe()
+            assert [await anext(subscription), await anext(subscription)] == [before, after]
+            await subscription.aclose()  # type: ignore[attr-defined]
+    async with another_log() as second:  # a process that meets the same records later
+        assert await second.read() == [before, after]
+        [later] = await second.append([make("run-a")], expected_version=2)
+        assert later.sequence == 3
+
+    records = await all_records(kafka_broker, kafka_topics.dead_letter)
+    kept = {int(headers_of(record)["dead-letter.offset"]): record for record in records}
+    assert len(records) == 3  # each once, though two logs met each, the first one several times
+    assert [(kept[at].key, kept[at].value) for at in offsets] == [raw[:2] for raw in (no_key, no_headers, broken_value)]
+    assert {headers_of(record)["dead-letter.topic"] for record in records} == {kafka_topics.events}
+    reasons = [headers_of(kept[at])["dead-letter.reason"] for at in offsets]
+    assert reasons[:2] == ["it has no key (the stream)", "it has no 'sequence' header"]
+    assert reasons[2].startswith("the value is not an envelope: JSONDecodeError")
+    assert headers_of(kept[offsets[2]])["event_id"] == "x-1"  # its own headers are kept too
+
+
+async def test_a_consumers_dead_letters_go_to_the_dead_letter_topic_with_its_checkpoint(
+    log: KafkaEventLog, kafka_broker: str, kafka_topics: KafkaTopics, make: Make
+) -> None:
+    async def refuse(envelope: Envelope) -> Sequence[Envelope]:
+        raise ValueError(f"cannot handle {envelope.event_id}")
+
+    [bad] = await log.append([make("run-a")])
+    task = asyncio.create_task(consume(log, Consumer("planner", {RunCancelRequested: refuse})))
+    try:
+        async with asyncio.timeout(10):
+            while await log.checkpoint("planner") < bad.position:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    [letter] = await log.read_stream(DEAD_LETTERS)
+    assert isinstance(letter.event, EventDeadLettered)
+    assert (letter.event.event_id, letter.event.reason) == (bad.event_id, "ValueError: cannot handle run-a-1")
+    assert await log.read() == [bad]  # not in the log's order
+    [record] = await all_records(kafka_broker, kafka_topics.dead_letter)
+    assert (record.key, headers_of(record)["event_id"]) == (DEAD_LETTERS.encode(), letter.event_id)
+    assert await log.append([letter.placed(0, 0)]) == [letter]  # appended again: the stored one, not a second
+    assert len(await all_records(kafka_broker, kafka_topics.dead_letter)) == 1
+
+
+async def test_a_service_started_again_under_its_name_fences_the_process_it_replaces(
+    kafka_broker: str, kafka_topics: KafkaTopics, make: Make
+) -> None:
+    prefix = kafka_topics.events.removesuffix(".events")
+    settings = RuntimeSettings(event_log="kafka", kafka_bootstrap=kafka_broker, kafka_topic_prefix=prefix)
+    async with open_event_log(settings, name="planner") as killed, open_event_log(settings, name="planner") as new:
+        [written] = await new.append([make("run-a")])
+
+        with pytest.raises(ProducerFenced):
+            await killed.append([make("run-a")])
+        assert await new.read() == [written]

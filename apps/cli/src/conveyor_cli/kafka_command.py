@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 import typer
-from conveyor_runtime import KafkaTopics, create_kafka_topics, kafka_bootstrap
+from conveyor_runtime import KafkaTopics, RuntimeSettings, create_kafka_topics
 
 kafka_app = typer.Typer(no_args_is_help=True, help="Set up Kafka for the distributed mode.")
 
@@ -22,14 +22,19 @@ def init(
         str | None,
         typer.Option(help="Bootstrap servers [default: $CONVEYOR_KAFKA_BOOTSTRAP, else 127.0.0.1:19092]"),
     ] = None,
-    prefix: Annotated[str, typer.Option(help="The topics' names start with this.")] = "conveyor",
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="The topics' names start with this [default: $CONVEYOR_KAFKA_TOPIC_PREFIX, else conveyor]"),
+    ] = None,
     replication: Annotated[int, typer.Option(min=1, help="Replicas of each partition (3 on a real cluster).")] = 1,
 ) -> None:
     """Create the events, checkpoints, logs and dead-letter topics that do not exist yet.
 
     Safe to run again: a topic that exists is left as it is.
     """
-    servers = bootstrap or kafka_bootstrap()
+    settings = RuntimeSettings()
+    servers = bootstrap or settings.kafka_bootstrap
+    prefix = prefix or settings.kafka_topic_prefix
     try:
         created = asyncio.run(create_kafka_topics(servers, KafkaTopics.with_prefix(prefix), replication=replication))
     except Exception as error:

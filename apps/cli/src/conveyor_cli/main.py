@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from conveyor_runtime import RuntimeSettings, SqliteEventLog, SqliteProjections, rebuild
+from conveyor_runtime import RuntimeSettings, SqliteProjections, describe_event_log, open_event_log, rebuild
 from rich.console import Console
 
 from conveyor_cli import (
@@ -23,6 +23,7 @@ from conveyor_cli import (
     validate_command,
     webhooks_command,
 )
+from conveyor_cli.health import health_app
 from conveyor_cli.options import parse_pairs, parse_platforms, read_env_file
 from conveyor_cli.replay import print_replay
 from conveyor_cli.run_command import RunOptions, run_command
@@ -117,7 +118,7 @@ def up(
     data_dir: DataDir = None,
 ) -> None:
     """Serve every service and the API until interrupted."""
-    _serve(_settings(data_dir, host=host, port=port), CONSUMERS, api=True)
+    _serve(_settings(data_dir, host=host, port=port), CONSUMERS, api=True, name="up")
 
 
 @app.command()
@@ -125,20 +126,30 @@ def service(
     name: Annotated[str, typer.Argument(help=f"ingest (the API), or one of: {', '.join(CONSUMERS)}")],
     host: Annotated[str | None, typer.Option(help="Address ingest serves on [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port ingest serves on [default: 8080]")] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Serve /healthz and /readyz on this port too [default: $CONVEYOR_HEALTH_PORT]"
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Run one service alone over the data directory's log, until interrupted."""
+    """Run one service alone over the log (CONVEYOR_EVENT_LOG: the data directory's, or Kafka's), until interrupted.
+
+    Ingest serves /healthz and /readyz with its API; the other services on --health-port, when given.
+    """
     if name != "ingest" and name not in CONSUMERS:
         Console(stderr=True).print(
             f"error: no service '{name}'; the services are ingest, {', '.join(CONSUMERS)}", markup=False
         )
         raise typer.Exit(2)
-    settings = _settings(data_dir, host=host, port=port)
-    _serve(settings, [] if name == "ingest" else [name], api=name == "ingest")
+    settings = _settings(data_dir, host=host, port=port, health_port=health_port)
+    _serve(settings, [] if name == "ingest" else [name], api=name == "ingest", name=name)
 
 
-def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool) -> None:
-    """Run `services` (and the API) until SIGINT or SIGTERM, then stop them gracefully and exit 0.
+def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool, name: str) -> None:
+    """Run `services` (and the API) until SIGINT or SIGTERM, then stop them gracefully and exit 0; the health
+    probes are served with the API, and on `settings.health_port` when set. `name` is the process's on Kafka.
 
     The handlers are the loop's own, so a process started with SIGINT ignored (a background job of a
     non-interactive shell) still stops on either signal.
@@ -155,23 +166,31 @@ def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool) -
 
     async def serve() -> None:
         stopping = asyncio.Event()
-        server: Server | None = None
+        servers: list[Server] = []
 
         def stop() -> None:
             stopping.set()
-            if server is not None:
+            for server in servers:
                 server.should_exit = True
 
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop)
-        system = EmbeddedSystem(settings, services, edge=api)
+        system = EmbeddedSystem(settings, services, edge=api, name=name)
         async with system.running():
             if api:
                 config = uvicorn.Config(system.api(), host=settings.host, port=settings.port, log_level="info")
-                server = Server(config)
-                if not stopping.is_set():
-                    await server.serve()
+                servers.append(Server(config))
+            if settings.health_port is not None:
+                probes = health_app(system.health)
+                config = uvicorn.Config(
+                    probes, host=settings.host, port=settings.health_port, log_level="warning", access_log=False
+                )
+                servers.append(Server(config))
+            if stopping.is_set():
+                return
+            if servers:
+                await asyncio.gather(*(server.serve() for server in servers))
             else:
                 await stopping.wait()
 
@@ -184,7 +203,7 @@ def replay(run_id: str, data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
     found = asyncio.run(print_replay(settings, run_id, Console(highlight=False)))
     if not found:
-        Console(stderr=True).print(f"error: no run '{run_id}' in {settings.log_path}", markup=False)
+        Console(stderr=True).print(f"error: no run '{run_id}' in {describe_event_log(settings)}", markup=False)
         raise typer.Exit(1)
 
 
@@ -194,7 +213,7 @@ def rebuild_projections(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
 
     async def go() -> int:
-        async with SqliteEventLog(settings.log_path) as log:
+        async with open_event_log(settings) as log:
             return await rebuild(log, SqliteProjections(settings.projections_path))
 
     position = asyncio.run(go())
@@ -276,7 +295,7 @@ def repo_add(
         raise typer.Exit(2) from None
 
     async def go() -> None:
-        async with SqliteEventLog(settings.log_path) as log:
+        async with open_event_log(settings) as log:
             await log.append([Envelope.wrap(event, stream=REPOSITORIES_STREAM)])
 
     asyncio.run(go())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor_events import Envelope
-from conveyor_runtime import RuntimeSettings, SqliteEventLog
+from conveyor_runtime import RuntimeSettings, open_event_log
 from rich.console import Console
 
 _KEY_FIELDS = ("workflow", "job_id", "attempt", "step_index", "name", "outcome", "conclusion", "reason", "runner_id")
@@ -24,9 +24,9 @@ def describe(envelope: Envelope) -> str:
 
 
 async def print_replay(settings: RuntimeSettings, run_id: str, console: Console) -> bool:
-    if not settings.log_path.exists():
-        return False
-    async with SqliteEventLog(settings.log_path) as log:
+    if settings.event_log == "sqlite" and not settings.log_path.exists():
+        return False  # opening the SQLite log would create the file
+    async with open_event_log(settings) as log:
         events = await log.read_stream(run_id)
     for envelope in events:
         console.print(describe(envelope), markup=False, soft_wrap=True)

@@ -129,7 +129,8 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
     root, ref, sha, workflows = find_repository(directory, options.workflows)
     payload = _payload(options)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
-        settings = RuntimeSettings(data_dir=options.data_dir or Path(scratch))
+        # Its own SQLite log, whatever log CONVEYOR_EVENT_LOG names: a run of a working tree is nobody else's.
+        settings = RuntimeSettings(data_dir=options.data_dir or Path(scratch), event_log="sqlite")
         settings = settings.model_copy(
             update={
                 "platforms": {**settings.platforms, **options.platforms},

@@ -1,7 +1,10 @@
-"""Conveyor's services over one SQLite log: all of them in one process, or any subset of them.
+"""Conveyor's services over one event log (`CONVEYOR_EVENT_LOG`): all of them in one process, or any subset.
 
-Several processes may share one data directory, each running some of the services: SQLite serialises their
-writers, and each subscriber notices the others' appends by polling.
+Several processes may share one log, each running some of the services. On SQLite they share the data directory:
+SQLite serialises their writers, and each subscriber notices the others' appends by polling. On Kafka each
+process names itself by the service it runs, so that a restarted one fences the one it replaces (see
+`open_event_log`); the read models are still SQLite in the data directory, which the projector and the API share.
+A process's health is watched in `conveyor_cli.health`.
 """
 
 from __future__ import annotations
@@ -36,21 +39,34 @@ from conveyor_planner import (
 from conveyor_runner_agent import ActionSource, RunnerAgent, create_runner_agent
 from conveyor_runtime import (
     LEASE_PERIOD,
+    EventLog,
     GitRemotes,
+    OpenableEventLog,
     RuntimeSettings,
-    SqliteEventLog,
     SqliteProjections,
     consume,
+    open_event_log,
     project,
     redacted,
 )
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
 
+from conveyor_cli.health import Health, LoopHealth, WatchedLog, health_router
+
 logger = logging.getLogger(__name__)
 
 CONSUMERS = ("planner", "scheduler", "runner-agent", "notifier", "projector")
 """The services that follow the log; ingest, the API, is served by whoever calls `api()`."""
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """A service's loop over the log it is given (watched for the health probes)."""
+
+    run: Callable[[EventLog], Coroutine[Any, Any, None]]
+    readers: int = 1
+    """How many subscriptions it opens; it is ready once each has caught up."""
 
 
 @dataclass
@@ -65,17 +81,23 @@ class EmbeddedSystem:
     """How long a runner's lease lives without a heartbeat (the scheduler expires it, the runner renews it)."""
     edge: bool = False
     """Also run ingest's own loops (where the API is served): cron schedules and the webhook back-fill."""
-    log: SqliteEventLog = field(init=False)
+    name: str | None = None
+    """The service this process is, for as long as it runs (`conveyor service NAME`): on Kafka its writer's
+    transactional id, so that a restart fences the process it replaces; None, one of its own."""
+    log: OpenableEventLog = field(init=False)
     projections: SqliteProjections = field(init=False)
     runner: RunnerAgent = field(init=False)
     remotes: GitRemotes = field(init=False)
     """How the services read repositories registered by clone URL (see `_git_remotes`)."""
+    health: Health = field(init=False)
+    """What the /healthz and /readyz probes report of the log and the loops `running()` runs."""
 
     def __post_init__(self) -> None:
         unknown = set(self.services) - set(CONSUMERS)
         if unknown:
             raise ValueError(f"no service named {', '.join(sorted(unknown))}; the services are {', '.join(CONSUMERS)}")
-        self.log = SqliteEventLog(self.settings.log_path, synchronous=self.settings.log_sync)
+        self.log = open_event_log(self.settings, name=self.name)
+        self.health = Health()
         self.projections = SqliteProjections(self.settings.projections_path)
         self.remotes = _git_remotes(self.settings)
         self.runner = create_runner_agent(
@@ -96,33 +118,36 @@ class EmbeddedSystem:
             remotes=self.remotes,
         )
 
-    def _loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+    def _loops(self) -> dict[str, _Loop]:
         return {
-            "planner": lambda: _planner(self.log, self.settings),
-            "scheduler": lambda: _scheduler(self.log, self.settings.environments, self.lease_period),
-            "runner-agent": lambda: consume(self.log, self.runner.consumer()),
-            "notifier": lambda: create_notifier(
-                self.log,
-                github_api_url=self.settings.github_api_url,
-                github_token=self.settings.github_token.get_secret_value() if self.settings.github_token else None,
-                tokens=RepositoryTokens(
-                    self.log, LocalKeyWrapper.from_settings(self.settings), api_url=self.settings.github_api_url
-                ),
-                public_url=self.settings.public_url,
-            ).run(),
-            "projector": lambda: project(self.log, self.projections),
+            "planner": _Loop(lambda log: _planner(log, self.settings), readers=2),  # the planner, the trigger
+            "scheduler": _Loop(lambda log: _scheduler(log, self.settings.environments, self.lease_period)),
+            "runner-agent": _Loop(lambda log: consume(log, self.runner.consumer())),
+            "notifier": _Loop(
+                lambda log: create_notifier(
+                    log,
+                    github_api_url=self.settings.github_api_url,
+                    github_token=self.settings.github_token.get_secret_value() if self.settings.github_token else None,
+                    tokens=RepositoryTokens(
+                        self.log, LocalKeyWrapper.from_settings(self.settings), api_url=self.settings.github_api_url
+                    ),
+                    public_url=self.settings.public_url,
+                ).run()
+            ),
+            "projector": _Loop(lambda log: project(log, self.projections)),
         }
 
-    def _edge_loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+    def _edge_loops(self) -> dict[str, _Loop]:
+        """Ingest's loops, which follow the clock rather than the log (no subscription to catch up)."""
         if not self.edge:
             return {}
-        loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-            "schedules": lambda: run_schedules(self.log, self.settings, self.remotes)
-        }
+        loops = {"schedules": _Loop(lambda log: run_schedules(log, self.settings, self.remotes), readers=0)}
         if self.settings.webhook_backfill_minutes > 0:
             every = timedelta(minutes=self.settings.webhook_backfill_minutes)
             keys = LocalKeyWrapper.from_settings(self.settings)
-            loops["webhook back-fill"] = lambda: backfill_forever(self.log, self.settings, keys, every=every)
+            loops["webhook back-fill"] = _Loop(
+                lambda log: backfill_forever(log, self.settings, keys, every=every), readers=0
+            )
         return loops
 
     def api(self) -> FastAPI:
@@ -132,7 +157,10 @@ class EmbeddedSystem:
             logger.info("an admin token for the API is in %s (send it as 'Authorization: Bearer <token>')", path)
         queries = Queries(self.projections, embedded_runner=self.settings.embedded_runner)
         keys = LocalKeyWrapper.from_settings(self.settings)
-        return create_app(self.log, queries, keys, remotes=self.remotes, github_api_url=self.settings.github_api_url)
+        app = create_app(self.log, queries, keys, remotes=self.remotes, github_api_url=self.settings.github_api_url)
+        # Like GitHub's deliveries, the probes present no token: the app's access rules let them through.
+        app.include_router(app.state.access.signed(health_router(self.health)))
+        return app
 
     async def projected(self, position: int, *, timeout: float = 10.0) -> None:
         """Wait until the read models include the event at `position`."""
@@ -141,15 +169,18 @@ class EmbeddedSystem:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[EmbeddedSystem]:
         await self.log.open()
+        self.health.log_open = True
         loops = self._loops()
         left_out = set() if self.settings.embedded_runner else {"runner-agent"}  # only remote runners run jobs
-        chosen = [name for name in CONSUMERS if name in self.services and name not in left_out]
-        tasks = [asyncio.create_task(_supervised(name, loops[name]), name=name) for name in chosen]
-        for name, loop in self._edge_loops().items():
-            tasks.append(asyncio.create_task(_supervised(name, loop), name=name))
+        chosen = {name: loops[name] for name in CONSUMERS if name in self.services and name not in left_out}
+        tasks = [
+            asyncio.create_task(_supervised(name, loop, self.log, self.health.loop(name, loop.readers)), name=name)
+            for name, loop in {**chosen, **self._edge_loops()}.items()
+        ]
         try:
             yield self
         finally:
+            self.health.log_open = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -165,7 +196,7 @@ def _first_admin_token(settings: RuntimeSettings) -> Path:
     path = settings.data_dir / "admin-token"
 
     async def issue() -> None:
-        async with SqliteEventLog(settings.log_path, synchronous=settings.log_sync) as log:
+        async with open_event_log(settings) as log:  # unnamed: a short-lived writer must not fence the service
             await first_admin_token(log, path)
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -182,7 +213,7 @@ def _git_remotes(settings: RuntimeSettings) -> GitRemotes:
 
     def token(url: str) -> str | None:
         async def lookup() -> str | None:
-            async with SqliteEventLog(settings.log_path, synchronous=settings.log_sync) as log:
+            async with open_event_log(settings) as log:  # unnamed, as in `_first_admin_token`
                 keys = LocalKeyWrapper.from_settings(settings)
                 tokens = RepositoryTokens(log, keys, api_url=settings.github_api_url)
                 try:
@@ -200,7 +231,7 @@ def _git_remotes(settings: RuntimeSettings) -> GitRemotes:
     return GitRemotes(settings.repositories_cache_dir, token)
 
 
-async def _planner(log: SqliteEventLog, settings: RuntimeSettings) -> None:
+async def _planner(log: EventLog, settings: RuntimeSettings) -> None:
     """The planner plans requested runs and, with a checkpoint of its own, requests the workflow_run runs they cause;
     remote reusable workflows come from where remote actions do, cached under `<data_dir>/workflows`."""
     source = LocalRepositorySource(_git_remotes(settings))
@@ -212,19 +243,22 @@ async def _planner(log: SqliteEventLog, settings: RuntimeSettings) -> None:
     await asyncio.gather(consume(log, planner.consumer()), consume(log, trigger.consumer()))
 
 
-async def _scheduler(
-    log: SqliteEventLog, environments: Mapping[str, Mapping[str, Any]], lease_period: timedelta
-) -> None:
+async def _scheduler(log: EventLog, environments: Mapping[str, Mapping[str, Any]], lease_period: timedelta) -> None:
     """The scheduler follows the log and the clock (timeouts, leases, wait timers) with one state."""
     scheduler = create_scheduler(log, environments, lease_period=lease_period)
     await asyncio.gather(consume(log, scheduler.consumer()), scheduler.keep_time())
 
 
-async def _supervised(name: str, loop: Callable[[], Coroutine[Any, Any, None]], *, pause: float = 1.0) -> None:
-    """Run a service's loop; when it fails (say, the disk is full), log it and start it again from its checkpoint."""
+async def _supervised(name: str, loop: _Loop, log: EventLog, health: LoopHealth, *, pause: float = 1.0) -> None:
+    """Run a service's loop; when it fails (say, the disk is full), log it and start it again from its checkpoint
+    after a pause. Each run sees the log through a `WatchedLog`, which tells `health` how its subscriptions fare."""
     while True:
+        health.started()
         try:
-            await loop()
+            await loop.run(WatchedLog(log, health))
         except Exception:
+            if (task := asyncio.current_task()) is not None and task.cancelling():
+                raise  # being stopped: an error on the way out must not start it again
+            health.failed()
             logger.exception("service %s stopped; starting it again in %.0f s", name, pause)
             await asyncio.sleep(pause)

@@ -1,7 +1,8 @@
 """`conveyor token create --name N --role R [--repository NAME]`: issue an API token straight into the log.
 
-For when no admin token is at hand (the first one was lost, or every one was revoked): whoever can write the data
-directory holds the log anyway. The secret is printed once, on standard output; the log keeps only its hash.
+For when no admin token is at hand (the first one was lost, or every one was revoked): whoever can write the log
+(the data directory's, or the Kafka topics CONVEYOR_EVENT_LOG=kafka names) holds it anyway. The secret is printed
+once, on standard output; the log keeps only its hash.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 from conveyor_ingest import ROLES, issue_token
 from conveyor_ingest.access import TokenRequest
-from conveyor_runtime import RuntimeSettings, SqliteEventLog
+from conveyor_runtime import RuntimeSettings, open_event_log
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -49,7 +50,7 @@ def create(
         settings = settings.model_copy(update={"data_dir": data_dir})
 
     async def go() -> tuple[str, str]:
-        async with SqliteEventLog(settings.log_path, synchronous=settings.log_sync) as log:
+        async with open_event_log(settings) as log:
             issued = await issue_token(log, request.name, request.grants)
         assert issued is not None
         return issued[0], issued[1].token_id

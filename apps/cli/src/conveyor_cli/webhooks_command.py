@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 from conveyor_ingest import BackfillSummary, LocalKeyWrapper, backfill
-from conveyor_runtime import RuntimeSettings, SqliteEventLog
+from conveyor_runtime import RuntimeSettings, open_event_log
 from rich.console import Console
 from rich.table import Table
 
@@ -41,7 +41,7 @@ def backfill_command(
         settings = settings.model_copy(update={"data_dir": data_dir})
 
     async def go() -> list[BackfillSummary]:
-        async with SqliteEventLog(settings.log_path, synchronous=settings.log_sync) as log:
+        async with open_event_log(settings) as log:
             return await backfill(log, settings, LocalKeyWrapper.from_settings(settings), since=timedelta(hours=since))
 
     summaries = asyncio.run(go())

@@ -26,6 +26,7 @@ from conveyor_runtime._leases import (
     renew,
 )
 from conveyor_runtime._log import Checkpoint, ConcurrencyError, EventLog
+from conveyor_runtime._log_factory import OpenableEventLog, describe_event_log, open_event_log
 from conveyor_runtime._postgres_projections import PostgresProjections
 from conveyor_runtime._projection_store import ProjectionStore, Row, Rows
 from conveyor_runtime._projections import PROJECTOR, project, rebuild
@@ -48,6 +49,7 @@ __all__ = [
     "KafkaTopics",
     "Lease",
     "LeaseState",
+    "OpenableEventLog",
     "PostgresProjections",
     "ProjectionStore",
     "RemoteGitError",
@@ -61,6 +63,7 @@ __all__ = [
     "consume",
     "covers",
     "create_kafka_topics",
+    "describe_event_log",
     "git_environment",
     "held_lease",
     "is_remote",
@@ -68,6 +71,7 @@ __all__ = [
     "lease_state",
     "local_commit",
     "ls_remote",
+    "open_event_log",
     "project",
     "rebuild",
     "redacted",

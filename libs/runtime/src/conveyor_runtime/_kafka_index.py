@@ -1,7 +1,12 @@
-"""What the Kafka log knows of its streams: built by reading the events topic, kept in memory.
+"""What the Kafka log knows of its streams: built by reading a topic, kept in memory.
 
 Kafka has no conditional append and no lookup by key, so the log keeps, for each stream, its version, where
 its events are and their ids. That is what optimistic concurrency, de-duplication and `read_stream` need.
+
+Anyone can produce to a topic, so a record may be no event at all. Reading one raises `Undecodable` with the
+reason; the index leaves a record without a key or the headers it needs out (its offset counts neither as a
+stream's event nor towards the head). Only the headers are read here, so a record with good headers and a value
+that is not an envelope is noted, and only found out when it is decoded.
 """
 
 from __future__ import annotations
@@ -37,21 +42,42 @@ def position(record: Record) -> int:
     return int(record.offset) + 1
 
 
+class Undecodable(ValueError):
+    """A record that is not an event the log can read (a value that is no envelope, a header missing)."""
+
+
 def decode(record: Record) -> Envelope:
-    document = json.loads(record.value)
-    document["position"] = position(record)
-    return envelope_from_dict(document)
+    """The envelope a record holds, at its position; `Undecodable` with the reason when it holds none."""
+    try:
+        document = json.loads(record.value)
+        if not isinstance(document, dict):
+            raise TypeError(f"the value is JSON {type(document).__name__}, not an object")
+        document["position"] = position(record)
+        return envelope_from_dict(document)
+    except Exception as error:
+        raise Undecodable(f"the value is not an envelope: {type(error).__name__}: {error}") from error
 
 
 def record_type(record: Record) -> str:
     return _header(record, TYPE)
 
 
-def _header(record: Record, name: str) -> str:
-    for key, value in record.headers:
+def header(record: Record, name: str) -> str | None:
+    """The header `name` of a record as text, None when it has none."""
+    for key, value in record.headers or ():
         if key == name:
-            return bytes(value).decode()
-    raise ValueError(f"record at offset {record.offset} of {record.topic} has no {name!r} header")
+            try:
+                return bytes(value).decode()
+            except (TypeError, UnicodeDecodeError) as error:
+                raise Undecodable(f"its {name!r} header is not text: {error}") from error
+    return None
+
+
+def _header(record: Record, name: str) -> str:
+    value = header(record, name)
+    if value is None:
+        raise Undecodable(f"it has no {name!r} header")
+    return value
 
 
 @dataclass(slots=True)
@@ -104,6 +130,15 @@ class StreamIndex:
         entries.ids[event_id] = offset
 
     def add_record(self, record: Record) -> None:
-        stream = bytes(record.key).decode()
-        sequence = int(_header(record, SEQUENCE))
+        """Note the event a record holds, by its key and headers; `Undecodable`, noting nothing, if it lacks them."""
+        if record.key is None:
+            raise Undecodable("it has no key (the stream)")
+        try:
+            stream = bytes(record.key).decode()
+        except UnicodeDecodeError as error:
+            raise Undecodable(f"its key (the stream) is not text: {error}") from error
+        text = _header(record, SEQUENCE)
+        if not text.isdigit():
+            raise Undecodable(f"its {SEQUENCE!r} header is not a number: {text!r}")
+        sequence = int(text)
         self.add(stream, _header(record, EVENT_ID), _header(record, TYPE), sequence, int(record.offset))

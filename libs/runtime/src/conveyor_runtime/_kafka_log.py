@@ -1,4 +1,5 @@
-"""The distributed event log: events in one Kafka topic of one partition, checkpoints in a compacted topic.
+"""The distributed event log: events in one Kafka topic of one partition, checkpoints in a compacted topic,
+dead letters in a topic of their own.
 
 Order. The events topic has a single partition, so the log has one total order that every process sees, and
 an event's global position is its offset + 1. Positions only grow; they are not consecutive, because each
@@ -11,14 +12,25 @@ each stream's version, the offsets of its events and their ids, built by reading
 opens and brought up to date before every append and `read_stream`. That costs memory and start-up time in
 proportion to the log, which is fine for now. Appends of one process are serialized by one writer task that
 takes everything queued and writes it in one transaction (group commit), after checking each append's
-`expected_version` and event ids against the index; a conflict fails only its own append. Two processes
-appending to one stream at the same moment can both pass the check: one writer per run at a time (rule 3)
-is what rules that out.
+`expected_version` and event ids against the index (`_kafka_plan`); a conflict fails only its own append.
+Two processes appending to one stream at the same moment can both pass the check: one writer per run at a
+time (rule 3) is what rules that out.
 
 Atomicity. Events and the checkpoints that go with them are written in one Kafka transaction (an idempotent,
 transactional producer, acks from every in-sync replica), and every reader reads `read_committed`, so a
 consumer's position is never seen without what it wrote, nor the other way round. An append returns once the
 transaction committed and its markers are in place, so what it wrote can be read at once.
+
+Dead letters. The `dead-letters` stream, where a consumer leaves the events it could not handle, is written to
+the dead-letter topic rather than the events topic, in the same transaction as the consumer's checkpoint; it
+has an index of its own, so appending to it and `read_stream` work as for any stream, but it is not in the
+log's order: `read` and `subscribe` never give it, and its envelopes' positions are offsets + 1 of the
+dead-letter topic. A record of the events topic that is no event (a value that is not an envelope, a key or
+header missing: anyone can produce to a topic) is skipped by every reader, and the first reader to meet it
+hands it to the writer task, which keeps it on the dead-letter topic with the reason, its topic and offset and
+its raw key, value and headers (see `_kafka_dead_letters`). Once per record: the dead-letter topic is read
+before anything is kept there, so a record another process kept already is not kept again (two processes
+meeting the same record at the very same moment may both keep it).
 """
 
 from __future__ import annotations
@@ -26,47 +38,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from conveyor_events import Envelope
 
-from conveyor_runtime._kafka_index import StreamIndex, decode, encode, record_type
-from conveyor_runtime._kafka_reader import PartitionReader
+from conveyor_runtime._consumer import DEAD_LETTERS
+from conveyor_runtime._kafka_dead_letters import DeadLetterIndex, Origin, kept_record
+from conveyor_runtime._kafka_index import StreamIndex, Undecodable, decode, record_type
+from conveyor_runtime._kafka_plan import Append, Group, Mark, plan
+from conveyor_runtime._kafka_reader import PartitionReader, Record
 from conveyor_runtime._kafka_topics import KafkaTopics, kafka_bootstrap, partition_counts
-from conveyor_runtime._log import Checkpoint, ConcurrencyError, appended_ids
+from conveyor_runtime._log import Checkpoint, appended_ids
 
-Mark = tuple[Literal["new", "stored"], int]
-"""Where an event of an append ends up: the index of a record written now, or the offset it is stored at."""
-
-
-@dataclass(slots=True)
-class _Append:
-    stream: str
-    events: Sequence[Envelope]
-    expected_version: int | None
-    checkpoint: Checkpoint | None
-    future: asyncio.Future[list[Envelope]]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class _Group:
-    """What one transaction writes for a group of appends, and what each append gets back."""
+class _Unreadable:
+    """A record of the events topic that is no event, to be kept on the dead-letter topic."""
 
-    records: list[Envelope]
-    """New events, placed at their sequence; their position comes from the offset they are written at."""
-    encoded: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
-    checkpoints: list[Checkpoint]
-    outcomes: list[list[Mark] | Exception]
+    record: Record
+    reason: str
+
+    @property
+    def origin(self) -> Origin:
+        return str(self.record.topic), int(self.record.offset)
+
+
+@dataclass(slots=True, eq=False)
+class _Topic:
+    """A topic streams are appended to: a reader following it for its index, and one to read its events."""
+
+    name: str
+    tail: PartitionReader
+    reader: PartitionReader
+    index: StreamIndex
 
 
 class KafkaEventLog:
-    """An `EventLog` on Kafka topics (see the module's description for how order, streams and atomicity work).
+    """An `EventLog` on Kafka topics (see the module's description for how order, streams, atomicity and dead
+    letters work).
 
-    Open it in the event loop that uses it: the Kafka clients belong to that loop.
+    Open it in the event loop that uses it: the Kafka clients belong to that loop. `transactional_id` names its
+    writer to the brokers (see `open_event_log` for the ids the services use).
     """
 
     def __init__(
@@ -86,15 +105,30 @@ class KafkaEventLog:
         self._max_batch = max_batch
         self._poll_ms = int(poll_interval * 1000)
         self._producer: Any = None
-        self._tail = PartitionReader(self.bootstrap, self.topics.events)
-        """Follows the events topic to keep the index up to date."""
-        self._reader = PartitionReader(self.bootstrap, self.topics.events)
+        self._events = self._topic(self.topics.events, StreamIndex())
+        self._dead_letters = DeadLetterIndex()
+        self._dead = self._topic(self.topics.dead_letter, self._dead_letters)
         self._checkpoint_reader = PartitionReader(self.bootstrap, self.topics.checkpoints)
-        self._index = StreamIndex()
         self._checkpoints: dict[str, int] = {}
-        self._queue: asyncio.Queue[_Append | None] = asyncio.Queue()
+        self._reported: set[Origin] = set()
+        """Unreadable records this log handed to the writer to keep (or found kept already)."""
+        self._queue: asyncio.Queue[Append | _Unreadable | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def _topic(self, name: str, index: StreamIndex) -> _Topic:
+        return _Topic(name, PartitionReader(self.bootstrap, name), PartitionReader(self.bootstrap, name), index)
+
+    def _topic_of(self, stream: str) -> _Topic:
+        return self._dead if stream == DEAD_LETTERS else self._events
+
+    def _where(self, stream: str) -> tuple[str, StreamIndex]:
+        topic = self._topic_of(stream)
+        return topic.name, topic.index
+
+    def _readers(self) -> list[PartitionReader]:
+        return [self._events.tail, self._events.reader, self._dead.tail, self._dead.reader, self._checkpoint_reader]
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -108,10 +142,11 @@ class KafkaEventLog:
         )
         try:
             await self._producer.start()
-            for reader in (self._tail, self._reader, self._checkpoint_reader):
+            for reader in self._readers():
                 await reader.start()
-            async with self._tail.lock:
-                await self._catch_up()
+            for topic in (self._dead, self._events):  # dead letters first: which unreadable records are kept
+                async with topic.tail.lock:
+                    await self._catch_up(topic)
         except BaseException:
             await self.close()
             raise
@@ -124,7 +159,8 @@ class KafkaEventLog:
             self._queue.put_nowait(None)
             await self._writer
             self._writer = None
-        for reader in (self._tail, self._reader, self._checkpoint_reader):
+        self._closed = True
+        for reader in self._readers():
             await reader.stop()
         if self._producer is not None:
             producer, self._producer = self._producer, None
@@ -137,7 +173,7 @@ class KafkaEventLog:
         await self.close()
 
     async def _check_topics(self) -> None:
-        names = [self.topics.events, self.topics.checkpoints]
+        names = [self.topics.events, self.topics.checkpoints, self.topics.dead_letter]
         counts = await partition_counts(self.bootstrap, names)
         missing = [name for name in names if name not in counts]
         if missing:
@@ -176,14 +212,14 @@ class KafkaEventLog:
             result.set_result([])
             return result
         stream = events[0].stream if events else ""
-        self._queue.put_nowait(_Append(stream, events, expected_version, checkpoint, result))
+        self._queue.put_nowait(Append(stream, events, expected_version, checkpoint, result))
         return result
 
     async def _write_forever(self) -> None:
         stopping = False
         while not stopping:
             item = await self._queue.get()
-            group: list[_Append] = []
+            group: list[Append | _Unreadable] = []
             while item is not None:
                 group.append(item)
                 if len(group) >= self._max_batch or self._queue.empty():
@@ -193,16 +229,26 @@ class KafkaEventLog:
             if group:
                 await self._write(group)
 
-    async def _write(self, appends: list[_Append]) -> None:
-        """Write a group of appends in one transaction; what one append did wrong fails only that append."""
+    async def _write(self, items: list[Append | _Unreadable]) -> None:
+        """Write a group of appends (and unreadable records to keep) in one transaction; what one append did
+        wrong fails only that append."""
+        appends = [item for item in items if isinstance(item, Append)]
+        unreadable = [item for item in items if isinstance(item, _Unreadable)]
         try:
-            async with self._tail.lock:
-                await self._catch_up()
-            group = self._plan(appends)
-            outcomes = [marks for marks in group.outcomes if isinstance(marks, list)]
-            found = await self._envelopes_at([at for marks in outcomes for kind, at in marks if kind == "stored"])
-            offsets = await self._commit(group) if group.records or group.checkpoints else []
+            async with self._events.tail.lock:
+                await self._catch_up(self._events)
+            if unreadable or any(entry.stream == DEAD_LETTERS for entry in appends):
+                async with self._dead.tail.lock:
+                    await self._catch_up(self._dead)
+            group = plan(appends, self._where)
+            fresh = [item for item in unreadable if item.origin not in self._dead_letters.kept]
+            group.kept = [(self._dead.name, *kept_record(item.record, item.reason)) for item in fresh]
+            found = await self._stored(appends, group.outcomes)
+            offsets = await self._commit(group) if group.records or group.kept or group.checkpoints else []
         except Exception as error:
+            self._reported.difference_update(item.origin for item in unreadable)  # met again, they are tried again
+            if unreadable:
+                logger.exception("records that are no event could not be kept on %s", self._dead.name)
             for entry in appends:
                 if not entry.future.done():
                     entry.future.set_exception(error)
@@ -212,66 +258,39 @@ class KafkaEventLog:
         for entry, outcome in zip(appends, group.outcomes, strict=True):
             if entry.future.done():
                 continue
+            topic = self._topic_of(entry.stream).name
             if isinstance(outcome, Exception):
                 entry.future.set_exception(outcome)
+            elif lost := [at for kind, at in outcome if kind == "stored" and (topic, at) not in found]:
+                stored = f"offset {lost[0]} of {topic}, which holds an event id of this append"
+                entry.future.set_exception(Undecodable(f"{stored}, cannot be read: see {self._dead.name}"))
             else:
-                entry.future.set_result([written[at] if kind == "new" else found[at] for kind, at in outcome])
+                entry.future.set_result([written[at] if kind == "new" else found[(topic, at)] for kind, at in outcome])
 
-    def _plan(self, appends: list[_Append]) -> _Group:
-        group = _Group([], [], [], [])
-        versions: dict[str, int] = {}
-        placed_now: dict[tuple[str, str], int] = {}
-        for entry in appends:
-            try:
-                marks = self._place(entry, group, versions, placed_now) if entry.events else []
-            except Exception as error:
-                group.outcomes.append(error)
-                continue
-            if entry.checkpoint is not None:
-                group.checkpoints.append(entry.checkpoint)
-            group.outcomes.append(marks)
-        return group
+    async def _stored(self, appends: list[Append], outcomes: list[list[Mark] | Exception]) -> dict[Origin, Envelope]:
+        """The envelopes already stored that appends return in place of events they hold again."""
+        found: dict[Origin, Envelope] = {}
+        for topic in (self._events, self._dead):
+            offsets = [
+                at
+                for entry, marks in zip(appends, outcomes, strict=True)
+                if isinstance(marks, list) and self._topic_of(entry.stream) is topic
+                for kind, at in marks
+                if kind == "stored"
+            ]
+            envelopes = await self._envelopes_at(topic, offsets)
+            found.update(((topic.name, at), envelope) for at, envelope in envelopes.items())
+        return found
 
-    def _place(
-        self, entry: _Append, group: _Group, versions: dict[str, int], placed_now: dict[tuple[str, str], int]
-    ) -> list[Mark]:
-        """Give an append's new events their sequences; raises, having added nothing, when it cannot be written."""
-        stream = entry.stream
-        version = versions.get(stream, self._index.version(stream))
-        known: dict[str, Mark] = {}
-        for envelope in entry.events:
-            if (stream, envelope.event_id) in placed_now:
-                known[envelope.event_id] = ("new", placed_now[(stream, envelope.event_id)])
-            elif (offset := self._index.offset_of(stream, envelope.event_id)) is not None:
-                known[envelope.event_id] = ("stored", offset)
-        fresh = len(known) < len(entry.events)
-        if fresh and entry.expected_version is not None and entry.expected_version != version:
-            raise ConcurrencyError(stream, entry.expected_version, version)
-        marks: list[Mark] = []
-        records: list[Envelope] = []
-        for envelope in entry.events:
-            if envelope.event_id in known:
-                marks.append(known[envelope.event_id])
-                continue
-            version += 1
-            records.append(envelope.placed(version, 0))
-            marks.append(("new", len(group.records) + len(records) - 1))
-        encoded = [encode(record) for record in records]  # an event that cannot be encoded fails its append only
-        for record in records:
-            placed_now[(stream, record.event_id)] = len(group.records)
-            group.records.append(record)
-        group.encoded.extend(encoded)
-        versions[stream] = version
-        return marks
-
-    async def _commit(self, group: _Group) -> list[int]:
+    async def _commit(self, group: Group) -> list[int]:
         """Write the group in one transaction; the offsets of its events once they can be read."""
         producer = self._producer
+        outgoing = [*group.encoded, *group.kept]
         await producer.begin_transaction()
         try:
             sending = [
-                await producer.send(self.topics.events, value, key=key, headers=headers, partition=0)
-                for key, value, headers in group.encoded
+                await producer.send(topic, value, key=key, headers=headers, partition=0)
+                for topic, key, value, headers in outgoing
             ]
             for checkpoint in group.checkpoints:
                 value = json.dumps({"position": checkpoint.position}).encode()
@@ -287,51 +306,89 @@ class KafkaEventLog:
         offsets = [int(metadata.offset) for metadata in sent]
         # The commit markers are written after the commit returns: wait for them, so a read right after the
         # append sees what it wrote.
-        if group.records:
-            await _until_readable(self._tail, offsets[len(group.records) - 1])
+        last = {topic: offset for (topic, *_), offset in zip(outgoing, offsets, strict=False)}
         if group.checkpoints:
-            await _until_readable(self._checkpoint_reader, offsets[-1])
+            last[self.topics.checkpoints] = offsets[-1]
+        following = {self._events.name: self._events.tail, self._dead.name: self._dead.tail}
+        for topic, offset in last.items():
+            await _until_readable(following.get(topic, self._checkpoint_reader), offset)
         return offsets[: len(group.records)]
 
-    async def _catch_up(self) -> None:
-        """Read the events topic to its end into the index (the caller holds the tail's lock)."""
-        async for records in self._tail.read_to(await self._tail.end()):
+    async def _catch_up(self, topic: _Topic) -> None:
+        """Read a topic to its end into its index (the caller holds its tail's lock)."""
+        async for records in topic.tail.read_to(await topic.tail.end()):
             for record in records:
-                self._index.add_record(record)
+                try:
+                    topic.index.add_record(record)
+                except Undecodable as error:
+                    self._unreadable(record, str(error))
+
+    def _unreadable(self, record: Record, reason: str) -> None:
+        """Skip a record that is no event; have the writer keep it on the dead-letter topic, once."""
+        origin: Origin = (str(record.topic), int(record.offset))
+        if origin in self._reported or origin in self._dead_letters.kept:
+            return
+        self._reported.add(origin)
+        if record.topic != self._events.name or self._closed:
+            logger.warning("skipped offset %d of %s, which is no event: %s", record.offset, record.topic, reason)
+            return
+        logger.warning(
+            "skipped offset %d of %s, which is no event: %s; it is kept on %s",
+            record.offset,
+            record.topic,
+            reason,
+            self._dead.name,
+        )
+        self._queue.put_nowait(_Unreadable(record, reason))
+
+    def _readable(self, records: Sequence[Record], wanted: frozenset[str] | None, at_most: int) -> list[Envelope]:
+        """The events of `wanted` types among `records`, at most `at_most`; records that are none are skipped."""
+        found: list[Envelope] = []
+        for record in records:
+            if len(found) >= at_most:
+                break
+            try:
+                if wanted is None or record_type(record) in wanted:
+                    found.append(decode(record))
+            except Undecodable as error:
+                self._unreadable(record, str(error))
+        return found
 
     # -- reading --------------------------------------------------------------------------------------------
 
     async def read(self, after: int = 0, limit: int = 1000, *, types: Collection[str] | None = None) -> list[Envelope]:
         wanted = None if types is None else frozenset(types)
-        found: list[Any] = []
-        async with self._reader.lock:
-            end = await self._reader.end()
+        found: list[Envelope] = []
+        reader = self._events.reader
+        async with reader.lock:
+            end = await reader.end()
             if after >= end or wanted == frozenset():
                 return []
-            self._reader.seek(after)
-            while len(found) < limit and await self._reader.position() < end:
-                for record in await self._reader.fetch(limit):
-                    if wanted is None or record_type(record) in wanted:
-                        found.append(record)
-        return [decode(record) for record in found[:limit]]
+            reader.seek(after)
+            while len(found) < limit and await reader.position() < end:
+                found += self._readable(await reader.fetch(limit), wanted, limit - len(found))
+        return found
 
     async def read_stream(self, stream: str, *, types: Collection[str] | None = None) -> list[Envelope]:
-        async with self._tail.lock:
-            await self._catch_up()
-            offsets = self._index.offsets(stream, types)
-        found = await self._envelopes_at(offsets)
-        return [found[offset] for offset in offsets]
+        topic = self._topic_of(stream)
+        async with topic.tail.lock:
+            await self._catch_up(topic)
+            offsets = topic.index.offsets(stream, types)
+        found = await self._envelopes_at(topic, offsets)
+        return [found[offset] for offset in offsets if offset in found]
 
-    async def _envelopes_at(self, offsets: list[int]) -> dict[int, Envelope]:
-        """The events at these offsets, read in one pass from the first to the last."""
+    async def _envelopes_at(self, topic: _Topic, offsets: list[int]) -> dict[int, Envelope]:
+        """The events at these offsets of `topic`, read in one pass from the first to the last."""
         wanted = set(offsets)
         found: dict[int, Envelope] = {}
         if not wanted:
             return found
-        async with self._reader.lock:
-            self._reader.seek(min(wanted))
-            async for records in self._reader.read_to(max(wanted) + 1):
-                found.update((record.offset, decode(record)) for record in records if record.offset in wanted)
+        async with topic.reader.lock:
+            topic.reader.seek(min(wanted))
+            async for records in topic.reader.read_to(max(wanted) + 1):
+                for record in records:
+                    if record.offset in wanted and (envelopes := self._readable([record], None, 1)):
+                        found[record.offset] = envelopes[0]
         return found
 
     async def checkpoint(self, consumer: str) -> int:
@@ -346,9 +403,9 @@ class KafkaEventLog:
         return self._checkpoints.get(consumer, 0)
 
     async def head(self) -> int:
-        async with self._tail.lock:
-            await self._catch_up()
-            return self._index.head
+        async with self._events.tail.lock:
+            await self._catch_up(self._events)
+            return self._events.index.head
 
     async def subscribe(self, after: int = 0, *, types: Collection[str] | None = None) -> AsyncIterator[Envelope]:
         async with contextlib.aclosing(self.subscribe_batches(after, types=types)) as batches:
@@ -365,8 +422,7 @@ class KafkaEventLog:
         await reader.start(after)
         try:
             while True:
-                records = await reader.fetch(limit)
-                batch = [decode(record) for record in records if wanted is None or record_type(record) in wanted]
+                batch = self._readable(await reader.fetch(limit), wanted, limit)
                 if batch:
                     yield batch
         finally:

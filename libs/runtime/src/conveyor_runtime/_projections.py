@@ -258,7 +258,8 @@ def _job_note(status: str | None, *, ending: bool = False) -> Apply:
         if ending:
             db.execute(
                 "UPDATE jobs SET status = 'completed', conclusion = 'failure', error = ?, completed_at = ?"
-                " WHERE run_id = ? AND job_id = ? AND (CAST(? AS INTEGER) IS NULL OR attempt = ?) AND status != 'completed'",
+                " WHERE run_id = ? AND job_id = ? AND (CAST(? AS INTEGER) IS NULL OR attempt = ?)"
+                " AND status != 'completed'",
                 (reason, _at(envelope), event.run_id, event.job_id, attempt, attempt),
             )
             return
@@ -267,7 +268,8 @@ def _job_note(status: str | None, *, ending: bool = False) -> Apply:
         db.execute(
             "UPDATE jobs SET status = COALESCE(?, status), reason = ?,"
             " queued_at = CASE WHEN ? = 1 THEN COALESCE(queued_at, ?) ELSE queued_at END"
-            " WHERE run_id = ? AND job_id = ? AND (CAST(? AS INTEGER) IS NULL OR attempt <= ?) AND status != 'completed'",
+            " WHERE run_id = ? AND job_id = ? AND (CAST(? AS INTEGER) IS NULL OR attempt <= ?)"
+            " AND status != 'completed'",
             (status, reason, int(waits), _at(envelope), event.run_id, event.job_id, attempt, attempt),
         )
 

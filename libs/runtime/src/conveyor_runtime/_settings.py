@@ -45,8 +45,14 @@ class RuntimeSettings(BaseSettings):
     """Cron ticks missed while nothing ran: fire the latest only, all (at most 100 a cron, oldest first), or none."""
     webhook_backfill_minutes: float = Field(default=60.0, ge=0)
     """How often ingest asks GitHub for the deliveries it missed and has them redelivered (0: never)."""
+    event_log: Literal["sqlite", "kafka"] = "sqlite"
+    """Where the events are: `<data_dir>/events.db`, or the Kafka topics `<kafka_topic_prefix>.*`."""
     kafka_bootstrap: str = "127.0.0.1:19092"
     """The Kafka brokers of the distributed log (the default is the broker scripts/kafka.sh starts)."""
+    kafka_topic_prefix: str = Field(default="conveyor", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    """The names of the log's topics start with this (`conveyor kafka init --prefix` creates them)."""
+    health_port: int | None = Field(default=None, ge=0, le=65535)
+    """Where a service without the API serves /healthz and /readyz (ingest serves them with the API); unset: nowhere."""
     secret_key: SecretStr | None = None
     """The key that encrypts repository secrets at rest: 32 bytes, base64. When unset, the data directory's
     `secret.key` holds one, made on first use."""

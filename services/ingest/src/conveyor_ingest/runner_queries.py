@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from conveyor_runtime import LEASE_PERIOD, Row, Rows, covers
-
 
 OFFLINE_AFTER = LEASE_PERIOD
 """A runner not heard from (a poll, a claim, a heartbeat) for this long is shown offline."""
