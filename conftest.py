@@ -5,7 +5,9 @@ does not show asyncio tasks. This watchdog fires a few seconds earlier: it print
 stack, then each busy thread's innermost frames, then one line per task and the test's id last, and ends the
 process.
 
-Also the `fake_github` fixture: a local GitHub REST API that records calls, for the notifier's tests.
+Also the `fake_github` fixture: a local GitHub REST API that records calls, for the notifier's tests; and
+`postgres_server` / `postgres_url`: the PostgreSQL of scripts/postgres.sh (started when it does not answer; a test
+fails, never skips, without it) and an empty database of the test's own, dropped after it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,6 +25,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.fakes.github_api import FakeGitHub
+    from tests.postgres import PostgresServer
 
 MARGIN = 5.0
 THREAD_FRAMES = 15  # innermost frames shown of each busy thread
@@ -105,10 +108,49 @@ def _watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def fake_github() -> Iterator[FakeGitHub]:
     """A fake GitHub REST API on 127.0.0.1 that records every call (tests/fakes/github_api.py)."""
-    # The importlib import mode puts no folder on sys.path, so the shared fakes are found from the repository root.
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))
+    _shared()
     from tests.fakes.github_api import FakeGitHub
 
     with FakeGitHub() as github:
         yield github
+
+
+def _shared() -> None:
+    """The importlib import mode puts no folder on sys.path: the shared test modules are found from the root."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+
+
+POSTGRES_SETUP_TIMEOUT = 600
+"""On a fresh machine Debian's postgresql package is installed in the setup of the first test that needs it."""
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give the first test that starts PostgreSQL the time to install it: pytest-timeout counts fixture setup."""
+    first = next((item for item in items if "postgres_server" in getattr(item, "fixturenames", ())), None)
+    if first is not None:
+        first.add_marker(pytest.mark.timeout(POSTGRES_SETUP_TIMEOUT))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """The server of scripts/postgres.sh, started by it when none answers."""
+    _shared()
+    from tests.postgres import PostgresServer, answers_now, start_postgres
+
+    server = PostgresServer.from_environment()
+    if not answers_now(server):
+        start_postgres()
+        if not answers_now(server):
+            pytest.fail(f"scripts/postgres.sh succeeded, yet {server.url()} does not answer")
+    return server
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """The SQLAlchemy URL of an empty database of the test's own, dropped after it."""
+    from tests.postgres import fresh_database
+
+    async with fresh_database(postgres_server) as url:
+        yield url

@@ -1,9 +1,9 @@
-"""Every service as a process of its own over the Kafka log, with a `conveyor agent` running the jobs.
+"""Every service as a process of its own over the Kafka log and PostgreSQL, with two `conveyor agent`s running
+the jobs.
 
 Ingest (the API), the planner, the scheduler, the notifier and the projector each run as `conveyor service NAME`
-with `CONVEYOR_EVENT_LOG=kafka` on topics of this test's own; only the read models are still SQLite, in the data
-directory the projector and the API share. A run dispatched through the API completes, and every process
-answers its health probes.
+with `CONVEYOR_EVENT_LOG=kafka` on topics of this test's own and `CONVEYOR_DATABASE_URL` naming a database of its
+own. Runs dispatched through the API complete, and every process answers its health probes.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ jobs:
   build:
     runs-on: self-hosted
     steps:
-      - run: echo "built ${{ github.sha }}"
+      - run: sleep 1; echo "built ${{ github.sha }}"
   test:
     runs-on: self-hosted
     needs: build
@@ -119,9 +119,13 @@ def until(check: Callable[[], T | None], why_not: Callable[[], str], timeout: fl
     return found
 
 
+def _not_completed(url: str, headers: dict[str, str]) -> str:
+    return f"the run did not complete: {httpx.get(url, headers=headers).text}"
+
+
 @pytest.mark.timeout(600)  # starting the broker on a fresh machine takes minutes; the run itself well under one
-def test_each_service_runs_as_a_process_of_its_own_on_kafka(
-    tmp_path: Path, repository: Callable[..., Path], kafka_broker: str, topic_prefix: str
+def test_each_service_runs_as_a_process_of_its_own_on_kafka_and_postgresql(
+    tmp_path: Path, repository: Callable[..., Path], kafka_broker: str, topic_prefix: str, postgres_url: str
 ) -> None:
     root = repository({".github/workflows/ci.yml": WORKFLOW})
     data, port = tmp_path / "data", free_port()
@@ -130,6 +134,7 @@ def test_each_service_runs_as_a_process_of_its_own_on_kafka(
         "CONVEYOR_EVENT_LOG": "kafka",
         "CONVEYOR_KAFKA_BOOTSTRAP": kafka_broker,
         "CONVEYOR_KAFKA_TOPIC_PREFIX": topic_prefix,
+        "CONVEYOR_DATABASE_URL": postgres_url,
         "CONVEYOR_DATA_DIR": str(data),
         "CONVEYOR_EMBEDDED_RUNNER": "false",
         "CONVEYOR_WEBHOOK_BACKFILL_MINUTES": "0",
@@ -143,8 +148,9 @@ def test_each_service_runs_as_a_process_of_its_own_on_kafka(
             started[name] = processes.start(name, "service", name, "--health-port", health_port, env=env)
         admin = until(partial(admin_headers, base, data), lambda: processes.output(started["ingest"]), timeout=90)
         token = admin["Authorization"].removeprefix("Bearer ")
-        agent = ["--server", base, "--name", "kafka-agent", "--work-dir", str(tmp_path / "agent")]
-        started["agent"] = processes.start("agent", "agent", *agent, env={"CONVEYOR_AGENT_REGISTRATION_TOKEN": token})
+        for agent in ("agent-1", "agent-2"):
+            options = ["--server", base, "--name", agent, "--work-dir", str(tmp_path / agent), "--concurrency", "1"]
+            started[agent] = processes.start(agent, "agent", *options, env={"CONVEYOR_AGENT_REGISTRATION_TOKEN": token})
 
         for name, url in probes.items():
 
@@ -159,24 +165,27 @@ def test_each_service_runs_as_a_process_of_its_own_on_kafka(
 
         registered = httpx.post(f"{base}/api/repositories", json={"name": "r", "url": str(root)}, headers=admin)
         assert registered.status_code == 201, registered.text
-        dispatched = httpx.post(f"{base}/api/runs", json={"repository": "r"}, headers=admin)
-        assert dispatched.status_code == 202, dispatched.text
-        run_id = dispatched.json()["id"]
+        run_ids = []
+        for _ in range(4):
+            dispatched = httpx.post(f"{base}/api/runs", json={"repository": "r"}, headers=admin)
+            assert dispatched.status_code == 202, dispatched.text
+            run_ids.append(dispatched.json()["id"])
 
-        def completed() -> dict[str, Any] | None:
+        def completed(run_id: str) -> dict[str, Any] | None:
             run: dict[str, Any] = httpx.get(f"{base}/api/runs/{run_id}", headers=admin).json()
             return run if run.get("status") == "completed" else None
 
-        run = until(
-            completed,
-            lambda: f"the run did not complete: {httpx.get(f'{base}/api/runs/{run_id}', headers=admin).text}",
-            120,
-        )
-        assert run["conclusion"] == "success", run
-        assert {job["key"]: job["conclusion"] for job in run["jobs"]} == {"build": "success", "test": "success"}
-        for job, line in (("build", f"built {run['sha']}"), ("test", "tested after build")):
-            logs = httpx.get(f"{base}/api/runs/{run_id}/jobs/{job}/logs", headers=admin).json()["lines"]
-            assert [entry["text"] for entry in logs] == [line]
+        runners = set()
+        for run_id in run_ids:
+            url = f"{base}/api/runs/{run_id}"
+            run = until(partial(completed, run_id), partial(_not_completed, url, admin), 120)
+            assert run["conclusion"] == "success", run
+            assert {job["key"]: job["conclusion"] for job in run["jobs"]} == {"build": "success", "test": "success"}
+            runners |= {job["runner"] for job in run["jobs"]}
+            for job, line in (("build", f"built {run['sha']}"), ("test", "tested after build")):
+                logs = httpx.get(f"{base}/api/runs/{run_id}/jobs/{job}/logs", headers=admin).json()["lines"]
+                assert [entry["text"] for entry in logs] == [line]
+        assert len(runners) == 2  # each agent took jobs: four builds queued at once, one job at a time each
         until(
             lambda: True if "concluded: success" in processes.output(started["notifier"]) else None,
             lambda: "the notifier did not see the run end",
@@ -189,3 +198,4 @@ def test_each_service_runs_as_a_process_of_its_own_on_kafka(
 
     assert [status for status, _ in ended] == [0] * len(ended), "\n".join(output[-3000:] for _, output in ended)
     assert not (data / "events.db").exists()  # every event went through Kafka
+    assert not (data / "projections.db").exists()  # and every read model is PostgreSQL's

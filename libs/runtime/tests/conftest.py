@@ -1,6 +1,5 @@
-"""Fixtures of the runtime tests: an open SQLite event log in a temporary directory, envelopes to put in it, a real
-Kafka broker (scripts/kafka.sh) with fresh topics for each test that asks for them, and a real PostgreSQL
-(scripts/postgres.sh) with an empty database for each test that asks for one."""
+"""Fixtures of the runtime tests: an open SQLite event log in a temporary directory, envelopes to put in it, and
+a real Kafka broker (scripts/kafka.sh) with fresh topics for each test that asks for them."""
 
 from __future__ import annotations
 
@@ -17,12 +16,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from conveyor_events import Envelope, Event, RunCancelRequested
 from conveyor_runtime import KafkaTopics, SqliteEventLog, create_kafka_topics
-
-from libs.runtime.tests.postgres import (  # postgres_server and postgres_url are fixtures, used by name
-    POSTGRES_SETUP_TIMEOUT,
-    postgres_server,  # noqa: F401
-    postgres_url,  # noqa: F401
-)
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "kafka.sh"
 KAFKA_SETUP_TIMEOUT = 900
@@ -76,12 +69,11 @@ def wait_for() -> WaitFor:
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give the first test that starts the broker the time to fetch it, and the first that starts PostgreSQL the time
-    to install it: pytest-timeout counts fixture setup."""
-    for fixture, timeout in (("kafka_broker", KAFKA_SETUP_TIMEOUT), ("postgres_server", POSTGRES_SETUP_TIMEOUT)):
-        first = next((item for item in items if fixture in getattr(item, "fixturenames", ())), None)
-        if first is not None:
-            first.add_marker(pytest.mark.timeout(timeout))
+    """Give the first test that starts the broker the time to fetch it: pytest-timeout counts fixture setup."""
+    for item in items:
+        if "kafka_broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(KAFKA_SETUP_TIMEOUT))
+            return
 
 
 @pytest.fixture(scope="session")

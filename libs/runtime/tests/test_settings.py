@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conveyor_runtime import RuntimeSettings
+from conveyor_runtime import RuntimeSettings, describe_projections
 from pydantic import ValidationError
 
 
@@ -43,3 +43,32 @@ def test_out_of_range_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: 
 
     with pytest.raises(ValidationError, match=name.removeprefix("CONVEYOR_").lower()):
         RuntimeSettings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://ci:pw@db.internal:5432/conveyor", "postgres://ci:pw@db.internal:5432/conveyor",
+     "postgresql+psycopg://ci:pw@db.internal:5432/conveyor"],
+)
+def test_a_database_url_is_postgresql_run_through_asyncpg(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("CONVEYOR_DATABASE_URL", url)
+
+    settings = RuntimeSettings()
+
+    assert settings.database_url == "postgresql+asyncpg://ci:pw@db.internal:5432/conveyor"
+    assert describe_projections(settings) == "postgresql://ci@db.internal:5432/conveyor"  # never the password
+
+
+@pytest.mark.parametrize("url", ["mysql://ci@db/conveyor", "db.internal:5432/conveyor"])
+def test_a_database_url_of_another_kind_is_refused_with_an_example(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("CONVEYOR_DATABASE_URL", url)
+
+    with pytest.raises(ValidationError, match=r"CONVEYOR_DATABASE_URL must be a PostgreSQL URL such as postgresql://"):
+        RuntimeSettings()
+
+
+def test_without_a_database_url_the_read_models_are_the_data_directorys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONVEYOR_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CONVEYOR_DATA_DIR", "/srv/conveyor")
+
+    assert describe_projections(RuntimeSettings()) == "/srv/conveyor/projections.db"

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from conveyor_runtime import RuntimeSettings, SqliteProjections, describe_event_log, open_event_log, rebuild
+from conveyor_runtime import (
+    RuntimeSettings,
+    describe_event_log,
+    describe_projections,
+    open_event_log,
+    open_projections,
+    rebuild,
+)
 from rich.console import Console
 
 from conveyor_cli import (
@@ -213,11 +220,15 @@ def rebuild_projections(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
 
     async def go() -> int:
-        async with open_event_log(settings) as log:
-            return await rebuild(log, SqliteProjections(settings.projections_path))
+        store = open_projections(settings)
+        try:
+            async with open_event_log(settings) as log:
+                return await rebuild(log, store)
+        finally:
+            await store.close()
 
     position = asyncio.run(go())
-    typer.echo(f"read models rebuilt up to position {position}")
+    typer.echo(f"read models in {describe_projections(settings)} rebuilt up to position {position}")
 
 
 @app.command("repo-add")

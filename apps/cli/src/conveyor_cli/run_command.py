@@ -129,8 +129,9 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
     root, ref, sha, workflows = find_repository(directory, options.workflows)
     payload = _payload(options)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
-        # Its own SQLite log, whatever log CONVEYOR_EVENT_LOG names: a run of a working tree is nobody else's.
-        settings = RuntimeSettings(data_dir=options.data_dir or Path(scratch), event_log="sqlite")
+        # Its own SQLite log and read models, whatever CONVEYOR_EVENT_LOG and CONVEYOR_DATABASE_URL name: a run of
+        # a working tree is nobody else's.
+        settings = RuntimeSettings(data_dir=options.data_dir or Path(scratch), event_log="sqlite", database_url=None)
         settings = settings.model_copy(
             update={
                 "platforms": {**settings.platforms, **options.platforms},

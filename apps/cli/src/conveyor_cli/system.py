@@ -42,10 +42,11 @@ from conveyor_runtime import (
     EventLog,
     GitRemotes,
     OpenableEventLog,
+    ProjectionStore,
     RuntimeSettings,
-    SqliteProjections,
     consume,
     open_event_log,
+    open_projections,
     project,
     redacted,
 )
@@ -85,7 +86,7 @@ class EmbeddedSystem:
     """The service this process is, for as long as it runs (`conveyor service NAME`): on Kafka its writer's
     transactional id, so that a restart fences the process it replaces; None, one of its own."""
     log: OpenableEventLog = field(init=False)
-    projections: SqliteProjections = field(init=False)
+    projections: ProjectionStore = field(init=False)
     runner: RunnerAgent = field(init=False)
     remotes: GitRemotes = field(init=False)
     """How the services read repositories registered by clone URL (see `_git_remotes`)."""
@@ -98,7 +99,7 @@ class EmbeddedSystem:
             raise ValueError(f"no service named {', '.join(sorted(unknown))}; the services are {', '.join(CONSUMERS)}")
         self.log = open_event_log(self.settings, name=self.name)
         self.health = Health()
-        self.projections = SqliteProjections(self.settings.projections_path)
+        self.projections = open_projections(self.settings)
         self.remotes = _git_remotes(self.settings)
         self.runner = create_runner_agent(
             self.log,
@@ -185,6 +186,7 @@ class EmbeddedSystem:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.runner.stop()
+            await self.projections.close()
             await self.log.close()
 
 

@@ -26,7 +26,13 @@ from conveyor_runtime._leases import (
     renew,
 )
 from conveyor_runtime._log import Checkpoint, ConcurrencyError, EventLog
-from conveyor_runtime._log_factory import OpenableEventLog, describe_event_log, open_event_log
+from conveyor_runtime._log_factory import (
+    OpenableEventLog,
+    describe_event_log,
+    describe_projections,
+    open_event_log,
+    open_projections,
+)
 from conveyor_runtime._postgres_projections import PostgresProjections
 from conveyor_runtime._projection_store import ProjectionStore, Row, Rows
 from conveyor_runtime._projections import PROJECTOR, project, rebuild
@@ -64,6 +70,7 @@ __all__ = [
     "covers",
     "create_kafka_topics",
     "describe_event_log",
+    "describe_projections",
     "git_environment",
     "held_lease",
     "is_remote",
@@ -72,6 +79,7 @@ __all__ = [
     "local_commit",
     "ls_remote",
     "open_event_log",
+    "open_projections",
     "project",
     "rebuild",
     "redacted",

@@ -1,4 +1,5 @@
-"""The event log the settings choose: the embedded SQLite file or the Kafka topics, made in one place."""
+"""The event log and the read models the settings choose, each made in one place: the embedded SQLite files, or
+the Kafka topics and a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Protocol, Self
 from conveyor_runtime._kafka_log import KafkaEventLog
 from conveyor_runtime._kafka_topics import KafkaTopics
 from conveyor_runtime._log import EventLog
+from conveyor_runtime._postgres_projections import PostgresProjections
+from conveyor_runtime._projection_store import ProjectionStore
 from conveyor_runtime._settings import RuntimeSettings
 from conveyor_runtime._sqlite_log import SqliteEventLog
+from conveyor_runtime._sqlite_projections import SqliteProjections
 
 
 class OpenableEventLog(EventLog, Protocol):
@@ -48,3 +52,23 @@ def describe_event_log(settings: RuntimeSettings) -> str:
     if settings.event_log == "kafka":
         return f"the Kafka topics {settings.kafka_topic_prefix}.* at {settings.kafka_bootstrap}"
     return str(settings.log_path)
+
+
+def open_projections(settings: RuntimeSettings) -> ProjectionStore:
+    """The read models `settings.database_url` names (PostgreSQL), else the data directory's SQLite file.
+
+    A PostgreSQL store connects, and brings its schema up to date, on first use: in the loop that uses it.
+    """
+    if settings.database_url:
+        return PostgresProjections(settings.database_url)
+    return SqliteProjections(settings.projections_path)
+
+
+def describe_projections(settings: RuntimeSettings) -> str:
+    """Where the read models `settings` name are, for messages (without a password)."""
+    if settings.database_url:
+        scheme, _, rest = settings.database_url.partition("://")
+        credentials, at, place = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme.split('+')[0]}://{user}{at}{place}"
+    return str(settings.projections_path)

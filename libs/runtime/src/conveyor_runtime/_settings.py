@@ -51,6 +51,9 @@ class RuntimeSettings(BaseSettings):
     """The Kafka brokers of the distributed log (the default is the broker scripts/kafka.sh starts)."""
     kafka_topic_prefix: str = Field(default="conveyor", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     """The names of the log's topics start with this (`conveyor kafka init --prefix` creates them)."""
+    database_url: str | None = None
+    """Where the read models are: a PostgreSQL database (`postgresql://user[:password]@host[:port]/name`, run
+    through asyncpg); unset, the SQLite file `<data_dir>/projections.db`."""
     health_port: int | None = Field(default=None, ge=0, le=65535)
     """Where a service without the API serves /healthz and /readyz (ingest serves them with the API); unset: nowhere."""
     secret_key: SecretStr | None = None
@@ -63,6 +66,19 @@ class RuntimeSettings(BaseSettings):
         if value is not None and len(_decoded(value.get_secret_value())) != 32:
             raise ValueError("CONVEYOR_SECRET_KEY must be 32 bytes in base64, e.g. from `openssl rand -base64 32`")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql(cls, value: str | None) -> str | None:
+        """A PostgreSQL URL, with asyncpg as its driver (the one Conveyor ships with)."""
+        if not value:
+            return None
+        scheme, separator, rest = value.partition("://")
+        if not separator or scheme.split("+")[0] not in ("postgresql", "postgres"):
+            raise ValueError(
+                "CONVEYOR_DATABASE_URL must be a PostgreSQL URL such as postgresql://conveyor@127.0.0.1:5432/conveyor"
+            )
+        return f"postgresql+asyncpg://{rest}"
 
     @property
     def log_path(self) -> Path:

@@ -1,8 +1,5 @@
 """A real PostgreSQL for the tests that need one: the server of scripts/postgres.sh, and an empty database of the
-test's own. The fixtures are found by name, so another test tree uses them by importing them into its conftest.py:
-
-    from libs.runtime.tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures, used by name)
-"""
+test's own (the fixtures `postgres_server` and `postgres_url` of the repository's conftest.py use these)."""
 
 from __future__ import annotations
 
@@ -19,9 +16,9 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-POSTGRES_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "postgres.sh"
-POSTGRES_SETUP_TIMEOUT = 600
-"""On a fresh machine Debian's postgresql package is installed in the setup of the first test that needs it."""
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
+SCRIPT_TIMEOUT = 570
+"""On a fresh machine the script installs Debian's postgresql package first."""
 
 
 @dataclass(frozen=True)
@@ -75,33 +72,15 @@ def start_postgres() -> None:
     """Run scripts/postgres.sh; fail the test (never skip it) when the script fails."""
     command = ["bash", str(POSTGRES_SCRIPT)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=POSTGRES_SETUP_TIMEOUT - 30, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as expired:
         pytest.fail(f"scripts/postgres.sh did not finish within {expired.timeout:.0f}s:\n{expired.stdout!r}")
     if done.returncode != 0:
         pytest.fail(f"scripts/postgres.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
-def _answers(server: PostgresServer) -> bool:
+def answers_now(server: PostgresServer) -> bool:
     """Whether the server answers, asked from a thread of its own: the caller may be inside a running loop (a
     session fixture first requested by an async fixture)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, server.answers()).result()
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> PostgresServer:
-    """The server, started by scripts/postgres.sh when none answers; the tests fail (never skip) without one."""
-    server = PostgresServer.from_environment()
-    if not _answers(server):
-        start_postgres()
-        if not _answers(server):
-            pytest.fail(f"scripts/postgres.sh succeeded, yet {server.url()} does not answer")
-    return server
-
-
-@pytest.fixture
-async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    """The SQLAlchemy URL of an empty database of the test's own, dropped after it."""
-    async with fresh_database(postgres_server) as url:
-        yield url
