@@ -2,8 +2,10 @@
 
 The schema is Alembic's (`conveyor_runtime/migrations`), brought to the newest revision when the store opens,
 under an advisory lock so that processes opening it at once do not race. The projector's statements are the
-same as SQLite's: written with `?` placeholders, they are run here as SQLAlchemy text with numbered binds. Each
-batch is one transaction that first takes the projector's advisory lock, so two projectors never apply one
+same as SQLite's: written with `?` placeholders, they are run here as SQLAlchemy text with numbered binds, but
+for a batch of events they are not run here one by one, each a round trip: the rows the batch's events name are
+loaded into a scratch SQLite database, applied there, and written back a table at a time (`_postgres_batch`).
+Each batch is one transaction that first takes the projector's advisory lock, so two projectors never apply one
 batch twice; the position is stored in that transaction.
 """
 
@@ -22,8 +24,9 @@ from conveyor_events import Envelope
 from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from conveyor_runtime._postgres_batch import apply_through_scratch
 from conveyor_runtime._projection_store import Row, Rows
-from conveyor_runtime._projections import apply_batch, clear, dump_rows, stored_position
+from conveyor_runtime._projections import clear, dump_rows, stored_position
 
 T = TypeVar("T")
 
@@ -123,7 +126,14 @@ class PostgresProjections:
         return await self._in_transaction(stored_position)
 
     async def apply(self, envelopes: Sequence[Envelope]) -> int:
-        return await self._in_transaction(lambda db: apply_batch(db, envelopes), lock=True)
+        engine = await self._ready()
+        async with engine.begin() as connection:
+            # SQLAlchemy begins the driver's transaction with its first statement: this one
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PROJECTOR_LOCK})
+            driver = (await connection.get_raw_connection()).driver_connection
+            if driver is None or not driver.is_in_transaction():
+                raise RuntimeError("the projector's batch must be written in the transaction that holds its lock")
+            return await apply_through_scratch(driver, envelopes)
 
     async def reset(self) -> None:
         await self._in_transaction(clear, lock=True)

@@ -17,7 +17,7 @@ from conveyor_runtime._projections import apply_batch, clear, dump_rows, stored_
 
 T = TypeVar("T")
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, repository TEXT NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL,
     event_name TEXT NOT NULL, actor TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT,
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS projector_position (
     name TEXT PRIMARY KEY, position INTEGER NOT NULL
 );
 """
-_SCHEMA += runners.SCHEMA
+SCHEMA += runners.SCHEMA
 _ADDED_COLUMNS = {"repositories": ("github TEXT", "webhook_secret TEXT", "token TEXT"), "jobs": ("labels TEXT",)}
 """Columns added after a table's first version: a read model written before them gains them when opened."""
 
@@ -70,7 +70,7 @@ class SqliteProjections:
         self._local = threading.local()
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             for table, columns in _ADDED_COLUMNS.items():
                 present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
                 for column in columns:
