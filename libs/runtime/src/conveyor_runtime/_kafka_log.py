@@ -51,7 +51,7 @@ from conveyor_runtime._consumer import DEAD_LETTERS
 from conveyor_runtime._kafka_dead_letters import DeadLetterIndex, Origin, kept_record
 from conveyor_runtime._kafka_index import StreamIndex, Undecodable, decode, record_type
 from conveyor_runtime._kafka_plan import Append, Group, Mark, plan
-from conveyor_runtime._kafka_reader import PartitionReader, Record
+from conveyor_runtime._kafka_reader import EndOffsets, PartitionReader, Record
 from conveyor_runtime._kafka_topics import KafkaTopics, kafka_bootstrap, partition_counts
 from conveyor_runtime._log import Checkpoint, appended_ids
 
@@ -105,10 +105,11 @@ class KafkaEventLog:
         self._max_batch = max_batch
         self._poll_ms = int(poll_interval * 1000)
         self._producer: Any = None
+        self._ends = EndOffsets(self.bootstrap)
         self._events = self._topic(self.topics.events, StreamIndex())
         self._dead_letters = DeadLetterIndex()
         self._dead = self._topic(self.topics.dead_letter, self._dead_letters)
-        self._checkpoint_reader = PartitionReader(self.bootstrap, self.topics.checkpoints)
+        self._checkpoint_reader = PartitionReader(self.bootstrap, self.topics.checkpoints, ends=self._ends)
         self._checkpoints: dict[str, int] = {}
         self._reported: set[Origin] = set()
         """Unreadable records this log handed to the writer to keep (or found kept already)."""
@@ -118,7 +119,8 @@ class KafkaEventLog:
         self._closed = False
 
     def _topic(self, name: str, index: StreamIndex) -> _Topic:
-        return _Topic(name, PartitionReader(self.bootstrap, name), PartitionReader(self.bootstrap, name), index)
+        follow, read = (PartitionReader(self.bootstrap, name, ends=self._ends) for _ in range(2))
+        return _Topic(name, follow, read, index)
 
     def _topic_of(self, stream: str) -> _Topic:
         return self._dead if stream == DEAD_LETTERS else self._events
@@ -142,6 +144,7 @@ class KafkaEventLog:
         )
         try:
             await self._producer.start()
+            await self._ends.start()
             for reader in self._readers():
                 await reader.start()
             for topic in (self._dead, self._events):  # dead letters first: which unreadable records are kept
@@ -162,6 +165,7 @@ class KafkaEventLog:
         self._closed = True
         for reader in self._readers():
             await reader.stop()
+        await self._ends.stop()
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()
@@ -418,7 +422,7 @@ class KafkaEventLog:
     ) -> AsyncGenerator[list[Envelope], None]:
         """Each subscriber reads with a consumer of its own; a fetch waits at the broker until events come."""
         wanted = None if types is None else frozenset(types)
-        reader = PartitionReader(self.bootstrap, self.topics.events, wait_ms=self._poll_ms)
+        reader = PartitionReader(self.bootstrap, self.topics.events, wait_ms=self._poll_ms, prefetches=True)
         await reader.start(after)
         try:
             while True:
