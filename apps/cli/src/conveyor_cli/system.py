@@ -246,8 +246,11 @@ async def _planner(log: EventLog, settings: RuntimeSettings) -> None:
 
 
 async def _scheduler(log: EventLog, environments: Mapping[str, Mapping[str, Any]], lease_period: timedelta) -> None:
-    """The scheduler follows the log and the clock (timeouts, leases, wait timers) with one state."""
+    """The scheduler follows the log and the clock (timeouts, leases, wait timers) with one state, first taking up
+    the runs it left open."""
     scheduler = create_scheduler(log, environments, lease_period=lease_period)
+    if reopened := await scheduler.recover():
+        logger.info("the scheduler took up %d runs still open at its checkpoint", reopened)
     await asyncio.gather(consume(log, scheduler.consumer()), scheduler.keep_time())
 
 

@@ -92,6 +92,30 @@ class Scheduler:
     def __post_init__(self) -> None:
         self.state = SchedulerState(policy=self.policy)
 
+    async def recover(self) -> int:
+        """Rebuild every run that was still open at this scheduler's checkpoint; how many there were.
+
+        A restarted scheduler otherwise learns of a run only from the run's next event, and a run that gets
+        none (its runner died holding the lease, its job waits out a timeout) would never hear the clock.
+        """
+        saved = await self.log.checkpoint(CONSUMER)
+        opened: dict[str, None] = {}
+        after = 0
+        kinds = [RunRequested.event_type(), RunRerunRequested.event_type(), RunCompleted.event_type()]
+        while after < saved and (batch := await self.log.read(after, 5000, types=kinds)):
+            for envelope in batch:
+                if envelope.position > saved:
+                    break
+                if isinstance(envelope.event, RunCompleted):
+                    opened.pop(envelope.event.run_id, None)
+                else:
+                    opened[envelope.stream] = None
+            after = batch[-1].position
+        for run_id in opened:
+            if run_id not in self.state.runs:
+                await self._rebuild(run_id, saved + 1)
+        return len(opened)
+
     async def on_event(self, envelope: Envelope) -> Sequence[Envelope]:
         event = envelope.event
         if not isinstance(event, RunEvent):
