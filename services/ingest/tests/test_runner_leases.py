@@ -19,6 +19,7 @@ from conveyor_events import (
     JobCompleted,
     JobPlanned,
     JobQueued,
+    JobStarted,
     LeaseRenewed,
     RunnerRegistered,
     RunRequested,
@@ -216,3 +217,23 @@ async def test_the_runners_read_model_is_rebuilt_the_same(edge: Edge, tmp_path: 
     assert dump == await again.dump()
     assert len(dump["runners"]) == 1
     assert len(dump["leases"]) == 1
+
+
+async def test_a_lease_whose_answer_was_lost_is_handed_to_its_runner_again_until_it_starts(edge: Edge) -> None:
+    await edge.queue("run-1", "build", ["linux"])
+    await edge.queue("run-2", "build", ["linux"])
+    runner_id = await edge.runner("box", ["linux"])
+    first = (await edge.lease(runner_id)).json()  # the server stored the claim; say the runner never read it
+
+    again = await edge.lease(runner_id)
+
+    assert again.status_code == 200, again.text
+    assert (again.json()["lease_id"], again.json()["run_id"]) == (first["lease_id"], "run-1")
+    assert len(await edge.of_type(JobAssigned)) == 1
+    started = JobStarted(run_id="run-1", job_id="build", runner_id=runner_id)
+    [stored] = await edge.log.append([Envelope.wrap(started, stream="run-1")])
+    await Queries(edge.store).caught_up(stored.position)
+    following = (await edge.lease(runner_id)).json()
+    assert (following["run_id"], following["lease_id"]) == ("run-2", (await edge.of_type(JobAssigned))[1].lease_id)
+    other = await edge.runner("other", ["linux"])
+    assert (await edge.lease(other)).status_code == 204  # a lease is handed again only to the runner holding it

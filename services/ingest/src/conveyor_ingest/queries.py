@@ -143,6 +143,10 @@ class Queries:
     async def lease(self, lease_id: str) -> dict[str, Any] | None:
         return await self._store.read(lambda rows: runner_queries.lease(rows, lease_id))
 
+    async def unstarted_leases(self, runner_id: str) -> list[dict[str, Any]]:
+        """Leases the runner holds on attempts it has not started, oldest first."""
+        return await self._store.read(lambda rows: runner_queries.unstarted(rows, runner_id))
+
     async def queued_for(self, labels: list[str]) -> list[tuple[str, str, int]]:
         """Queued attempts no runner holds that a runner with `labels` may take, oldest first."""
         return await self._store.read(lambda rows: runner_queries.queued(rows, labels))

@@ -40,6 +40,12 @@ def lease(rows: Rows, lease_id: str) -> dict[str, Any] | None:
     return {**_lease(found[0]), "runner": found[0]["runner_id"]} if found else None
 
 
+def unstarted(rows: Rows, runner_id: str) -> list[dict[str, Any]]:
+    """Leases the runner holds on attempts it has not started, oldest first."""
+    held = rows(f"{_HELD} WHERE l.runner_id = ? AND j.status = 'queued' ORDER BY l.assigned_at", runner_id)
+    return [_lease(lease) for lease in held]
+
+
 def queued(rows: Rows, labels: Iterable[str]) -> list[tuple[str, str, int]]:
     """Queued attempts no runner holds whose labels `labels` covers, oldest first: (run, job, attempt)."""
     offered = list(labels)

@@ -108,6 +108,12 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
         head = await log.head()
         with contextlib.suppress(TimeoutError):
             await queries.caught_up(head)  # a job queued before `head` is in the read model, or in what follows
+        # A lease the runner holds but never started is one whose answer it did not get (the server stopped
+        # between the claim and the answer, or the runner did before reading it): it is handed over again.
+        for lease in await queries.unstarted_leases(runner_id):
+            again = await held_lease(log, lease["run"], lease["job"], lease["attempt"], lease["lease_id"])
+            if again is not None:
+                return await _leased(log, queries, again)
         for run_id, job_id, attempt in await queries.queued_for(labels):
             if (held := await claim(log, run_id, job_id, attempt, runner_id, labels)) is not None:
                 return await _leased(log, queries, held)

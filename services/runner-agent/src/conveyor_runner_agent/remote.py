@@ -64,6 +64,8 @@ class RemoteAgent:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _attempts: set[asyncio.Task[None]] = field(default_factory=set)
     _executions: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
+    _holding: set[str] = field(default_factory=set)
+    """The leases being run here: one handed over again (its answer seemed lost to the server) is not run twice."""
 
     @property
     def runner_id(self) -> str:
@@ -97,7 +99,13 @@ class RemoteAgent:
                 except Refused as refused:
                     raise AgentError(f"{self.server.base_url} refuses this runner: {refused.detail}") from None
                 failures = 0
-                if leased is not None:
+                if leased is not None and leased.lease_id in self._holding:
+                    # Handed over again before the server saw it start: ask again once that has had time.
+                    pause = asyncio.ensure_future(asyncio.sleep(self.backoff.first))
+                    await self._until_stopping(pause)
+                    pause.cancel()
+                elif leased is not None:
+                    self._holding.add(leased.lease_id)
                     self._attempts.add(asyncio.create_task(self._hold(leased), name=f"lease {leased.lease_id}"))
         finally:
             await self._wind_down()
@@ -136,6 +144,7 @@ class RemoteAgent:
         try:
             await asyncio.wait({execution})
         finally:
+            self._holding.discard(leased.lease_id)
             self._executions.pop(execution, None)
             execution.cancel()
             try:
