@@ -1,9 +1,10 @@
-"""Fixtures of the end-to-end tests that drive a running embedded system through its API."""
+"""Fixtures of the end-to-end tests that drive a running embedded system through its API, and of those that run
+the services apart: the Kafka broker and topics of the test's own (PostgreSQL's are the repository's fixtures)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import httpx
 import pytest
 from conveyor_cli.system import EmbeddedSystem
 from conveyor_runtime import RuntimeSettings
+
+from tests.e2e.distributed import KAFKA_BOOTSTRAP, own_topics, start_kafka
 
 RunCheck = Callable[[dict[str, Any]], bool]
 Until = Callable[[httpx.AsyncClient, str, RunCheck], Awaitable[dict[str, Any]]]
@@ -51,3 +54,17 @@ async def _until(client: httpx.AsyncClient, run_id: str, ready: RunCheck) -> dic
 def until() -> Until:
     """Wait (30 s at most) until the API shows the run as `ready` says; the run as it was then."""
     return _until
+
+
+@pytest.fixture(scope="module")
+def kafka_broker() -> str:
+    """The bootstrap address of the broker scripts/kafka.sh runs, started when it does not answer."""
+    start_kafka()
+    return KAFKA_BOOTSTRAP
+
+
+@pytest.fixture
+def topic_prefix(kafka_broker: str) -> Iterator[str]:
+    """Topics of the test's own, made by `conveyor kafka init` and deleted afterwards."""
+    with own_topics(kafka_broker) as prefix:
+        yield prefix
