@@ -8,6 +8,9 @@ own. Runs dispatched through the API complete, and every process answers its hea
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -15,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from conveyor_runtime import PostgresProjections
 
 from tests.e2e.distributed import Cluster, not_completed, probe, until
+from tests.e2e.test_conveyor_up import CONVEYOR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -87,3 +92,28 @@ def test_each_service_runs_as_a_process_of_its_own_on_kafka_and_postgresql(
     assert [status for _, status in ended] == [0] * len(ended), "\n".join(p.text()[-3000:] for p, _ in ended)
     assert not (cluster.data / "events.db").exists()  # every event went through Kafka
     assert not (cluster.data / "projections.db").exists()  # and every read model is PostgreSQL's
+
+    # Replaying a run and rebuilding the read models work on Kafka and PostgreSQL as on the embedded files.
+    environment = {**os.environ, **cluster.environment()}
+    replayed = subprocess.run(
+        [CONVEYOR, "replay", run_ids[0]], capture_output=True, text=True, env=environment, timeout=120, check=False
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert "RunRequested" in replayed.stdout
+    assert "RunCompleted" in replayed.stdout
+    live = asyncio.run(dump(postgres_url))
+    rebuilt = subprocess.run(
+        [CONVEYOR, "projections", "rebuild"], capture_output=True, text=True, env=environment, timeout=120, check=False
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "read models in postgresql://conveyor@127.0.0.1:" in rebuilt.stdout
+    assert asyncio.run(dump(postgres_url)) == live
+    assert len(live["runs"]) == 4
+
+
+async def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    store = PostgresProjections(url)
+    try:
+        return await store.dump()
+    finally:
+        await store.close()
