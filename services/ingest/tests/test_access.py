@@ -265,6 +265,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/tokens/{token_id}"): Needs("admin", "*"),
     ("POST", "/api/runners/{runner_id}/lease"): Runner(),
     ("POST", "/api/runners/{runner_id}/leases/{lease_id}/heartbeat"): Runner(),
+    ("GET", "/api/runners/{runner_id}/leases/{lease_id}"): Runner(),
     ("POST", "/api/runners/{runner_id}/leases/{lease_id}/events"): Runner(),
 }
 """Every route of the app and who may call it. A route missing here fails `test_every_route_...`."""

@@ -237,3 +237,21 @@ async def test_a_lease_whose_answer_was_lost_is_handed_to_its_runner_again_until
     assert (following["run_id"], following["lease_id"]) == ("run-2", (await edge.of_type(JobAssigned))[1].lease_id)
     other = await edge.runner("other", ["linux"])
     assert (await edge.lease(other)).status_code == 204  # a lease is handed again only to the runner holding it
+
+
+async def test_asking_after_a_lease_answers_its_state_without_renewing_it(edge: Edge) -> None:
+    await edge.queue("run-1", "build", ["linux"])
+    runner_id = await edge.runner("box", ["linux"])
+    lease_id = (await edge.lease(runner_id)).json()["lease_id"]
+    path = f"/api/runners/{runner_id}/leases/{lease_id}"
+
+    current = await edge.http.get(path, headers=edge.as_runner(runner_id))
+    cancel = JobCancelRequested(run_id="run-1", job_id="build", reason="the run was cancelled")
+    await edge.log.append([Envelope.wrap(cancel, stream="run-1")])
+    stopping = await edge.http.get(path, headers=edge.as_runner(runner_id))
+    stranger = await edge.http.get(path)  # the admin token is no runner's credential
+
+    assert current.json() == {"lease_id": lease_id, "state": "current"}
+    assert (stopping.status_code, stopping.headers["conveyor-lease-state"]) == (410, "cancelled")
+    assert stranger.status_code == 403
+    assert await edge.of_type(LeaseRenewed) == []

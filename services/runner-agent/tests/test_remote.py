@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,6 +48,8 @@ class FakeConveyor:
     stored: list[Envelope] = field(default_factory=list)
     reports: int = 0
     leases_asked: int = 0
+    renewals: int = 0
+    checks: int = 0
     registered: list[dict[str, Any]] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
@@ -60,7 +63,11 @@ class FakeConveyor:
         assert request.headers["authorization"] == f"Bearer {CREDENTIAL}"
         if path == f"/api/runners/{RUNNER}/lease":
             return await self.lease(float(request.url.params["wait"]))
-        if path == f"/api/runners/{RUNNER}/leases/{LEASE}/heartbeat":
+        if path in (f"/api/runners/{RUNNER}/leases/{LEASE}/heartbeat", f"/api/runners/{RUNNER}/leases/{LEASE}"):
+            if request.method == "GET":
+                self.checks += 1
+            else:
+                self.renewals += 1
             if self.state == "current":
                 return httpx.Response(200, json={"lease_id": LEASE, "state": "current"})
             return httpx.Response(410, json={"detail": "over"}, headers={"Conveyor-Lease-State": self.state})
@@ -256,3 +263,24 @@ async def test_a_runner_registers_once_and_a_restart_keeps_its_identity(tmp_path
     assert fake.registered == [{"name": "box", "labels": labels}]
     assert saved_identity(tmp_path, "http://conveyor/", labels) == first
     assert (tmp_path / "runner.json").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_cancel_stops_the_job_within_seconds_although_its_lease_is_renewed_seldom(tmp_path: Path) -> None:
+    fake = FakeConveyor([{"run": "sleep 30"}])
+    async with serving(fake) as server:
+        agent = RemoteAgent(
+            server, tmp_path / "agent", lease_period=timedelta(minutes=2), watch_every=0.2, poll_wait=0.05, grace=5
+        )
+        running = await started(agent, fake)
+
+        fake.state = "cancelled"
+        cancelled_at = time.monotonic()
+        completed = await until_completed(fake)
+        stopped_within = time.monotonic() - cancelled_at
+        agent.stop()
+        await asyncio.wait_for(running, 10)
+
+    assert completed.conclusion == Conclusion.CANCELLED
+    assert stopped_within < 5  # the next question, not the next renewal (40 s on)
+    assert fake.checks >= 1
+    assert fake.renewals == 0

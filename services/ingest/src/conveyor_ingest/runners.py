@@ -135,13 +135,14 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
         """Renew the lease; 410 once the attempt was cancelled, timed out, lost or completed (the
         `Conveyor-Lease-State` header says which, `Conveyor-Timeout-Minutes` the limit a timed-out job outlived)."""
         held = await holding(runner_id, lease_id)
-        state = await renew(log, held)
-        if state != "current":
-            headers: dict[str, str] = {"Conveyor-Lease-State": state}
-            if state == "timed out" and (minutes := await _timeout_minutes(log, held)) is not None:
-                headers["Conveyor-Timeout-Minutes"] = f"{minutes:g}"
-            raise HTTPException(410, f"the lease is over: the attempt was {state}; stop the job", headers=headers)
-        return {"lease_id": lease_id, "state": state}
+        return await _current(log, held, await renew(log, held))
+
+    @router.get("/{runner_id}/leases/{lease_id}", dependencies=itself)
+    async def lease_now(runner_id: str, lease_id: str) -> dict[str, Any]:
+        """Whether the lease still holds, without renewing it: a runner asks this often, to stop a cancelled job
+        within seconds, and renews its lease seldom. 410 as the heartbeat answers it."""
+        held = await holding(runner_id, lease_id)
+        return await _current(log, held, await lease_state(log, held.run_id, held.job_id, held.attempt, lease_id))
 
     @router.post("/{runner_id}/leases/{lease_id}/events", dependencies=itself)
     async def report(runner_id: str, lease_id: str, body: EventBatch) -> dict[str, Any]:
@@ -191,6 +192,16 @@ async def _next_claim(
     finally:
         if isinstance(queued, AsyncGenerator):
             await queued.aclose()
+
+
+async def _current(log: EventLog, held: Lease, state: LeaseState) -> dict[str, Any]:
+    """The lease's state when it is current; else 410, with its state and any time limit outlived as headers."""
+    if state != "current":
+        headers: dict[str, str] = {"Conveyor-Lease-State": state}
+        if state == "timed out" and (minutes := await _timeout_minutes(log, held)) is not None:
+            headers["Conveyor-Timeout-Minutes"] = f"{minutes:g}"
+        raise HTTPException(410, f"the lease is over: the attempt was {state}; stop the job", headers=headers)
+    return {"lease_id": held.lease_id, "state": state}
 
 
 async def _timeout_minutes(log: EventLog, held: Lease) -> float | None:

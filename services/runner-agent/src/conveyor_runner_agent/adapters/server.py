@@ -101,6 +101,10 @@ class ConveyorServer:
         """Renew the lease; `LeaseOver` when the attempt is to stop."""
         await self._call("POST", f"{self._runner_path()}/leases/{lease_id}/heartbeat")
 
+    async def check(self, lease_id: str) -> None:
+        """Ask whether the lease still holds, without renewing it; `LeaseOver` when the attempt is to stop."""
+        await self._call("GET", f"{self._runner_path()}/leases/{lease_id}")
+
     async def report(self, lease_id: str, events: Sequence[Envelope]) -> list[int]:
         """Append the attempt's `events` in order; their positions in the log."""
         body = {"events": [json.loads(envelope.to_json()) for envelope in events]}
