@@ -137,6 +137,11 @@ def test_two_agents_run_the_jobs_of_a_conveyor_over_http_and_stop_cleanly(
     registered = httpx.post(f"{base}/api/repositories", json={"name": "r", "url": str(root)}, headers=admin)
     assert registered.status_code == 201, registered.text
 
+    def both_registered() -> bool:
+        names = {runner["name"] for runner in httpx.get(f"{base}/api/runners", headers=admin).json()}
+        return names == {"first", "second"}
+
+    wait_for(both_registered, "the agents did not both register")  # a slow start must not leave one out
     run_ids = [httpx.post(f"{base}/api/runs", json={"repository": "r"}, headers=admin).json()["id"] for _ in range(3)]
 
     def completed() -> list[dict[str, object]] | None:
