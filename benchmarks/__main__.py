@@ -13,6 +13,8 @@ ALL = [
     "bench_workflow_load",
     "bench_scheduler",
     "bench_webhooks",
+    "bench_projections",
+    "bench_distributed",
 ]
 
 
