@@ -1,6 +1,9 @@
 # Everything a fresh machine needs, from nothing but Python 3.11 and make.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
+# Installed packages as bytecode, and the workspace's own compiled below: a process then starts in about half the
+# time, which every service restart and every test that starts `conveyor` feels.
+export UV_COMPILE_BYTECODE := 1
 UV = $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
 .PHONY: help bootstrap up test lint typecheck services pytest bench
@@ -13,6 +16,7 @@ help:
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --locked --all-packages
+	$(UV) run --no-sync python -m compileall -q libs services apps >/dev/null
 
 up: bootstrap
 	$(UV) run conveyor up

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from conveyor_events import Envelope
 from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -73,6 +71,9 @@ class _Connection:
 
 def migrate(connection: Connection) -> None:
     """Bring the schema on `connection` to Alembic's newest revision (one process at a time)."""
+    from alembic import command  # here: a service that never opens a store does not pay for importing Alembic
+    from alembic.config import Config
+
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

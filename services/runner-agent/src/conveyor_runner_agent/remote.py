@@ -40,6 +40,10 @@ class AgentError(Exception):
     """The agent cannot go on: the server refuses it (its credential, say); the message says what to do."""
 
 
+LEASE_RETRY_LONGEST = 2.0
+"""The longest pause between two lease requests the server did not answer: a restarted server gets its idle
+runners back within seconds (a request costs it little, and it may be back after a second)."""
+
 @dataclass
 class RemoteAgent:
     """Runs up to `concurrency` jobs at once that it leases from `server` as the runner `server.identity` names."""
@@ -91,7 +95,7 @@ class RemoteAgent:
                 try:
                     leased = await self.server.lease(self.poll_wait)
                 except Unavailable as error:
-                    delay = self.backoff.delay(failures)
+                    delay = min(self.backoff.delay(failures), LEASE_RETRY_LONGEST)
                     failures += 1
                     logger.warning("no lease from %s (%s); asking again in %.1f s", self.server.base_url, error, delay)
                     pause = asyncio.ensure_future(asyncio.sleep(delay))
