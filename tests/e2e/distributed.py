@@ -149,7 +149,8 @@ class Cluster:
         }
 
     def start_services(self) -> None:
-        """Ingest and the other services, each its own process; returns once the API takes the admin token."""
+        """Ingest and the other services, each its own process; returns once the API takes the admin token and
+        every service is ready (a request that waits for the read models must not wait for a projector starting)."""
         self.probes["ingest"] = self.base
         self.add("ingest", ["service", "ingest", "--port", str(self.port)], self.environment())
         for name in SERVICES:
@@ -158,6 +159,8 @@ class Cluster:
             self.add(name, ["service", name, "--health-port", str(health_port)], self.environment())
         headers = until(self._admin, lambda: self.current["ingest"].text(), timeout=90)
         self.token = headers["Authorization"].removeprefix("Bearer ")
+        for name in self.probes:
+            self.wait_ready(name)
 
     def start_agent(self, name: str, *, concurrency: int = 1) -> None:
         assert self.token is not None, "start the services first: an agent registers with the admin token"

@@ -72,7 +72,7 @@ def dispatch(cluster: Cluster, repository: str) -> str:
 
 def register(cluster: Cluster, root: Path) -> None:
     answer = httpx.post(
-        f"{cluster.base}/api/repositories", json={"name": "soak", "url": str(root)}, headers=cluster.headers
+        f"{cluster.base}/api/repositories", json={"name": "soak", "url": str(root)}, headers=cluster.headers, timeout=30
     )
     assert answer.status_code == 201, answer.text
 
