@@ -59,9 +59,9 @@ _ADDED_COLUMNS = {"repositories": ("github TEXT", "webhook_secret TEXT", "token 
 class SqliteProjections:
     """A `ProjectionStore` in one SQLite file.
 
-    Questions are asked on the calling thread over a connection each thread keeps (opening one costs more than
-    most questions do); in WAL mode each still sees what was committed before it began. Writes go to a worker
-    thread with a connection of their own.
+    Questions are asked in a worker thread, so that a long one (a job's whole log) does not hold up the event
+    loop, over a connection each thread keeps (opening one costs more than most questions do); in WAL mode each
+    still sees what was committed before it began. Writes go to a worker thread with a connection of their own.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -104,7 +104,7 @@ class SqliteProjections:
         return await asyncio.to_thread(self._in_transaction, dump_rows)
 
     async def read(self, question: Callable[[Rows], T]) -> T:
-        return question(self._rows)
+        return await asyncio.to_thread(question, self._rows)
 
     def _rows(self, sql: str, *parameters: Any) -> list[Row]:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
