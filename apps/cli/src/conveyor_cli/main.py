@@ -19,6 +19,7 @@ from conveyor_runtime import (
     open_event_log,
     open_projections,
     rebuild,
+    tune_collector,
 )
 from rich.console import Console
 
@@ -165,6 +166,7 @@ def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool, n
     import uvloop
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_collector()
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager

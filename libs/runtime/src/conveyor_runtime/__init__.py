@@ -1,5 +1,6 @@
 """Conveyor's runtime: settings, the event log, consumers and the projections that answer queries."""
 
+from conveyor_runtime._collector import tune_collector
 from conveyor_runtime._consumer import DEAD_LETTERS, Consumer, Handler, consume
 from conveyor_runtime._git_remote import (
     GitRemotes,
@@ -84,5 +85,6 @@ __all__ = [
     "rebuild",
     "redacted",
     "renew",
+    "tune_collector",
     "workflow_blobs",
 ]
