@@ -96,3 +96,74 @@ def test_a_matrix_from_needs_that_cannot_be_expanded_fails_the_run_with_the_reas
     assert message in output
     assert "[report]   | build was failure, last seen " in output
     assert re.search(r"^run [0-9a-f-]{36}: failure$", output, re.M)
+
+
+CALLER = """
+on: push
+jobs:
+  setup:
+    runs-on: x
+    outputs:
+      targets: ${{ steps.t.outputs.targets }}
+    steps:
+      - id: t
+        run: echo 'targets=[{"os":"a","sizes":"[1,2]"},{"os":"b","sizes":"[3]"}]' >> "$GITHUB_OUTPUT"
+  deploy:
+    needs: setup
+    strategy:
+      matrix:
+        target: ${{ fromJSON(needs.setup.outputs.targets) }}
+    uses: ./.github/workflows/deploy.yml
+    with:
+      os: ${{ matrix.target.os }}
+      sizes: ${{ matrix.target.sizes }}
+  report:
+    needs: deploy
+    runs-on: x
+    steps:
+      - run: echo "deploy was ${{ needs.deploy.result }}, last at ${{ needs.deploy.outputs.where }}"
+"""
+
+DEPLOY = """
+on:
+  workflow_call:
+    inputs:
+      os: {type: string, required: true}
+      sizes: {type: string, required: true}
+    outputs:
+      where:
+        value: ${{ jobs.size.outputs.where }}
+jobs:
+  size:
+    runs-on: x
+    strategy:
+      matrix:
+        size: ${{ fromJSON(inputs.sizes) }}
+    outputs:
+      where: ${{ steps.w.outputs.where }}
+    steps:
+      - id: w
+        run: |
+          echo "deploying ${{ inputs.os }} at size ${{ matrix.size }}"
+          echo "where=${{ inputs.os }}-${{ matrix.size }}" >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_a_matrix_from_needs_over_a_reusable_workflow_runs_each_call_with_its_inputs(
+    repository: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = repository({".github/workflows/ci.yml": CALLER, ".github/workflows/deploy.yml": DEPLOY})
+    data = tmp_path / "data"
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(app, ["run", "-C", str(root), "--data-dir", str(data)])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    output = result.output
+
+    assert result.exit_code == 0, output
+    for os, size in (("a", 1), ("a", 2), ("b", 3)):
+        assert f"| deploying {os} at size {size}" in output
+    assert re.search(r"^\[report\]   \| deploy was success, last at [ab]-[123]$", output, re.M), output
+    names = set(jobs_of(output, data))
+    assert {name for name in names if name.startswith("deploy")} == {
+        "deploy (a, [1,2]) / size (1)", "deploy (a, [1,2]) / size (2)", "deploy (b, [3]) / size (3)",
+    }

@@ -111,7 +111,7 @@ def test_a_late_matrix_in_a_called_workflow_is_planned_under_its_call() -> None:
                                                                                    ["ci.call"])
 
 
-def test_a_late_matrix_on_a_call_is_refused_with_the_reason() -> None:
+def test_a_late_matrix_on_a_call_plans_the_called_jobs_once_under_an_unexpanded_call() -> None:
     caller = """
 on: push
 jobs:
@@ -119,11 +119,19 @@ jobs:
     strategy:
       matrix: ${{ fromJSON(vars.LIST) }}
     uses: ./.github/workflows/called.yml
+    with:
+      list: ${{ toJSON(matrix.list) }}
+  after:
+    needs: call
+    runs-on: x
+    steps: [{run: echo}]
 """
-    events = plan({"ci.yml": caller, "called.yml": CALLED})
+    jobs = jobs_of(plan({"ci.yml": caller, "called.yml": CALLED}))
 
-    [rejected] = events
-    assert isinstance(rejected, RunRejected)
-    assert "the matrix of job 'call' is computed from an expression and the job calls a reusable workflow" in (
-        rejected.reason
+    assert list(jobs) == ["ci.call/inner", "ci.after"]
+    [frame] = jobs["ci.call/inner"].call
+    assert (frame.job_id, frame.name, frame.matrix, frame.matrix_expression) == (
+        "ci.call", "call", None, "${{ fromJSON(vars.LIST) }}"
     )
+    assert jobs["ci.call/inner"].matrix_expression == {"os": "${{ fromJSON(inputs.list) }}"}
+    assert jobs["ci.after"].needs == ["ci.call/inner"]

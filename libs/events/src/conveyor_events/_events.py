@@ -150,6 +150,10 @@ class CallFrame(BaseModel):
     """The called workflow's `on.workflow_call.outputs` (name → value expression over its `jobs` context)."""
     matrix: dict[str, Any] | None = None
     """The caller's matrix leg, when it has a matrix."""
+    matrix_expression: str | dict[str, Any] | None = None
+    """The caller's `strategy.matrix` as written when it is computed from expressions: the call is planned once,
+    its jobs standing for every leg's, and the scheduler expands it into legs (a `MatrixExpanded` for each of
+    its jobs, then their `JobPlanned`s per leg) once the jobs the caller needs have finished."""
 
 
 class JobPlanned(RunEvent):

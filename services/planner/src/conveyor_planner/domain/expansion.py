@@ -11,7 +11,9 @@ the `./` calls of that workflow read them too; call chains name such files `owne
 A matrix computed from expressions (`matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}`, or a vector,
 `include` or `exclude` written so) cannot be expanded before the jobs it reads have finished: such a job is
 planned once, unexpanded, with its matrix as written (`JobPlanned.matrix_expression`), and the scheduler expands
-it then, giving its legs the ids, names and labels this module gives static legs.
+it then, giving its legs the ids, names and labels this module gives static legs. A call with such a matrix is
+planned once too (`CallFrame.matrix_expression`, ids `ci.call/build`), and the scheduler plans its jobs again
+for each leg (`ci.call.1/build`, …).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from conveyor_events import CallFrame, JobPlanned
 from conveyor_workflow import (
     ExpressionError,
     Job,
-    MatrixError,
     Workflow,
     expand_matrix,
     interpolate,
@@ -87,8 +88,11 @@ def _expand(workflow: Workflow, keys: list[str], scope: _Scope) -> list[JobPlann
     for key in _needs_first(workflow, keys):
         job = workflow.jobs[key]
         needs = [*(needed for need in job.needs for needed in ids.get(need, [])), *scope.outer_needs]
-        if _late_matrix(job) is not None:
+        late = _late_matrix(job)
+        if late is not None and job.uses is None:
             planned[key] = [_late(workflow, job, needs, scope)]
+        elif late is not None:
+            planned[key] = _leg(workflow, job, None, None, needs, scope, late=late)
         else:
             planned[key] = [e for leg, matrix in _legs(job) for e in _leg(workflow, job, leg, matrix, needs, scope)]
         ids[key] = [event.job_id for event in planned[key]]
@@ -96,10 +100,21 @@ def _expand(workflow: Workflow, keys: list[str], scope: _Scope) -> list[JobPlann
 
 
 def _leg(
-    workflow: Workflow, job: Job, leg: int | None, matrix: dict[str, Any] | None, needs: list[str], scope: _Scope
+    workflow: Workflow,
+    job: Job,
+    leg: int | None,
+    matrix: dict[str, Any] | None,
+    needs: list[str],
+    scope: _Scope,
+    *,
+    late: str | dict[str, Any] | None = None,
 ) -> list[JobPlanned]:
+    """The planned jobs of one leg of `job`: the job itself, or every job of the workflow it calls. A call whose
+    matrix is computed from expressions (`late`) is planned once, its name as written, for the scheduler to
+    expand."""
     job_id = f"{scope.id_prefix}{job.id}" if leg is None else f"{scope.id_prefix}{job.id}.{leg}"
-    name = scope.name_prefix + _job_name(job, matrix, strict=not scope.frames)
+    shown = job.name or job.id if late is not None else _job_name(job, matrix, strict=not scope.frames)
+    name = scope.name_prefix + shown
     if job.uses is None:
         return [
             JobPlanned(
@@ -135,6 +150,7 @@ def _leg(
         inherit_secrets=job.secrets == "inherit",
         outputs={output: str(entry.get("value", "")) for output, entry in outputs.items()},
         matrix=matrix,
+        matrix_expression=late,
     )
     inner = _Scope(
         run_id=scope.run_id,
@@ -156,11 +172,6 @@ def _leg(
 def _late(workflow: Workflow, job: Job, needs: list[str], scope: _Scope) -> JobPlanned:
     """The one plan of a job whose matrix is computed from expressions: its name and labels are left as written,
     for the scheduler to evaluate for each leg."""
-    if job.uses is not None:
-        raise MatrixError(
-            f"the matrix of job '{job.id}' is computed from an expression and the job calls a reusable workflow: "
-            "Conveyor cannot plan that yet; write the matrix out, or compute it in the called workflow"
-        )
     return JobPlanned(
         run_id=scope.run_id,
         job_id=f"{scope.id_prefix}{job.id}",

@@ -110,12 +110,13 @@ def caller_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any
     }
 
 
-def closed_call(run: RunState, job: JobState) -> CallFrame | None:
-    """The outermost call the job runs within whose caller's `if:` is false: the whole call is skipped.
+def closed_call(run: RunState, job: JobState, frames: Sequence[CallFrame] | None = None) -> CallFrame | None:
+    """The outermost call the job runs within (of `frames`, outermost first: by default all of them) whose
+    caller's `if:` is false: the whole call is skipped.
 
     Raises `ExpressionError` or `CallInputError` when a caller's contexts cannot be evaluated.
     """
-    frames = job.plan.call
+    frames = job.plan.call if frames is None else frames
     for depth, frame in enumerate(frames):
         contexts = caller_contexts(run, frames[: depth + 1])
         if not evaluate_condition(frame.condition, contexts, status=_caller_status(run, job, frames[: depth + 1])):

@@ -35,8 +35,8 @@ def retryable(run: RunState, job: JobState) -> bool:
     """The job's last attempt failed in a way its `retry:` policy retries, and attempts are left."""
     if job.conclusion != Conclusion.FAILURE or job.attempt < 1 or cancelled(run, job):
         return False
-    if job.plan.matrix_expression is not None:  # its matrix could not be expanded; its needs will not change
-        return False
+    if job.plan.matrix_expression is not None or matrices.late_call(job.plan) is not None:
+        return False  # its matrix, or its call's, could not be expanded; the needs it reads will not change
     policy = rules.retry(job.plan.spec)
     if job.attempt - job.first_attempt + 1 >= policy.max_attempts:
         return False
@@ -91,6 +91,8 @@ def _advance_job(state: SchedulerState, run: RunState, job: JobState) -> list[Ru
 def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[str, Any]) -> list[RunEvent] | None:
     """The call's `if:` and inputs, the job's `if:`, max-parallel and the job's concurrency group: decisions, or
     None to go on."""
+    if (depth := matrices.late_call(job.plan)) is not None:
+        return _late_call(run, job, depth)
     if job.plan.call and (decided := _called(run, job)):
         return decided
     job_status = status(run, job)
@@ -113,11 +115,27 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[s
     return None
 
 
-def _called(run: RunState, job: JobState) -> list[RunEvent]:
-    """A called job is skipped when a caller's `if:` is false, and fails when its call's inputs are wrong."""
+def _late_call(run: RunState, job: JobState, depth: int) -> list[RunEvent]:
+    """A job of a call (at `depth`) whose matrix is still to be computed: skipped or failed as a called job is
+    when the calls down to that one say so, else the call's jobs are expanded into their legs."""
+    if decided := _called(run, job, depth):
+        return decided
+    frames = job.plan.call[: depth + 1]
     try:
-        closed = calls.closed_call(run, job)
-        calls.call_inputs(run, job.plan.call)
+        contexts = calls.caller_contexts(run, frames)
+    except (ExpressionError, calls.CallInputError) as error:
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                             attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+    return matrices.expand_call(run, job, depth, contexts)
+
+
+def _called(run: RunState, job: JobState, depth: int | None = None) -> list[RunEvent]:
+    """A called job is skipped when a caller's `if:` is false, and fails when its call's inputs are wrong; with
+    `depth`, of the calls down to that one only, whose own inputs read a matrix not yet known."""
+    frames = job.plan.call if depth is None else job.plan.call[: depth + 1]
+    try:
+        closed = calls.closed_call(run, job, frames)
+        calls.call_inputs(run, frames if depth is None else frames[:-1])
     except (ExpressionError, calls.CallInputError) as error:
         return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
                              attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
