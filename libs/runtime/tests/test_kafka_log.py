@@ -23,6 +23,7 @@ from conveyor_runtime import (
     create_kafka_topics,
     open_event_log,
 )
+from conveyor_runtime._kafka_log import SPARSE_GAP
 from conveyor_runtime._kafka_topics import partition_counts
 
 from libs.runtime.tests.log_contract import AnotherLog, LogContract
@@ -80,6 +81,29 @@ async def test_a_transaction_that_does_not_commit_leaves_neither_events_nor_chec
     assert next_one.sequence == 2
     assert await log.read_stream("run-a") == [kept, next_one]
     assert await log.checkpoint("planner") == 3
+
+
+async def test_a_streams_events_far_apart_are_read_without_reading_what_lies_between(
+    log: KafkaEventLog, make: Make
+) -> None:
+    between = SPARSE_GAP * 10
+    first = await log.append([make("run-sparse")])
+    for start in range(0, between, 1_000):
+        await log.append([make(f"run-filler-{start}") for _ in range(1_000)])
+    last = await log.append([make("run-sparse"), make("run-sparse")])
+    reader = log._events.reader
+    fetch = reader.fetch
+    fetched: list[int] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        records = await fetch(*args, **kwargs)
+        fetched.append(len(records))
+        return records
+
+    reader.fetch = counted  # type: ignore[method-assign]
+
+    assert await log.read_stream("run-sparse") == [*first, *last]
+    assert 3 <= sum(fetched) < between / 2
 
 
 async def test_a_log_without_its_topics_says_how_to_create_them(kafka_broker: str) -> None:

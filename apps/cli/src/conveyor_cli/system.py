@@ -48,12 +48,12 @@ from conveyor_runtime import (
     open_event_log,
     open_projections,
     project,
-    redacted,
 )
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
 
 from conveyor_cli.health import Health, LoopHealth, WatchedLog, health_router
+from conveyor_cli.tokens import RepositoryTokenLookup
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,11 @@ class EmbeddedSystem:
     log: OpenableEventLog = field(init=False)
     projections: ProjectionStore = field(init=False)
     runner: RunnerAgent = field(init=False)
+    tokens: RepositoryTokenLookup = field(init=False)
+    """The git tokens of repositories registered by clone URL, for every service of the process."""
     remotes: GitRemotes = field(init=False)
-    """How the services read repositories registered by clone URL (see `_git_remotes`)."""
+    """How the services read repositories registered by clone URL: fetched into the data directory's cache with
+    their own credentials."""
     health: Health = field(init=False)
     """What the /healthz and /readyz probes report of the log and the loops `running()` runs."""
 
@@ -100,7 +103,8 @@ class EmbeddedSystem:
         self.log = open_event_log(self.settings, name=self.name)
         self.health = Health()
         self.projections = open_projections(self.settings)
-        self.remotes = _git_remotes(self.settings)
+        self.tokens = RepositoryTokenLookup(self.settings)
+        self.remotes = GitRemotes(self.settings.repositories_cache_dir, self.tokens)
         self.runner = create_runner_agent(
             self.log,
             self.settings.work_dir,
@@ -121,7 +125,8 @@ class EmbeddedSystem:
 
     def _loops(self) -> dict[str, _Loop]:
         return {
-            "planner": _Loop(lambda log: _planner(log, self.settings), readers=2),  # the planner, the trigger
+            # the planner and the workflow_run trigger: two subscriptions
+            "planner": _Loop(lambda log: _planner(log, self.settings, self.remotes), readers=2),
             "scheduler": _Loop(lambda log: _scheduler(log, self.settings.environments, self.lease_period)),
             "runner-agent": _Loop(lambda log: consume(log, self.runner.consumer())),
             "notifier": _Loop(
@@ -186,6 +191,7 @@ class EmbeddedSystem:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.runner.stop()
+            await asyncio.to_thread(self.tokens.close)
             await self.projections.close()
             await self.log.close()
 
@@ -206,37 +212,10 @@ def _first_admin_token(settings: RuntimeSettings) -> Path:
     return path
 
 
-def _git_remotes(settings: RuntimeSettings) -> GitRemotes:
-    """Repositories registered by clone URL, fetched into the data directory's cache with their own credentials.
-
-    A token is looked up in a thread with its own loop over its own log connection: git runs in worker threads,
-    and some callers of the lookup are not async.
-    """
-
-    def token(url: str) -> str | None:
-        async def lookup() -> str | None:
-            async with open_event_log(settings) as log:  # unnamed, as in `_first_admin_token`
-                keys = LocalKeyWrapper.from_settings(settings)
-                tokens = RepositoryTokens(log, keys, api_url=settings.github_api_url)
-                try:
-                    return await tokens.for_url(url)
-                finally:
-                    await tokens.aclose()
-
-        try:
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                return pool.submit(asyncio.run, lookup()).result()
-        except Exception:
-            logger.exception("the token of %s cannot be looked up; git goes without one", redacted(url))
-            return None
-
-    return GitRemotes(settings.repositories_cache_dir, token)
-
-
-async def _planner(log: EventLog, settings: RuntimeSettings) -> None:
+async def _planner(log: EventLog, settings: RuntimeSettings, remotes: GitRemotes) -> None:
     """The planner plans requested runs and, with a checkpoint of its own, requests the workflow_run runs they cause;
     remote reusable workflows come from where remote actions do, cached under `<data_dir>/workflows`."""
-    source = LocalRepositorySource(_git_remotes(settings))
+    source = LocalRepositorySource(remotes)
     trigger = create_workflow_run_trigger(log, source, LocalBranchHeads(source.remotes))
     remote = RemoteWorkflowSource(
         settings.data_dir / "workflows", offline_dir=settings.actions_offline_dir, base_url=settings.actions_base_url
