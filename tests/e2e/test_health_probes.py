@@ -6,7 +6,8 @@ import asyncio
 
 import httpx
 import pytest
-from conveyor_cli.system import CONSUMERS, EmbeddedSystem
+from conveyor_cli.consumers import CONSUMERS
+from conveyor_cli.system import EmbeddedSystem
 from conveyor_runtime import RuntimeSettings
 
 pytestmark = pytest.mark.e2e

@@ -18,15 +18,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from conveyor_runner_agent import (
-    ActionSource,
-    AgentError,
-    ConveyorServer,
-    Refused,
-    RemoteAgent,
-    default_labels,
-    join,
-)
 from rich.console import Console
 
 TOKEN_VARIABLE = "CONVEYOR_AGENT_REGISTRATION_TOKEN"
@@ -57,6 +48,16 @@ def agent(
 ) -> None:
     """Run jobs of the Conveyor at URL until interrupted; it registers with the API token in
     CONVEYOR_AGENT_REGISTRATION_TOKEN (admin on every repository) unless its work directory holds its credential."""
+    from conveyor_runner_agent import (
+        ActionSource,
+        AgentError,
+        ConveyorServer,
+        Refused,
+        RemoteAgent,
+        default_labels,
+        join,
+    )
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per long poll says nothing
     extra = [label.strip() for label in (labels or "").split(",") if label.strip()]

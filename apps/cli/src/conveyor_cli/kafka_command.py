@@ -6,7 +6,6 @@ import asyncio
 from typing import Annotated
 
 import typer
-from conveyor_runtime import KafkaTopics, RuntimeSettings, create_kafka_topics
 
 kafka_app = typer.Typer(no_args_is_help=True, help="Set up Kafka for the distributed mode.")
 
@@ -32,6 +31,8 @@ def init(
 
     Safe to run again: a topic that exists is left as it is.
     """
+    from conveyor_runtime import KafkaTopics, RuntimeSettings, create_kafka_topics
+
     settings = RuntimeSettings()
     servers = bootstrap or settings.kafka_bootstrap
     prefix = prefix or settings.kafka_topic_prefix

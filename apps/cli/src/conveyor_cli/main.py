@@ -1,4 +1,8 @@
-"""The `conveyor` command."""
+"""The `conveyor` command.
+
+Each command imports what it runs when it runs: `conveyor validate` need not import the services, the API and
+their libraries, which take about a second.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,9 @@ import os
 import signal
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from conveyor_runtime import (
-    RuntimeSettings,
-    describe_event_log,
-    describe_projections,
-    open_event_log,
-    open_projections,
-    rebuild,
-    tune_collector,
-)
 from rich.console import Console
 
 from conveyor_cli import (
@@ -31,11 +26,11 @@ from conveyor_cli import (
     validate_command,
     webhooks_command,
 )
-from conveyor_cli.health import health_app
+from conveyor_cli.consumers import CONSUMERS
 from conveyor_cli.options import parse_pairs, parse_platforms, read_env_file
-from conveyor_cli.replay import print_replay
-from conveyor_cli.run_command import RunOptions, run_command
-from conveyor_cli.system import CONSUMERS, EmbeddedSystem
+
+if TYPE_CHECKING:
+    from conveyor_runtime import RuntimeSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run GitHub Actions workflows on your machines.")
 projections_app = typer.Typer(no_args_is_help=True, help="Manage the read models.")
@@ -53,6 +48,8 @@ DataDir = Annotated[
 
 
 def _settings(data_dir: Path | None, **more: object) -> RuntimeSettings:
+    from conveyor_runtime import RuntimeSettings
+
     settings = RuntimeSettings()
     changes = {"data_dir": data_dir, **more}
     return settings.model_copy(update={key: value for key, value in changes.items() if value is not None})
@@ -99,6 +96,8 @@ def run(
     ] = None,
 ) -> None:
     """Run the workflows of the repository in DIRECTORY that EVENT triggers, once; exit 0 if the run succeeded."""
+    from conveyor_cli.run_command import RunOptions, run_command
+
     try:
         options = RunOptions(
             event_name=event,
@@ -164,6 +163,10 @@ def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool, n
     """
     import uvicorn
     import uvloop
+    from conveyor_runtime import tune_collector
+
+    from conveyor_cli.health import health_app
+    from conveyor_cli.system import EmbeddedSystem
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_collector()
@@ -209,6 +212,10 @@ def _serve(settings: RuntimeSettings, services: Collection[str], *, api: bool, n
 @app.command()
 def replay(run_id: str, data_dir: DataDir = None) -> None:
     """Print the events of a run in order: time, type and key fields."""
+    from conveyor_runtime import describe_event_log
+
+    from conveyor_cli.replay import print_replay
+
     settings = _settings(data_dir)
     found = asyncio.run(print_replay(settings, run_id, Console(highlight=False)))
     if not found:
@@ -219,6 +226,8 @@ def replay(run_id: str, data_dir: DataDir = None) -> None:
 @projections_app.command("rebuild")
 def rebuild_projections(data_dir: DataDir = None) -> None:
     """Rebuild every read model from the start of the log."""
+    from conveyor_runtime import describe_projections, open_event_log, open_projections, rebuild
+
     settings = _settings(data_dir)
 
     async def go() -> int:
@@ -263,7 +272,7 @@ def repo_add(
     """
     from conveyor_events import Envelope
     from conveyor_ingest import REPOSITORIES_STREAM, LocalKeyWrapper, register_repository, seal_for
-    from conveyor_runtime import RemoteGitError, is_remote, ls_remote
+    from conveyor_runtime import RemoteGitError, is_remote, ls_remote, open_event_log
 
     settings = _settings(data_dir)
     error = Console(stderr=True)
@@ -314,5 +323,3 @@ def repo_add(
     asyncio.run(go())
     typer.echo(f"registered {name} → {path.resolve()}" + (f" (GitHub: {event.github})" if event.github else ""))
 
-
-_ = EmbeddedSystem  # the embedded system is what `up` and `run` start

@@ -52,13 +52,12 @@ from conveyor_runtime import (
 from conveyor_scheduler import create_scheduler
 from fastapi import FastAPI
 
+from conveyor_cli.consumers import CONSUMERS
 from conveyor_cli.health import Health, LoopHealth, WatchedLog, health_router
 from conveyor_cli.tokens import RepositoryTokenLookup
 
 logger = logging.getLogger(__name__)
 
-CONSUMERS = ("planner", "scheduler", "runner-agent", "notifier", "projector")
-"""The services that follow the log; ingest, the API, is served by whoever calls `api()`."""
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
-from conveyor_ingest import ROLES, issue_token
-from conveyor_ingest.access import TokenRequest
-from conveyor_runtime import RuntimeSettings, open_event_log
-from pydantic import ValidationError
+from conveyor_events import AccessRole
 from rich.console import Console
+
+ROLES = get_args(AccessRole)
 
 token_app = typer.Typer(no_args_is_help=True, help="Manage the API's tokens.")
 
@@ -38,6 +37,11 @@ def create(
     ] = None,
 ) -> None:
     """Issue a token with ROLE on REPOSITORY and print its secret, which is shown this once."""
+    from conveyor_ingest import issue_token
+    from conveyor_ingest.access import TokenRequest
+    from conveyor_runtime import RuntimeSettings, open_event_log
+    from pydantic import ValidationError
+
     try:
         request = TokenRequest.model_validate({"name": name, "grants": {repository: role}})
     except ValidationError as error:

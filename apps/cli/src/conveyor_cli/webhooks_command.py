@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from conveyor_ingest import BackfillSummary, LocalKeyWrapper, backfill
-from conveyor_runtime import RuntimeSettings, open_event_log
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +34,9 @@ def backfill_command(
     ] = None,
 ) -> None:
     """Redeliver the deliveries of the last SINCE hours that never became runs; exit 1 if a repository failed."""
+    from conveyor_ingest import BackfillSummary, LocalKeyWrapper, backfill
+    from conveyor_runtime import RuntimeSettings, open_event_log
+
     settings = RuntimeSettings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})

@@ -1,4 +1,11 @@
-"""Conveyor's runtime: settings, the event log, consumers and the projections that answer queries."""
+"""Conveyor's runtime: settings, the event log, consumers and the projections that answer queries.
+
+`KafkaEventLog` and `PostgresProjections` are imported when first asked for: aiokafka and SQLAlchemy take about
+a third of a second to import, which a process on the embedded log and read models need not pay.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from conveyor_runtime._collector import tune_collector
 from conveyor_runtime._consumer import DEAD_LETTERS, Consumer, Handler, consume
@@ -13,7 +20,6 @@ from conveyor_runtime._git_remote import (
     redacted,
     workflow_blobs,
 )
-from conveyor_runtime._kafka_log import KafkaEventLog
 from conveyor_runtime._kafka_topics import KafkaTopics, create_kafka_topics, kafka_bootstrap
 from conveyor_runtime._leases import (
     ANY_LABEL,
@@ -34,12 +40,29 @@ from conveyor_runtime._log_factory import (
     open_event_log,
     open_projections,
 )
-from conveyor_runtime._postgres_projections import PostgresProjections
 from conveyor_runtime._projection_store import ProjectionStore, Row, Rows
 from conveyor_runtime._projections import PROJECTOR, project, rebuild
 from conveyor_runtime._settings import RuntimeSettings
 from conveyor_runtime._sqlite_log import SqliteEventLog
 from conveyor_runtime._sqlite_projections import SqliteProjections
+
+if TYPE_CHECKING:
+    from conveyor_runtime._kafka_log import KafkaEventLog
+    from conveyor_runtime._postgres_projections import PostgresProjections
+
+_IMPORTED_WHEN_ASKED = {
+    "KafkaEventLog": "conveyor_runtime._kafka_log",
+    "PostgresProjections": "conveyor_runtime._postgres_projections",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _IMPORTED_WHEN_ASKED.get(name)
+    if module is None:
+        raise AttributeError(f"module 'conveyor_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ANY_LABEL",

@@ -1,12 +1,14 @@
-"""The Kafka topics of the log, with their settings, and creating them once for a cluster."""
+"""The Kafka topics of the log, with their settings, and creating them once for a cluster.
+
+aiokafka is imported where a broker is talked to: naming the topics (the settings do) must not cost a process on
+the embedded log its import.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from typing import Any
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
 from conveyor_runtime._settings import RuntimeSettings
 
@@ -32,13 +34,15 @@ class KafkaTopics:
     def with_prefix(cls, prefix: str) -> KafkaTopics:
         return cls(f"{prefix}.events", f"{prefix}.checkpoints", f"{prefix}.logs", f"{prefix}.dead-letter")
 
-    def settings(self, replication: int = 1) -> list[NewTopic]:
+    def settings(self, replication: int = 1) -> list[Any]:
         """Each topic as it is created.
 
         The events topic has one partition: the log's global order is that partition's offsets. Events and
         dead letters are kept forever (the log is the truth); job logs for 30 days; checkpoints are compacted,
         so only each consumer's last position is kept.
         """
+        from aiokafka.admin import NewTopic  # type: ignore[import-untyped]
+
         durable = {"min.insync.replicas": str(min(2, replication))}
         return [
             NewTopic(self.events, 1, replication, topic_configs={**_FOREVER, **durable}),
@@ -54,6 +58,8 @@ async def create_kafka_topics(bootstrap: str, topics: KafkaTopics, *, replicatio
     Returns once every broker's metadata lists them, so a log can be opened on them at once. Raises
     `RuntimeError` with the broker's message when a topic can be neither created nor found.
     """
+    from aiokafka.admin import AIOKafkaAdminClient
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
     await admin.start()
     try:
@@ -73,6 +79,8 @@ async def create_kafka_topics(bootstrap: str, topics: KafkaTopics, *, replicatio
 
 async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
     """How many partitions each of these topics has; a topic that does not exist is left out."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
     await admin.start()
     try:

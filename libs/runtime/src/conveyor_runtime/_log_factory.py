@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Protocol, Self
 
-from conveyor_runtime._kafka_log import KafkaEventLog
 from conveyor_runtime._kafka_topics import KafkaTopics
 from conveyor_runtime._log import EventLog
-from conveyor_runtime._postgres_projections import PostgresProjections
 from conveyor_runtime._projection_store import ProjectionStore
 from conveyor_runtime._settings import RuntimeSettings
 from conveyor_runtime._sqlite_log import SqliteEventLog
@@ -38,6 +36,8 @@ def open_event_log(settings: RuntimeSettings, *, name: str | None = None) -> Ope
     lived logs (commands, a thread's own log) need: they never fence a running service. SQLite has no such id.
     """
     if settings.event_log == "kafka":
+        from conveyor_runtime._kafka_log import KafkaEventLog  # aiokafka, only where the log is on Kafka
+
         prefix = settings.kafka_topic_prefix
         return KafkaEventLog(
             settings.kafka_bootstrap,
@@ -60,6 +60,8 @@ def open_projections(settings: RuntimeSettings) -> ProjectionStore:
     A PostgreSQL store connects, and brings its schema up to date, on first use: in the loop that uses it.
     """
     if settings.database_url:
+        from conveyor_runtime._postgres_projections import PostgresProjections  # SQLAlchemy, only where used
+
         return PostgresProjections(settings.database_url)
     return SqliteProjections(settings.projections_path)
 
