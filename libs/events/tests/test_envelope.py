@@ -18,6 +18,8 @@ from conveyor_events import (
     envelope_from_json,
     new_traceparent,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 AT = datetime(2024, 5, 17, 8, 30, 15, 123456, tzinfo=UTC)
@@ -233,6 +235,24 @@ def test_deterministic_id_is_a_uuid5() -> None:
     value = uuid.UUID(deterministic_id("run", 1, "build"))
 
     assert value.version == 5
+
+
+@given(st.lists(st.one_of(st.text(), st.integers()), min_size=1, max_size=5))
+def test_deterministic_id_is_uuid5_of_the_parts_joined(parts: list[object]) -> None:
+    namespace = uuid.UUID("6f1c2d0e-8a57-4b1e-9a53-3c0f6f0b7c11")
+
+    assert deterministic_id(*parts) == str(uuid.uuid5(namespace, "\x1f".join(str(part) for part in parts)))
+
+
+def test_a_wrapped_envelope_is_the_one_its_json_form_reads_back_with_every_field_set() -> None:
+    envelope = Envelope.wrap(RunCompleted(run_id="run-1", conclusion="success"), stream="run-1", occurred_at=AT)
+    read = envelope_from_json(envelope.to_json())
+
+    assert read == envelope
+    assert envelope.model_fields_set == set(Envelope.model_fields)
+    assert list(envelope.model_dump()) == list(Envelope.model_fields)
+    assert envelope.model_copy(update={"position": 7}).position == 7
+    assert envelope.position == 0
 
 
 @pytest.mark.parametrize(

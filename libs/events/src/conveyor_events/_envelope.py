@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -15,9 +16,21 @@ from conveyor_events._base import Event, UnknownEvent, event_class, upcast
 _NAMESPACE = uuid.UUID("6f1c2d0e-8a57-4b1e-9a53-3c0f6f0b7c11")
 
 
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
 def deterministic_id(*parts: object) -> str:
-    """A UUID that is the same whenever the same parts are given: redelivery lands on the same id."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+    """A UUID that is the same whenever the same parts are given: redelivery lands on the same id.
+
+    It is `uuid.uuid5(_NAMESPACE, <parts joined by U+001F>)`, computed without building `UUID` objects (a
+    decision's id is computed for every decision the scheduler makes).
+    """
+    name = "\x1f".join(str(part) for part in parts)
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_traceparent() -> str:
@@ -78,20 +91,28 @@ class Envelope(BaseModel):
         """Put `event` in a new envelope; with `cause`, inherit its correlation and trace."""
         if occurred_at is not None and occurred_at.tzinfo is None:
             raise ValueError("occurred_at must carry a time zone")
-        return cls.model_construct(
-            event_id=event_id or str(uuid.uuid4()),
-            type=event.event_type(),
-            schema_version=type(event).schema_version,
-            stream=stream,
-            occurred_at=(occurred_at or datetime.now(UTC)).astimezone(UTC),
-            correlation_id=correlation_id or (cause.correlation_id if cause else None) or stream,
-            causation_id=cause.event_id if cause else None,
-            traceparent=traceparent or child_traceparent(cause.traceparent if cause else None),
-            tracestate=cause.tracestate if cause else None,
-            event=event,
-            sequence=0,
-            position=0,
-        )
+        # Built without validation, as `model_construct` would (every field given, each valid by construction),
+        # but without its per-field work: every event every service decides is wrapped here.
+        envelope = object.__new__(cls)
+        fields = {
+            "event_id": event_id or str(uuid.uuid4()),
+            "type": event.event_type(),
+            "schema_version": type(event).schema_version,
+            "stream": stream,
+            "sequence": 0,
+            "position": 0,
+            "occurred_at": (occurred_at or datetime.now(UTC)).astimezone(UTC),
+            "correlation_id": correlation_id or (cause.correlation_id if cause else None) or stream,
+            "causation_id": cause.event_id if cause else None,
+            "traceparent": traceparent or child_traceparent(cause.traceparent if cause else None),
+            "tracestate": cause.tracestate if cause else None,
+            "event": event,
+        }
+        object.__setattr__(envelope, "__dict__", fields)
+        object.__setattr__(envelope, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(envelope, "__pydantic_extra__", None)
+        object.__setattr__(envelope, "__pydantic_private__", None)
+        return envelope
 
     def placed(self, sequence: int, position: int) -> Envelope:
         """This envelope as the log stored it: at `sequence` in its stream and `position` in the log."""

@@ -13,6 +13,8 @@ from conveyor_scheduler.domain.contexts import job_contexts
 from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState
 
 Phase = Literal["queued", "running", "approval"]
+_WITHOUT_DEADLINES = frozenset({"pending", "waiting", "completed"})
+"""Statuses no deadline is kept in (see `_job`): most jobs of a run, skipped without a call."""
 
 
 def deadlines(state: SchedulerState, run: RunState) -> list[RunEvent]:
@@ -20,6 +22,8 @@ def deadlines(state: SchedulerState, run: RunState) -> list[RunEvent]:
     if not run.timed_out and now >= run.started_at + policy.run_timeout:
         return [RunTimedOut(run_id=run.run_id, deadline=run.started_at + policy.run_timeout)]
     for job in run.jobs.values():
+        if job.status in _WITHOUT_DEADLINES:
+            continue
         if decided := _job(state, run, job):
             return decided
     return []
