@@ -9,7 +9,6 @@ from typing import Any
 
 from conveyor_events import (
     Conclusion,
-    Event,
     JobCompleted,
     JobPlanned,
     JobQueued,
@@ -22,6 +21,8 @@ from conveyor_events import (
 )
 from conveyor_planner.domain import plan_run
 from conveyor_scheduler.domain import SchedulerState, decide, evolve
+
+from services.scheduler.tests.feeding import Feed
 
 RUN = "run-1"
 
@@ -82,28 +83,12 @@ def plan(matrix: str, condition: str = "success()") -> list[RunEvent]:
     return [request, *events]
 
 
-class Run:
-    """Feeds events to evolve/decide as the scheduler's handler does."""
+class Run(Feed):
+    """The run fed to the scheduler's core from its planned events on."""
 
     def __init__(self, events: list[RunEvent]) -> None:
-        self.state = SchedulerState()
-        self.decided: list[RunEvent] = []
-        self.log: list[Event] = []
+        super().__init__(RUN)
         self.feed(*events)
-
-    def feed(self, *events: Event) -> list[RunEvent]:
-        produced: list[RunEvent] = []
-        for event in events:
-            self.state = evolve(self.state, event)
-            decisions = decide(self.state, event)
-            self.state = reduce(evolve, decisions, self.state)
-            self.log.extend([event, *decisions])
-            produced.extend(decisions)
-        self.decided.extend(produced)
-        return produced
-
-    def complete(self, job_id: str, conclusion: Conclusion = Conclusion.SUCCESS, **outputs: str) -> list[RunEvent]:
-        return self.feed(JobCompleted(run_id=RUN, job_id=job_id, conclusion=conclusion, outputs=outputs))
 
     def plans(self) -> dict[str, JobPlanned]:
         return {job_id: job.plan for job_id, job in self.state.run(RUN).jobs.items()}

@@ -30,6 +30,8 @@ from conveyor_runtime import SqliteEventLog
 from conveyor_scheduler import Scheduler
 from conveyor_scheduler.domain import EPOCH, RunState, SchedulerState, decide, evolve
 
+from services.scheduler.tests.feeding import Feed
+
 RUN = "run-1"
 WORKFLOW = ".github/workflows/ci.yml"
 FROM_SETUP = "${{ fromJSON(needs.setup.outputs.matrix) }}"
@@ -63,30 +65,8 @@ def planned(*jobs: JobPlanned) -> list[Event]:
                               jobs=[j.job_id for j in jobs])]
 
 
-class Run:
+class Run(Feed):
     """Feeds events to evolve/decide the way the scheduler's handler does, keeping every event of the log."""
-
-    def __init__(self) -> None:
-        self.state = SchedulerState()
-        self.log: list[Event] = []
-
-    def feed(self, *events: Event) -> list[RunEvent]:
-        produced: list[RunEvent] = []
-        for event in events:
-            self.state = evolve(self.state, event)
-            decisions = decide(self.state, event)
-            self.state = reduce(evolve, decisions, self.state)
-            self.log.extend([event, *decisions])
-            produced.extend(decisions)
-        return produced
-
-    def complete(self, job_id: str, conclusion: Conclusion = Conclusion.SUCCESS, **outputs: str) -> list[RunEvent]:
-        return self.completed(job_id, outputs, conclusion)
-
-    def completed(
-        self, job_id: str, outputs: dict[str, str], conclusion: Conclusion = Conclusion.SUCCESS
-    ) -> list[RunEvent]:
-        return self.feed(JobCompleted(run_id=RUN, job_id=job_id, conclusion=conclusion, outputs=outputs))
 
     def start(self, *job_ids: str) -> None:
         self.feed(*(JobStarted(run_id=RUN, job_id=job_id, runner_id="r") for job_id in job_ids))

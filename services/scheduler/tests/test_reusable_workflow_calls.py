@@ -23,6 +23,8 @@ from conveyor_events import (
 )
 from conveyor_scheduler.domain import SchedulerState, decide, evolve
 
+from services.scheduler.tests.feeding import Feed
+
 RUN = "run-1"
 WORKFLOW = ".github/workflows/ci.yml"
 
@@ -52,25 +54,8 @@ def planned(*jobs: JobPlanned) -> list[Event]:
                               jobs=[j.job_id for j in jobs])]
 
 
-class Run:
+class Run(Feed):
     """Feeds events to evolve/decide the way the scheduler's handler does, keeping every event seen."""
-
-    def __init__(self) -> None:
-        self.state = SchedulerState()
-        self.log: list[Event] = []
-
-    def feed(self, *events: Event) -> list[RunEvent]:
-        produced: list[RunEvent] = []
-        for event in events:
-            self.state = evolve(self.state, event)
-            decisions = decide(self.state, event)
-            self.state = reduce(evolve, decisions, self.state)
-            self.log.extend([event, *decisions])
-            produced.extend(decisions)
-        return produced
-
-    def complete(self, job_id: str, conclusion: Conclusion = Conclusion.SUCCESS, **outputs: str) -> list[RunEvent]:
-        return self.feed(JobCompleted(run_id=RUN, job_id=job_id, conclusion=conclusion, outputs=outputs))
 
 
 def queued(events: list[RunEvent]) -> dict[str, JobQueued]:

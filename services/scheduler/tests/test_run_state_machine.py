@@ -20,7 +20,9 @@ from conveyor_events import (
     RunRejected,
     RunRequested,
 )
-from conveyor_scheduler.domain import SchedulerState, decide, evolve
+from conveyor_scheduler.domain import SchedulerState, evolve
+
+from services.scheduler.tests.feeding import Feed
 
 RUN = "run-1"
 
@@ -39,25 +41,11 @@ def planned(*jobs: JobPlanned, index: int = 1, count: int = 1) -> list[Event]:
                               jobs=[j.job_id for j in jobs])]
 
 
-class Run:
-    """Feeds events to evolve/decide the way the scheduler's handler does, collecting what it decides."""
+class Run(Feed):
+    """Feeds events to evolve/decide the way the scheduler's handler does; jobs are named by their keys."""
 
-    def __init__(self) -> None:
-        self.state = SchedulerState()
-        self.decided: list[RunEvent] = []
-
-    def feed(self, *events: Event) -> list[RunEvent]:
-        produced: list[RunEvent] = []
-        for event in events:
-            self.state = evolve(self.state, event)
-            decisions = decide(self.state, event)
-            self.state = reduce(evolve, decisions, self.state)
-            produced.extend(decisions)
-        self.decided.extend(produced)
-        return produced
-
-    def complete(self, key: str, conclusion: Conclusion = Conclusion.SUCCESS, **outputs: str) -> list[RunEvent]:
-        return self.feed(JobCompleted(run_id=RUN, job_id=f"ci.{key}", conclusion=conclusion, outputs=outputs))
+    def complete(self, job_id: str, conclusion: Conclusion = Conclusion.SUCCESS, **outputs: str) -> list[RunEvent]:
+        return super().complete(f"ci.{job_id}", conclusion, **outputs)
 
 
 def kinds(events: list[RunEvent]) -> list[tuple[str, str]]:
