@@ -22,9 +22,8 @@ from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from conveyor_events import Envelope
-from conveyor_runtime import KafkaEventLog, KafkaTopics
+from conveyor_runtime import KafkaEventLog, KafkaTopics, delete_kafka_topics
 
 from tests.e2e.test_conveyor_up import CONVEYOR, free_port
 
@@ -61,16 +60,7 @@ def own_topics(kafka_broker: str) -> Iterator[str]:
     )
     assert made.returncode == 0, made.stderr
     yield prefix
-    asyncio.run(delete_topics(kafka_broker, KafkaTopics.with_prefix(prefix)))
-
-
-async def delete_topics(bootstrap: str, topics: KafkaTopics) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([topics.events, topics.checkpoints, topics.logs, topics.dead_letter])
-    finally:
-        await admin.close()
+    asyncio.run(delete_kafka_topics(kafka_broker, KafkaTopics.with_prefix(prefix)))
 
 
 def probe(url: str) -> tuple[int, dict[str, object]] | None:

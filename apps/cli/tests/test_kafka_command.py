@@ -9,21 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from conveyor_cli.main import app
+from conveyor_runtime import KafkaTopics, delete_kafka_topics
+from conveyor_runtime._kafka_topics import partition_counts
 from typer.testing import CliRunner
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "kafka.sh"
 BOOTSTRAP = f"127.0.0.1:{os.environ.get('CONVEYOR_KAFKA_PORT', '19092')}"
-
-
-async def delete_topics(prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.delete_topics([name for name in await admin.list_topics() if name.startswith(f"{prefix}.")])
-    finally:
-        await admin.close()
 
 
 @pytest.mark.integration
@@ -37,12 +29,15 @@ def test_kafka_init_creates_the_topics_then_leaves_them_alone() -> None:
         first = runner.invoke(app, ["kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix])
         again = runner.invoke(app, ["kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix])
     finally:
-        asyncio.run(delete_topics(prefix))
+        deleted = asyncio.run(delete_kafka_topics(BOOTSTRAP, KafkaTopics.with_prefix(prefix)))
 
     names = [f"{prefix}.events", f"{prefix}.checkpoints", f"{prefix}.logs", f"{prefix}.dead-letter"]
     assert first.exit_code == 0, first.output
     assert first.output.splitlines() == [f"created {name}" for name in names]
     assert again.output.splitlines() == [f"exists  {name}" for name in names]
+    assert deleted == names
+    assert asyncio.run(partition_counts(BOOTSTRAP, names)) == {}
+    assert asyncio.run(delete_kafka_topics(BOOTSTRAP, KafkaTopics.with_prefix(prefix))) == []
 
 
 def test_kafka_init_without_a_broker_fails_with_the_reason() -> None:

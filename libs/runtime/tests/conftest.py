@@ -13,9 +13,8 @@ from itertools import count
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from conveyor_events import Envelope, Event, RunCancelRequested
-from conveyor_runtime import KafkaTopics, SqliteEventLog, create_kafka_topics
+from conveyor_runtime import KafkaTopics, SqliteEventLog, create_kafka_topics, delete_kafka_topics
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "kafka.sh"
 KAFKA_SETUP_TIMEOUT = 900
@@ -96,9 +95,4 @@ async def kafka_topics(kafka_broker: str) -> AsyncIterator[KafkaTopics]:
     topics = KafkaTopics.with_prefix(f"test-{uuid.uuid4().hex[:12]}")
     await create_kafka_topics(kafka_broker, topics)
     yield topics
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker)
-    await admin.start()
-    try:
-        await admin.delete_topics([topics.events, topics.checkpoints, topics.logs, topics.dead_letter])
-    finally:
-        await admin.close()
+    await delete_kafka_topics(kafka_broker, topics)

@@ -20,7 +20,7 @@ from conveyor_runtime._git_remote import (
     redacted,
     workflow_blobs,
 )
-from conveyor_runtime._kafka_topics import KafkaTopics, create_kafka_topics, kafka_bootstrap
+from conveyor_runtime._kafka_topics import KafkaTopics, create_kafka_topics, delete_kafka_topics, kafka_bootstrap
 from conveyor_runtime._leases import (
     ANY_LABEL,
     LEASE_PERIOD,
@@ -93,6 +93,7 @@ __all__ = [
     "consume",
     "covers",
     "create_kafka_topics",
+    "delete_kafka_topics",
     "describe_event_log",
     "describe_projections",
     "git_environment",

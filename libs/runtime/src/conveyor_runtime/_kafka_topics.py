@@ -34,6 +34,11 @@ class KafkaTopics:
     def with_prefix(cls, prefix: str) -> KafkaTopics:
         return cls(f"{prefix}.events", f"{prefix}.checkpoints", f"{prefix}.logs", f"{prefix}.dead-letter")
 
+    @property
+    def names(self) -> list[str]:
+        """Every topic of the log."""
+        return [self.events, self.checkpoints, self.logs, self.dead_letter]
+
     def settings(self, replication: int = 1) -> list[Any]:
         """Each topic as it is created.
 
@@ -75,6 +80,22 @@ async def create_kafka_topics(bootstrap: str, topics: KafkaTopics, *, replicatio
         while len(await partition_counts(bootstrap, list(created))) < len(created):
             await asyncio.sleep(0.05)
     return created
+
+
+async def delete_kafka_topics(bootstrap: str, topics: KafkaTopics) -> list[str]:
+    """Delete the log's topics that exist, with every event in them; the names of those deleted."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [name for name in topics.names if name in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+    return doomed
 
 
 async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
