@@ -14,6 +14,7 @@ ALL = [
     "bench_scheduler",
     "bench_webhooks",
     "bench_projections",
+    "bench_consumer",
     "bench_distributed",
 ]
 

@@ -134,6 +134,42 @@ async def test_a_handler_without_output_still_moves_the_checkpoint(
     assert await log.head() == second.position
 
 
+async def test_quiet_events_found_together_move_the_checkpoint_in_one_write(
+    log: SqliteEventLog, make: Make, wait_for: WaitFor
+) -> None:
+    async def ignore(envelope: Envelope) -> Sequence[Envelope]:
+        return []
+
+    recording = RecordingLog(log)
+    appended = await log.append([make("run-1", requested("run-1")) for _ in range(5)])
+
+    async with running(recording, Consumer("quiet", {RunRequested: ignore})):
+        await wait_for(lambda: has_checkpoint(log, "quiet", appended[-1].position))
+
+    assert recording.appends == [([], Checkpoint("quiet", appended[-1].position))]
+
+
+async def test_a_quiet_event_is_checkpointed_by_the_next_write(
+    log: SqliteEventLog, make: Make, wait_for: WaitFor
+) -> None:
+    handled: list[str] = []
+    complete = completes_each_run(handled)
+
+    async def quiet_then_complete(envelope: Envelope) -> Sequence[Envelope]:
+        return await complete(envelope) if envelope.sequence == 2 else []
+
+    recording = RecordingLog(log)
+    [_, answered, last] = await log.append([make("run-1", requested("run-1")) for _ in range(3)])
+
+    async with running(recording, Consumer("planner", {RunRequested: quiet_then_complete})):
+        await wait_for(lambda: has_checkpoint(log, "planner", last.position))
+
+    assert [(len(events), checkpoint) for events, checkpoint in recording.appends] == [
+        (1, Checkpoint("planner", answered.position)),
+        (0, Checkpoint("planner", last.position)),
+    ]
+
+
 async def test_a_consumer_handles_only_its_types(log: SqliteEventLog, make: Make, wait_for: WaitFor) -> None:
     seen: list[str] = []
 

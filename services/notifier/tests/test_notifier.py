@@ -127,9 +127,11 @@ async def test_a_later_state_is_never_overwritten_by_an_earlier_one(
     log: SqliteEventLog, fake_github: FakeGitHub
 ) -> None:
     fake_github.fail_next(1, 500, only=lambda body: body["description"] == "Queued")
-    position = await append(log, [*planned(GITHUB), *job("ci.build", Conclusion.SUCCESS)])
+    queued, *later = job("ci.build", Conclusion.SUCCESS)
+    await append(log, [*planned(GITHUB), queued])
     async with running(notifier_for(log, fake_github, sleep=lambda seconds: asyncio.sleep(0.05))):
-        await handled(log, position)
+        await fake_github.wait_for_calls(1)
+        await handled(log, await append(log, later))
     # Leaving it let every status in flight end: the failed "Queued" would be tried again after "Succeeded".
 
     calls = sent(fake_github, "Conveyor / CI / Build")

@@ -33,19 +33,30 @@ async def consume(log: EventLog, consumer: Consumer) -> None:
     """Handle every event of the consumer's types after its checkpoint, then each new one, forever.
 
     What a handler returns is appended with the checkpoint in the same transaction, so a crash either keeps
-    both or neither. A handler that raises, or whose output the log refuses, sends the event to the
-    dead-letter stream with the reason and the consumer moves on (bad input never stops a service).
+    both or neither. An event whose handler returns nothing moves the checkpoint with the next write, or at the
+    end of the batch the subscription found it in: one transaction per batch rather than one per event, which
+    on Kafka is the difference between tens and thousands of events a second. A crash before that write hands
+    the batch's quiet events to the handler again, as a redelivery would. A handler that raises, or whose
+    output the log refuses, sends the event to the dead-letter stream with the reason and the consumer moves
+    on (bad input never stops a service).
     """
     by_type = {cls.event_type(): handler for cls, handler in consumer.handlers.items()}
     start = await log.checkpoint(consumer.name)
-    async for envelope in log.subscribe(start, types=list(by_type)):
-        handler = by_type[envelope.type]
-        try:
-            produced = list(await handler(envelope))
-            await _write(log, consumer.name, envelope.position, produced)
-        except Exception as error:
-            logger.exception("%s could not handle %s at %d", consumer.name, envelope.type, envelope.position)
-            await _write(log, consumer.name, envelope.position, [_dead_letter(consumer.name, envelope, error)])
+    async for batch in log.subscribe_batches(start, types=list(by_type)):
+        unsaved = False
+        for envelope in batch:
+            handler = by_type[envelope.type]
+            try:
+                produced = list(await handler(envelope))
+                if produced:
+                    await _write(log, consumer.name, envelope.position, produced)
+                unsaved = not produced
+            except Exception as error:
+                logger.exception("%s could not handle %s at %d", consumer.name, envelope.type, envelope.position)
+                await _write(log, consumer.name, envelope.position, [_dead_letter(consumer.name, envelope, error)])
+                unsaved = False
+        if unsaved:
+            await log.append([], checkpoint=Checkpoint(consumer.name, batch[-1].position))
 
 
 async def _write(log: EventLog, consumer: str, position: int, produced: list[Envelope]) -> None:
