@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type:
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
 from aiokafka.errors import ProducerFenced  # type: ignore[import-untyped]
-from conveyor_events import Envelope, EventDeadLettered, RunCancelRequested
+from conveyor_events import Envelope, EventDeadLettered, JobQueued, RunCancelRequested
 from conveyor_runtime import (
     DEAD_LETTERS,
     Checkpoint,
@@ -91,16 +91,7 @@ async def test_a_streams_events_far_apart_are_read_without_reading_what_lies_bet
     for start in range(0, between, 1_000):
         await log.append([make(f"run-filler-{start}") for _ in range(1_000)])
     last = await log.append([make("run-sparse"), make("run-sparse")])
-    reader = log._events.reader
-    fetch = reader.fetch
-    fetched: list[int] = []
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        records = await fetch(*args, **kwargs)
-        fetched.append(len(records))
-        return records
-
-    reader.fetch = counted  # type: ignore[method-assign]
+    fetched = counting_fetches(log)
 
     assert await log.read_stream("run-sparse") == [*first, *last]
     assert 3 <= sum(fetched) < between / 2
@@ -275,3 +266,35 @@ async def test_a_service_started_again_under_its_name_fences_the_process_it_repl
         with pytest.raises(ProducerFenced):
             await killed.append([make("run-a")])
         assert await new.read() == [written]
+
+
+async def test_events_of_a_type_far_apart_are_read_without_reading_what_lies_between(
+    log: KafkaEventLog, make: Make
+) -> None:
+    between = SPARSE_GAP * 10
+    [first] = await log.append([make("run-a", JobQueued(run_id="run-a", job_id="build"))])
+    for start in range(0, between, 1_000):
+        await log.append([make(f"run-filler-{start}") for _ in range(1_000)])
+    [last] = await log.append([make("run-b", JobQueued(run_id="run-b", job_id="build"))])
+    fetched = counting_fetches(log)
+
+    assert await log.read(types=["JobQueued"]) == [first, last]
+    assert await log.read(first.position, types=["JobQueued"]) == [last]
+    assert await log.read(types=["JobQueued", "JobStarted"], limit=1) == [first]
+    assert await log.read(last.position, types=["JobQueued"]) == []
+    assert 2 <= sum(fetched) < between / 2
+
+
+def counting_fetches(log: KafkaEventLog) -> list[int]:
+    """The number of records of each fetch the log's reader makes from now on."""
+    reader = log._events.reader
+    fetch = reader.fetch
+    fetched: list[int] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        records = await fetch(*args, **kwargs)
+        fetched.append(len(records))
+        return records
+
+    reader.fetch = counted  # type: ignore[method-assign]
+    return fetched

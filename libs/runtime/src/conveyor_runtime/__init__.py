@@ -29,6 +29,7 @@ from conveyor_runtime._leases import (
     claim,
     covers,
     held_lease,
+    held_lease_state,
     lease_state,
     renew,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "describe_projections",
     "git_environment",
     "held_lease",
+    "held_lease_state",
     "is_remote",
     "kafka_bootstrap",
     "lease_state",

@@ -11,9 +11,13 @@ that is not an envelope is noted, and only found out when it is decoded.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import json
+from array import array
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import islice
 
 from conveyor_events import Envelope, envelope_from_dict
 
@@ -91,10 +95,12 @@ class StreamEntries:
 
 
 class StreamIndex:
-    """Each stream's version, events and ids, and the offset of the log's last event."""
+    """Each stream's version, events and ids, where the events of each type are, and the offset of the log's
+    last event."""
 
     def __init__(self) -> None:
         self._streams: dict[str, StreamEntries] = {}
+        self._typed: dict[str, array[int]] = {}
         self.last_offset = -1
 
     @property
@@ -118,6 +124,16 @@ class StreamIndex:
         # stream reads in the log's order.
         return sorted(offset for offset, type_ in pairs if types is None or type_ in types)
 
+    def typed_offsets(self, types: Collection[str], start: int, limit: int) -> list[int]:
+        """The offsets of the first `limit` events of `types` at `start` or after it, in the log's order."""
+        found: list[array[int]] = []
+        for type_ in types:
+            typed = self._typed.get(type_)
+            if typed:
+                first = bisect.bisect_left(typed, start)
+                found.append(typed[first : first + limit])
+        return list(islice(heapq.merge(*found), limit))
+
     def add(self, stream: str, event_id: str, type_: str, sequence: int, offset: int) -> None:
         """Note an event; one already noted (the writer notes its own before reading them back) is skipped."""
         self.last_offset = max(self.last_offset, offset)
@@ -128,6 +144,11 @@ class StreamIndex:
         entries.offsets.append(offset)
         entries.types.append(type_)
         entries.ids[event_id] = offset
+        typed = self._typed.setdefault(type_, array("q"))
+        if typed and offset < typed[-1]:
+            bisect.insort(typed, offset)  # noted out of order, as `offsets` explains
+        else:
+            typed.append(offset)
 
     def add_record(self, record: Record) -> None:
         """Note the event a record holds, by its key and headers; `Undecodable`, noting nothing, if it lacks them."""

@@ -377,16 +377,22 @@ class KafkaEventLog:
     # -- reading --------------------------------------------------------------------------------------------
 
     async def read(self, after: int = 0, limit: int = 1000, *, types: Collection[str] | None = None) -> list[Envelope]:
-        wanted = None if types is None else frozenset(types)
+        if types is not None:
+            # The index knows where events of each type are: only those are read, not what lies between.
+            async with self._events.tail.lock:
+                await self._catch_up(self._events)
+                offsets = self._events.index.typed_offsets(set(types), after, limit)
+            at = await self._envelopes_at(self._events, offsets)
+            return [at[offset] for offset in offsets if offset in at]
         found: list[Envelope] = []
         reader = self._events.reader
         async with reader.lock:
             end = await reader.end()
-            if after >= end or wanted == frozenset():
+            if after >= end:
                 return []
             reader.seek(after)
             while len(found) < limit and await reader.position() < end:
-                found += self._readable(await reader.fetch(limit), wanted, limit - len(found))
+                found += self._readable(await reader.fetch(limit), None, limit - len(found))
         return found
 
     async def read_stream(self, stream: str, *, types: Collection[str] | None = None) -> list[Envelope]:

@@ -115,13 +115,15 @@ async def lease_state(log: EventLog, run_id: str, job_id: str, attempt: int, lea
     return _state(history, job_id, attempt, lease_id)
 
 
-async def renew(log: EventLog, lease: Lease) -> LeaseState:
-    """Append `LeaseRenewed` while the runner still holds the lease; the state the lease was found in.
+async def renew(log: EventLog, lease: Lease, state: LeaseState | None = None) -> LeaseState:
+    """Append `LeaseRenewed` while the runner still holds the lease; the state the lease was found in (`state`,
+    when the caller has just read it).
 
     A cancelled or timed-out attempt is still renewed: its runner winds it down (`if: always()` steps) and
     reports its end, which the run waits for.
     """
-    state = await lease_state(log, lease.run_id, lease.job_id, lease.attempt, lease.lease_id)
+    if state is None:
+        state = await lease_state(log, lease.run_id, lease.job_id, lease.attempt, lease.lease_id)
     if state in _WINDING_DOWN:
         renewed = LeaseRenewed(run_id=lease.run_id, job_id=lease.job_id, attempt=lease.attempt, lease_id=lease.lease_id)
         await log.append([Envelope.wrap(renewed, stream=lease.run_id, cause=lease.queued)])
@@ -130,6 +132,15 @@ async def renew(log: EventLog, lease: Lease) -> LeaseState:
 
 async def held_lease(log: EventLog, run_id: str, job_id: str, attempt: int, lease_id: str) -> Lease | None:
     """The lease as its `JobAssigned` recorded it, or None when the attempt has no such lease."""
+    found = await held_lease_state(log, run_id, job_id, attempt, lease_id)
+    return None if found is None else found[0]
+
+
+async def held_lease_state(
+    log: EventLog, run_id: str, job_id: str, attempt: int, lease_id: str
+) -> tuple[Lease, LeaseState] | None:
+    """The lease as its `JobAssigned` recorded it and where it stands, from one read of the run's stream; None
+    when the attempt has no such lease."""
     history = await log.read_stream(run_id, types=_ATTEMPT_TYPES)
     mine = _of(history, job_id, attempt)
     queued = next((envelope for envelope in mine if isinstance(envelope.event, JobQueued)), None)
@@ -138,7 +149,8 @@ async def held_lease(log: EventLog, run_id: str, job_id: str, attempt: int, leas
     )
     if queued is None or assigned is None:
         return None
-    return Lease(lease_id, assigned.runner_id, run_id, job_id, attempt, queued)
+    lease = Lease(lease_id, assigned.runner_id, run_id, job_id, attempt, queued)
+    return lease, _state(history, job_id, attempt, lease_id)
 
 
 async def _holder(log: EventLog, run_id: str, job_id: str, attempt: int) -> str | None:

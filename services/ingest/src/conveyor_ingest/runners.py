@@ -29,7 +29,7 @@ from conveyor_events import (
     RunnerSeen,
     RunRequested,
 )
-from conveyor_runtime import EventLog, Lease, LeaseState, claim, covers, held_lease, lease_state, renew
+from conveyor_runtime import EventLog, Lease, LeaseState, claim, covers, held_lease, held_lease_state, renew
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,12 +120,13 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
         held = await _next_claim(log, runner_id, labels, after=head, wait=wait)
         return Response(status_code=204) if held is None else await _leased(log, queries, held)
 
-    async def holding(runner_id: str, lease_id: str) -> Lease:
+    async def holding(runner_id: str, lease_id: str) -> tuple[Lease, LeaseState]:
+        """The runner's lease and where it stands; 404 when the runner holds no such lease."""
         await known(runner_id)
         found = await queries.lease(lease_id)
         held = None
         if found is not None and found["runner"] == runner_id:
-            held = await held_lease(log, found["run"], found["job"], found["attempt"], lease_id)
+            held = await held_lease_state(log, found["run"], found["job"], found["attempt"], lease_id)
         if held is None:
             raise HTTPException(404, f"runner '{runner_id}' holds no lease '{lease_id}'")
         return held
@@ -134,28 +135,26 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
     async def heartbeat(runner_id: str, lease_id: str) -> dict[str, Any]:
         """Renew the lease; 410 once the attempt was cancelled, timed out, lost or completed (the
         `Conveyor-Lease-State` header says which, `Conveyor-Timeout-Minutes` the limit a timed-out job outlived)."""
-        held = await holding(runner_id, lease_id)
-        return await _current(log, held, await renew(log, held))
+        held, state = await holding(runner_id, lease_id)
+        return await _current(log, held, await renew(log, held, state))
 
     @router.get("/{runner_id}/leases/{lease_id}", dependencies=itself)
     async def lease_now(runner_id: str, lease_id: str) -> dict[str, Any]:
         """Whether the lease still holds, without renewing it: a runner asks this often, to stop a cancelled job
         within seconds, and renews its lease seldom. 410 as the heartbeat answers it."""
-        held = await holding(runner_id, lease_id)
-        return await _current(log, held, await lease_state(log, held.run_id, held.job_id, held.attempt, lease_id))
+        return await _current(log, *await holding(runner_id, lease_id))
 
     @router.post("/{runner_id}/leases/{lease_id}/events", dependencies=itself)
     async def report(runner_id: str, lease_id: str, body: EventBatch) -> dict[str, Any]:
         """Append the attempt's events in order; an event whose id is stored already is not stored again, so a
         batch sent again is harmless. 410 once the attempt was lost or completed, unless the batch was stored."""
-        held = await holding(runner_id, lease_id)
+        held, state = await holding(runner_id, lease_id)
         try:
             envelopes = lease_events(body, held)
         except RefusedEvent as refused:
             raise HTTPException(422, str(refused)) from None
         if not envelopes:
             return {"positions": []}
-        state = await lease_state(log, held.run_id, held.job_id, held.attempt, lease_id)
         if state not in WINDING_DOWN:
             stored = await log.read_stream(held.run_id, types={envelope.type for envelope in envelopes})
             if not stored_already(envelopes, stored):
