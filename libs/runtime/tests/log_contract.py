@@ -111,8 +111,11 @@ class LogContract:
         assert isinstance(envelope.event, RunRequested)
 
     async def test_an_append_to_two_streams_at_once_is_refused(self, log: EventLog, make: Make) -> None:
-        with pytest.raises(ValueError, match="one stream"):
+        with pytest.raises(ValueError, match=r"one append writes one stream, not 2: 'run-a', 'run-b'$"):
             await log.append([make("run-a"), make("run-b")], checkpoint=Checkpoint("c", 1))
+        many = [make(f"run-{number}") for number in range(100)]
+        with pytest.raises(ValueError, match=r"not 100: 'run-0', 'run-1', 'run-10' and 97 more$"):
+            await log.append(many)
 
         assert await log.head() == 0
         assert await log.checkpoint("c") == 0

@@ -32,7 +32,9 @@ def appended_ids(events: Sequence[Envelope]) -> list[str]:
     """The event ids of one append, after checking what every log requires of it: one stream, no id twice."""
     streams = {envelope.stream for envelope in events}
     if len(streams) > 1:
-        raise ValueError(f"one append writes one stream, not {sorted(streams)}")
+        named = ", ".join(repr(stream) for stream in sorted(streams)[:3])
+        more = f" and {len(streams) - 3} more" if len(streams) > 3 else ""
+        raise ValueError(f"one append writes one stream, not {len(streams)}: {named}{more}")
     ids = [envelope.event_id for envelope in events]
     if len(set(ids)) < len(ids):
         twice = next(event_id for event_id in ids if ids.count(event_id) > 1)
