@@ -255,3 +255,28 @@ async def test_asking_after_a_lease_answers_its_state_without_renewing_it(edge: 
     assert (stopping.status_code, stopping.headers["conveyor-lease-state"]) == (410, "cancelled")
     assert stranger.status_code == 403
     assert await edge.of_type(LeaseRenewed) == []
+
+
+async def test_a_runner_asking_after_its_lease_again_is_answered_without_the_read_models(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await edge.queue("run-1", "build", ["linux"])
+    runner_id = await edge.runner("box", ["linux"])
+    lease_id = (await edge.lease(runner_id)).json()["lease_id"]
+    asked: list[str] = []
+    lease = Queries.lease
+
+    async def counted(self: Queries, lease_id: str) -> dict[str, Any] | None:
+        asked.append(lease_id)
+        return await lease(self, lease_id)
+
+    monkeypatch.setattr(Queries, "lease", counted)
+
+    answers = [(await edge.heartbeat(runner_id, lease_id)).status_code for _ in range(3)]
+    cancel = JobCancelRequested(run_id="run-1", job_id="build", reason="the run was cancelled")
+    await edge.log.append([Envelope.wrap(cancel, stream="run-1")])
+    stopping = await edge.heartbeat(runner_id, lease_id)
+
+    assert answers == [200, 200, 200]
+    assert stopping.status_code == 410  # where the lease stands is read from the log each time
+    assert asked == [lease_id]

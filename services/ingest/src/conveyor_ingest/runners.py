@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -42,6 +43,9 @@ SEEN_EVERY = 30.0
 """Seconds between two `RunnerSeen` of one runner: a runner polling in a loop does not flood the log."""
 WINDING_DOWN: tuple[LeaseState, ...] = ("current", "cancelled", "timed out")
 """Lease states in which the runner still reports the attempt: a stopped attempt still runs `if: always()` steps."""
+REMEMBERED_LEASES = 4096
+"""Leases found in the read models that are remembered: which run, job, attempt and runner a lease id names
+never changes, and a runner asks about its lease with every heartbeat and every report."""
 
 
 class RunnerRequest(BaseModel):
@@ -59,6 +63,7 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
     router = APIRouter(prefix="/api/runners", tags=["runners"])
     itself = [Depends(access.runner())]
     last_seen: dict[str, float] = {}
+    leases: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     async def known(runner_id: str) -> dict[str, Any]:
         runner = await queries.runner(runner_id, datetime.now(UTC))
@@ -122,8 +127,14 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
 
     async def holding(runner_id: str, lease_id: str) -> tuple[Lease, LeaseState]:
         """The runner's lease and where it stands; 404 when the runner holds no such lease."""
-        await known(runner_id)
-        found = await queries.lease(lease_id)
+        found = leases.get(lease_id)
+        if found is None:
+            await known(runner_id)
+            found = await queries.lease(lease_id)
+            if found is not None:
+                leases[lease_id] = found
+                while len(leases) > REMEMBERED_LEASES:
+                    leases.popitem(last=False)
         held = None
         if found is not None and found["runner"] == runner_id:
             held = await held_lease_state(log, found["run"], found["job"], found["attempt"], lease_id)
