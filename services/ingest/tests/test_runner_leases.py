@@ -124,6 +124,8 @@ async def test_a_lease_answers_at_once_with_everything_a_remote_runner_needs(edg
     assert envelope_from_dict(body["plan"]).event == JobPlanned(
         run_id="run-1", job_id="build", workflow="ci.yml", job_key="build", name="build", runs_on=["linux"]
     )
+    # The lease is answered without waiting for the read models, which follow the log.
+    await Queries(edge.store).caught_up(await edge.log.head())
     [listed] = (await edge.http.get("/api/runners")).json()
     assert listed["status"] == "busy"
     held = listed["job"]
@@ -257,12 +259,8 @@ async def test_asking_after_a_lease_answers_its_state_without_renewing_it(edge: 
     assert await edge.of_type(LeaseRenewed) == []
 
 
-async def test_a_runner_asking_after_its_lease_again_is_answered_without_the_read_models(
-    edge: Edge, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await edge.queue("run-1", "build", ["linux"])
-    runner_id = await edge.runner("box", ["linux"])
-    lease_id = (await edge.lease(runner_id)).json()["lease_id"]
+def counting_lease_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The lease ids ingest looks up in the read models from now on."""
     asked: list[str] = []
     lease = Queries.lease
 
@@ -271,6 +269,16 @@ async def test_a_runner_asking_after_its_lease_again_is_answered_without_the_rea
         return await lease(self, lease_id)
 
     monkeypatch.setattr(Queries, "lease", counted)
+    return asked
+
+
+async def test_a_runner_asking_after_its_lease_is_answered_without_the_read_models(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await edge.queue("run-1", "build", ["linux"])
+    runner_id = await edge.runner("box", ["linux"])
+    asked = counting_lease_lookups(monkeypatch)
+    lease_id = (await edge.lease(runner_id)).json()["lease_id"]
 
     answers = [(await edge.heartbeat(runner_id, lease_id)).status_code for _ in range(3)]
     cancel = JobCancelRequested(run_id="run-1", job_id="build", reason="the run was cancelled")
@@ -279,4 +287,21 @@ async def test_a_runner_asking_after_its_lease_again_is_answered_without_the_rea
 
     assert answers == [200, 200, 200]
     assert stopping.status_code == 410  # where the lease stands is read from the log each time
+    assert asked == []
+
+
+async def test_a_lease_another_ingest_handed_out_is_looked_up_once(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await edge.queue("run-1", "build", ["linux"])
+    runner_id = await edge.runner("box", ["linux"])
+    lease_id = (await edge.lease(runner_id)).json()["lease_id"]
+    other = create_app(edge.log, Queries(edge.store), LocalKeyWrapper(bytes(range(32))))
+    asked = counting_lease_lookups(monkeypatch)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://conveyor") as http:
+        path = f"/api/runners/{runner_id}/leases/{lease_id}/heartbeat"
+        answers = [(await http.post(path, headers=edge.as_runner(runner_id))).status_code for _ in range(3)]
+
+    assert answers == [200, 200, 200]
     assert asked == [lease_id]

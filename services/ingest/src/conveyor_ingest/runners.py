@@ -44,8 +44,10 @@ SEEN_EVERY = 30.0
 WINDING_DOWN: tuple[LeaseState, ...] = ("current", "cancelled", "timed out")
 """Lease states in which the runner still reports the attempt: a stopped attempt still runs `if: always()` steps."""
 REMEMBERED_LEASES = 4096
-"""Leases found in the read models that are remembered: which run, job, attempt and runner a lease id names
-never changes, and a runner asks about its lease with every heartbeat and every report."""
+"""Leases remembered, as handed out or found in the read models: which run, job, attempt and runner a lease id
+names never changes, and a runner asks about its lease with every heartbeat and every report."""
+LeaseName = tuple[str, str, int, str]
+"""What a lease id names: run, job, attempt, runner."""
 
 
 class RunnerRequest(BaseModel):
@@ -63,7 +65,29 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
     router = APIRouter(prefix="/api/runners", tags=["runners"])
     itself = [Depends(access.runner())]
     last_seen: dict[str, float] = {}
-    leases: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    leases: OrderedDict[str, LeaseName] = OrderedDict()
+
+    def remember(lease_id: str, named: LeaseName) -> LeaseName:
+        leases[lease_id] = named
+        while len(leases) > REMEMBERED_LEASES:
+            leases.popitem(last=False)
+        return named
+
+    async def leased(held: Lease) -> JSONResponse:
+        remember(held.lease_id, (held.run_id, held.job_id, held.attempt, held.runner_id))
+        return await _leased(log, held)
+
+    async def looked_up(runner_id: str, lease_id: str) -> LeaseName | None:
+        await known(runner_id)
+        found = await queries.lease(lease_id)
+        if found is None:
+            # Handed out by another ingest, a lease may not be in the read models yet.
+            with contextlib.suppress(TimeoutError):
+                await queries.caught_up(await log.head())
+            found = await queries.lease(lease_id)
+        if found is None:
+            return None
+        return remember(lease_id, (found["run"], found["job"], found["attempt"], found["runner"]))
 
     async def known(runner_id: str) -> dict[str, Any]:
         runner = await queries.runner(runner_id, datetime.now(UTC))
@@ -118,26 +142,19 @@ def runners_router(log: EventLog, queries: Queries, access: Access) -> APIRouter
         for lease in await queries.unstarted_leases(runner_id):
             again = await held_lease(log, lease["run"], lease["job"], lease["attempt"], lease["lease_id"])
             if again is not None:
-                return await _leased(log, queries, again)
+                return await leased(again)
         for run_id, job_id, attempt in await queries.queued_for(labels):
             if (held := await claim(log, run_id, job_id, attempt, runner_id, labels)) is not None:
-                return await _leased(log, queries, held)
+                return await leased(held)
         held = await _next_claim(log, runner_id, labels, after=head, wait=wait)
-        return Response(status_code=204) if held is None else await _leased(log, queries, held)
+        return Response(status_code=204) if held is None else await leased(held)
 
     async def holding(runner_id: str, lease_id: str) -> tuple[Lease, LeaseState]:
         """The runner's lease and where it stands; 404 when the runner holds no such lease."""
-        found = leases.get(lease_id)
-        if found is None:
-            await known(runner_id)
-            found = await queries.lease(lease_id)
-            if found is not None:
-                leases[lease_id] = found
-                while len(leases) > REMEMBERED_LEASES:
-                    leases.popitem(last=False)
+        named = leases.get(lease_id) or await looked_up(runner_id, lease_id)
         held = None
-        if found is not None and found["runner"] == runner_id:
-            held = await held_lease_state(log, found["run"], found["job"], found["attempt"], lease_id)
+        if named is not None and named[3] == runner_id:
+            held = await held_lease_state(log, *named[:3], lease_id)
         if held is None:
             raise HTTPException(404, f"runner '{runner_id}' holds no lease '{lease_id}'")
         return held
@@ -226,13 +243,11 @@ async def _timeout_minutes(log: EventLog, held: Lease) -> float | None:
     return limits[-1] if limits else None
 
 
-async def _leased(log: EventLog, queries: Queries, held: Lease) -> JSONResponse:
-    """The leased attempt with all a remote runner needs to run it, once the read models know the lease."""
+async def _leased(log: EventLog, held: Lease) -> JSONResponse:
+    """The leased attempt with all a remote runner needs to run it."""
     history = await log.read_stream(held.run_id, types=[RunRequested.event_type(), JobPlanned.event_type()])
     request = next(e for e in history if isinstance(e.event, RunRequested))
     plan = next(e for e in history if isinstance(e.event, JobPlanned) and e.event.job_id == held.job_id)
-    with contextlib.suppress(TimeoutError):
-        await queries.caught_up(await log.head())
     return JSONResponse(
         {
             "lease_id": held.lease_id,
