@@ -136,15 +136,22 @@ class StreamIndex:
 
     def add(self, stream: str, event_id: str, type_: str, sequence: int, offset: int) -> None:
         """Note an event; one already noted (the writer notes its own before reading them back) is skipped."""
-        self.last_offset = max(self.last_offset, offset)
-        entries = self._streams.setdefault(stream, StreamEntries())
-        if event_id in entries.ids:
+        # Called for every record of the log when it opens: nothing is built that is not kept.
+        if offset > self.last_offset:
+            self.last_offset = offset
+        entries = self._streams.get(stream)
+        if entries is None:
+            entries = self._streams[stream] = StreamEntries()
+        elif event_id in entries.ids:
             return
-        entries.version = max(entries.version, sequence)
+        if sequence > entries.version:
+            entries.version = sequence
         entries.offsets.append(offset)
         entries.types.append(type_)
         entries.ids[event_id] = offset
-        typed = self._typed.setdefault(type_, array("q"))
+        typed = self._typed.get(type_)
+        if typed is None:
+            typed = self._typed[type_] = array("q")
         if typed and offset < typed[-1]:
             bisect.insort(typed, offset)  # noted out of order, as `offsets` explains
         else:
