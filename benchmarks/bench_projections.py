@@ -1,6 +1,7 @@
 """Events per second projected into the read models: PostgreSQL's store against SQLite's, and the distributed
 path whole — events produced to Kafka, read back and projected into PostgreSQL — with what bounds it apart from
-the store: producing, and reading the log back alone.
+the store: producing, and reading the log back alone. Also how fast a log opening on that topic indexes it, as
+each service's log does when the service starts.
 
 The events are those of real runs: each run has 5 jobs of 5 steps, each step started, logging 3 lines and
 completed (103 events a run). The baseline, measured in the same run, is the embedded SQLite store applying
@@ -114,9 +115,9 @@ async def drop(url: str) -> None:
         await connection.close()
 
 
-async def through_kafka(envelopes: list[Envelope]) -> tuple[float, float, float]:
+async def through_kafka(envelopes: list[Envelope]) -> tuple[float, float, float, float]:
     """(events/s produced to Kafka, events/s from the first produced to the last projected in PostgreSQL, events/s
-    read back from Kafka by a subscriber alone, as the projector reads them)."""
+    read back from Kafka by a subscriber alone, as the projector reads them, events/s indexed by a log opening)."""
     topics = KafkaTopics.with_prefix(f"bench-{uuid.uuid4().hex[:8]}")
     await create_kafka_topics(kafka_bootstrap(), topics)
     url = await database()
@@ -137,11 +138,21 @@ async def through_kafka(envelopes: list[Envelope]) -> tuple[float, float, float]
         projected = time.perf_counter() - started
         projector.cancel()
         await asyncio.gather(projector, return_exceptions=True)
-        return len(envelopes) / produced, len(envelopes) / projected, await read_back(log, head)
+        return len(envelopes) / produced, len(envelopes) / projected, await read_back(log, head), await opened(topics)
     finally:
         await log.close()
         await store.close()
         await drop(url)
+
+
+async def opened(topics: KafkaTopics) -> float:
+    """Events/s indexed by a log opening on the topic, as every service's log does when it starts."""
+    started = time.perf_counter()
+    log = await KafkaEventLog(topics=topics).open()
+    try:
+        return await log.head() / (time.perf_counter() - started)
+    finally:
+        await log.close()
 
 
 async def read_back(log: KafkaEventLog, head: int) -> float:
@@ -167,9 +178,10 @@ async def measure() -> None:
     print(f"{len(envelopes):,} events of {RUNS} runs, applied {BATCH} at a time")
     print(f"  SQLite store (baseline)    {sqlite_rate:10,.0f} events/s")
     print(f"  PostgreSQL store           {postgres_rate:10,.0f} events/s  ({postgres_rate / sqlite_rate:.2f}x SQLite)")
-    produced, projected, read = await through_kafka(envelopes)
+    produced, projected, read, indexed = await through_kafka(envelopes)
     print(f"  produced to Kafka          {produced:10,.0f} events/s")
     print(f"  read back from Kafka       {read:10,.0f} events/s  (decoded, not projected)")
+    print(f"  indexed opening the log    {indexed:10,.0f} events/s  (as a service starts; {indexed / read:.2f}x read)")
     print(
         f"  Kafka -> PostgreSQL        {projected:10,.0f} events/s end to end"
         f"  ({projected / sqlite_rate:.2f}x SQLite store)"
