@@ -32,7 +32,7 @@ from conveyor_runtime import (
 )
 from conveyor_scheduler.handlers import CONSUMER, Scheduler
 
-from benchmarks.bench_projections import placed_runs
+from benchmarks.bench_projections import append_by_stream, placed_runs
 
 SQLITE_RUNS, KAFKA_RUNS = 100, 20
 
@@ -54,10 +54,7 @@ class Counting:
 
 async def through(log: EventLog, runs: int) -> tuple[int, float, int]:
     """(events the scheduler handled, their rate per second, the appends it made) over `runs` runs."""
-    streams: dict[str, list[Envelope]] = {}
-    for envelope in placed_runs(runs):
-        streams.setdefault(envelope.stream, []).append(envelope)
-    await asyncio.gather(*(log.enqueue(events) for events in streams.values()))
+    await append_by_stream(log, placed_runs(runs))
     counting = Counting(log)
     counted = cast(EventLog, counting)
     consumer = Scheduler(counted).consumer()

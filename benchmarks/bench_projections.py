@@ -39,6 +39,7 @@ from conveyor_events import (
     StepStarted,
 )
 from conveyor_runtime import (
+    EventLog,
     KafkaEventLog,
     KafkaTopics,
     PostgresProjections,
@@ -88,6 +89,14 @@ def placed_runs(runs: int) -> list[Envelope]:
     return placed
 
 
+async def append_by_stream(log: EventLog, envelopes: list[Envelope]) -> None:
+    """Append the envelopes, each stream's in one append, every append queued at once."""
+    streams: dict[str, list[Envelope]] = {}
+    for envelope in envelopes:
+        streams.setdefault(envelope.stream, []).append(envelope)
+    await asyncio.gather(*(log.enqueue(events) for events in streams.values()))
+
+
 async def apply_all(store: ProjectionStore, envelopes: list[Envelope]) -> float:
     started = time.perf_counter()
     for at in range(0, len(envelopes), BATCH):
@@ -126,11 +135,7 @@ async def through_kafka(envelopes: list[Envelope]) -> tuple[float, float, float,
     try:
         projector = asyncio.create_task(project(log, store, batch=BATCH))
         started = time.perf_counter()
-        streams: dict[str, list[Envelope]] = {}
-        for envelope in envelopes:
-            streams.setdefault(envelope.stream, []).append(envelope)
-        pending = [log.enqueue(events) for events in streams.values()]
-        await asyncio.gather(*pending)
+        await append_by_stream(log, envelopes)
         produced = time.perf_counter() - started
         head = await log.head()
         while await store.position() < head:
