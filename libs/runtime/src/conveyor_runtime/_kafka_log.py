@@ -40,8 +40,9 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
@@ -72,14 +73,27 @@ class _Unreadable:
 
 @dataclass(slots=True, eq=False)
 class _Topic:
-    """A topic streams are appended to: a reader following it for its index, and one to read its events."""
+    """A topic streams are appended to: a reader following it for its index, and one to read its events.
+
+    `recent` keeps the last `RECENT_RECORDS` records the tail read, by offset: the reads that follow an append
+    or a catch-up mostly ask for a run's latest events, which are then at hand without a fetch. Records, not
+    envelopes: every read decodes its own, so no caller shares an event's mutable fields with another.
+    """
 
     name: str
     tail: PartitionReader
     reader: PartitionReader
     index: StreamIndex
+    recent: OrderedDict[int, Record] = field(default_factory=OrderedDict)
+
+    def remember(self, record: Record) -> None:
+        self.recent[int(record.offset)] = record
+        if len(self.recent) > RECENT_RECORDS:
+            self.recent.popitem(last=False)
 
 
+RECENT_RECORDS = 4_096
+"""How many of a topic's latest records a log keeps at hand (about 4 MiB of runs' events)."""
 SPARSE_GAP = 2_000
 """Offsets of one stream further apart than this are read by seeking to the next, not by reading what is between:
 a fetch costs about a round trip, reading 2,000 records about as much."""
@@ -343,6 +357,7 @@ class KafkaEventLog:
         """Read a topic to its end into its index (the caller holds its tail's lock)."""
         async for records in topic.tail.read_to(await topic.tail.end()):
             for record in records:
+                topic.remember(record)
                 try:
                     topic.index.add_record(record)
                 except Undecodable as error:
@@ -414,6 +429,15 @@ class KafkaEventLog:
         far apart in a long log)."""
         wanted = set(offsets)
         found: dict[int, Envelope] = {}
+        for offset in offsets:
+            record = topic.recent.get(offset)
+            if record is None:
+                continue
+            wanted.discard(offset)
+            if envelopes := self._readable([record], None, 1):
+                found[offset] = envelopes[0]
+        if not wanted:
+            return found
         async with topic.reader.lock:
             for first, last in _runs(sorted(wanted), SPARSE_GAP):
                 topic.reader.seek(first)
