@@ -53,6 +53,36 @@ class TestKafkaSubscriptions(SubscriptionContract):
     """The contract, on topics of the test's own."""
 
 
+class TestUnfencedKafkaLog(LogContract):
+    """The contract, for a log whose appends without a checkpoint go outside transactions (the edge's)."""
+
+    @pytest.fixture
+    async def log(self, kafka_broker: str, kafka_topics: KafkaTopics) -> AsyncIterator[KafkaEventLog]:
+        async with KafkaEventLog(kafka_broker, kafka_topics, fenced=False, poll_interval=0.05) as opened:
+            yield opened
+
+
+async def test_an_unfenced_log_writes_events_alone_as_one_batch_and_a_checkpoint_in_a_transaction(
+    kafka_broker: str, kafka_topics: KafkaTopics, make: Make
+) -> None:
+    async with KafkaEventLog(kafka_broker, kafka_topics, fenced=False) as log:
+        first = await log.append([make("run-a"), make("run-a")])
+        second = await log.append([make("run-b")])
+        # No commit marker between them: each went as a batch of its own, outside any transaction.
+        assert [envelope.position for envelope in [*first, *second]] == [1, 2, 3]
+        with_checkpoint = await log.append([make("run-b")], checkpoint=Checkpoint("planner", 3))
+        after = await log.append([make("run-c")])
+        # The checkpoint went in a transaction with its event: the commit marker takes the offset between.
+        assert (with_checkpoint[0].position, after[0].position) == (4, 6)
+        large = [make("run-big", RunCancelRequested(run_id="run-big", reason="x" * 4_000)) for _ in range(200)]
+        written = await log.append(large)  # 800 KB: more than one batch holds, so a transaction keeps it whole
+        assert [envelope.position for envelope in written] == list(range(7, 207))
+        assert [envelope.position for envelope in await log.append([make("run-c")])] == [208]  # after its marker
+        assert await log.read_stream("run-a") == first
+        assert await log.checkpoint("planner") == 3
+        assert (await log.read(after[0].position, limit=500))[-2] == written[-1]
+
+
 async def test_a_position_is_the_offset_plus_1_and_commit_markers_leave_gaps(log: KafkaEventLog, make: Make) -> None:
     first = await log.append([make("run-a"), make("run-a")])
     then = await log.append([make("run-a")])

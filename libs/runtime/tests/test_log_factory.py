@@ -40,6 +40,15 @@ def test_a_named_service_writes_under_a_stable_transactional_id_and_others_under
     assert transactional_id(None) != transactional_id(None)
 
 
+def test_a_log_is_fenced_unless_asked_otherwise() -> None:
+    settings = RuntimeSettings(event_log="kafka", kafka_topic_prefix="ci-7")
+    fenced, unfenced = open_event_log(settings, name="planner"), open_event_log(settings, name="ingest", fenced=False)
+
+    assert isinstance(fenced, KafkaEventLog)
+    assert isinstance(unfenced, KafkaEventLog)
+    assert (fenced._fenced, unfenced._fenced) == (True, False)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("CONVEYOR_EVENT_LOG", "postgres"), ("CONVEYOR_KAFKA_TOPIC_PREFIX", "a b"), ("CONVEYOR_HEALTH_PORT", "70000")],

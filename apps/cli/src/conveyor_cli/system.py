@@ -99,7 +99,8 @@ class EmbeddedSystem:
         unknown = set(self.services) - set(CONSUMERS)
         if unknown:
             raise ValueError(f"no service named {', '.join(sorted(unknown))}; the services are {', '.join(CONSUMERS)}")
-        self.log = open_event_log(self.settings, name=self.name)
+        # A process that runs no service (the edge alone) only writes what requests ask: nothing to fence.
+        self.log = open_event_log(self.settings, name=self.name, fenced=bool(self.services))
         self.health = Health()
         self.projections = open_projections(self.settings)
         self.tokens = RepositoryTokenLookup(self.settings)

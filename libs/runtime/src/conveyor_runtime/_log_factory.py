@@ -25,7 +25,7 @@ class OpenableEventLog(EventLog, Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
 
-def open_event_log(settings: RuntimeSettings, *, name: str | None = None) -> OpenableEventLog:
+def open_event_log(settings: RuntimeSettings, *, name: str | None = None, fenced: bool = True) -> OpenableEventLog:
     """The log `settings.event_log` names, not open yet: use it as `async with open_event_log(settings) as log`
     (or call `open()` and `close()`), in the loop that uses it.
 
@@ -34,6 +34,9 @@ def open_event_log(settings: RuntimeSettings, *, name: str | None = None) -> Ope
     predecessor: the broker aborts the transaction it left open and refuses what it would still write. Two live
     processes must not share a name, or each fences the other in turn. Without a name the id is unique, as short
     lived logs (commands, a thread's own log) need: they never fence a running service. SQLite has no such id.
+
+    `fenced=False` is for a process that decides nothing, only writes what requests ask (the edge): on Kafka its
+    appends without a checkpoint skip the transaction, which its successor then cannot refuse.
     """
     if settings.event_log == "kafka":
         from conveyor_runtime._kafka_log import KafkaEventLog  # aiokafka, only where the log is on Kafka
@@ -43,6 +46,7 @@ def open_event_log(settings: RuntimeSettings, *, name: str | None = None) -> Ope
             settings.kafka_bootstrap,
             KafkaTopics.with_prefix(prefix),
             transactional_id=None if name is None else f"conveyor-{prefix}-{name}",
+            fenced=fenced,
         )
     return SqliteEventLog(settings.log_path, synchronous=settings.log_sync)
 
