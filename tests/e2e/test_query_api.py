@@ -57,6 +57,13 @@ async def test_dispatch_a_registered_repository_and_follow_the_run(
         (1, "hello from trunk"),
         (2, "second step says api"),
     ]
+    by_id = await client.get(f"/api/runs/{run_id}/jobs/api.hello/logs", params={"after": 1})
+    assert (by_id.json()["job"], [line["text"] for line in by_id.json()["lines"]]) == (
+        "api.hello",
+        ["second step says api"],
+    )
+    unknown = await client.get(f"/api/runs/{run_id}/jobs/nope/logs")
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, f"no job 'nope' in run '{run_id}'")
     listed = await client.get("/api/runs")
     assert [item["id"] for item in listed.json()] == [run_id]
 

@@ -167,12 +167,12 @@ def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRe
         after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="only lines after this line number")] = 0,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> dict[str, Any]:
-        if await queries.run(run_id) is None:
+        found = await queries.job_logs(run_id, job, after=after, limit=limit)
+        if found is None:
             raise HTTPException(404, f"no run '{run_id}'")
-        job_id = await queries.job_id(run_id, job)
-        if job_id is None:
+        if found.job_id is None:
             raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
-        return {"run": run_id, "job": job_id, "lines": await queries.logs(run_id, job_id, after=after, limit=limit)}
+        return {"run": run_id, "job": found.job_id, "lines": found.lines}
 
     @router.post("/{run_id}/cancel", status_code=202, dependencies=write)
     async def cancel_run(run_id: str) -> Accepted:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor_runtime import ProjectionStore, Row, Rows
 
 from conveyor_ingest import runner_queries
+
+
+class JobLogs(NamedTuple):
+    """A job's log lines, read with its id (None: the run has no such job)."""
+
+    job_id: str | None
+    lines: list[dict[str, Any]]
 
 
 class Queries:
@@ -83,26 +90,19 @@ class Queries:
 
     async def job_id(self, run_id: str, job: str) -> str | None:
         """The job's id from its id or, when that is unambiguous in the run, its key."""
-
-        def ask(rows: Rows) -> str | None:
-            found = rows(
-                "SELECT job_id FROM jobs WHERE run_id = ? AND (job_id = ? OR job_key = ?) ORDER BY job_id != ?",
-                run_id, job, job, job,
-            )
-            if not found or (len(found) > 1 and found[0]["job_id"] != job):
-                return None
-            return str(found[0]["job_id"])
-
-        return await self._store.read(ask)
+        return await self._store.read(lambda rows: _job_id(rows, run_id, job))
 
     async def logs(self, run_id: str, job_id: str, *, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
-        def ask(rows: Rows) -> list[dict[str, Any]]:
-            found = rows(
-                "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? AND job_id = ? AND line > ?"
-                " ORDER BY line LIMIT ?",
-                run_id, job_id, after, limit,
-            )
-            return [{"line": r["line"], "step": r["step_index"] + 1, "at": r["at"], "text": r["text"]} for r in found]
+        return await self._store.read(lambda rows: _log_lines(rows, run_id, job_id, after, limit))
+
+    async def job_logs(self, run_id: str, job: str, *, after: int = 0, limit: int = 10_000) -> JobLogs | None:
+        """`job_id` and `logs` in one read (a client polls for lines): None when there is no such run."""
+
+        def ask(rows: Rows) -> JobLogs | None:
+            if not rows("SELECT 1 FROM runs WHERE run_id = ?", run_id):
+                return None
+            job_id = _job_id(rows, run_id, job)
+            return JobLogs(job_id, [] if job_id is None else _log_lines(rows, run_id, job_id, after, limit))
 
         return await self._store.read(ask)
 
@@ -170,6 +170,25 @@ class Queries:
         """
         query = "SELECT * FROM repositories WHERE lower(github) = lower(CAST(? AS TEXT)) ORDER BY name"
         return await self._store.read(lambda rows: [dict(row) for row in rows(query, full_name)])
+
+
+def _job_id(rows: Rows, run_id: str, job: str) -> str | None:
+    found = rows(
+        "SELECT job_id FROM jobs WHERE run_id = ? AND (job_id = ? OR job_key = ?) ORDER BY job_id != ?",
+        run_id, job, job, job,
+    )
+    if not found or (len(found) > 1 and found[0]["job_id"] != job):
+        return None
+    return str(found[0]["job_id"])
+
+
+def _log_lines(rows: Rows, run_id: str, job_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+    found = rows(
+        "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? AND job_id = ? AND line > ?"
+        " ORDER BY line LIMIT ?",
+        run_id, job_id, after, limit,
+    )
+    return [{"line": r["line"], "step": r["step_index"] + 1, "at": r["at"], "text": r["text"]} for r in found]
 
 
 def _seconds_since(moment: str | None, now: datetime) -> float | None:
