@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conveyor_runtime import GitRemotes, RemoteGitError, is_remote, local_commit, ls_remote, redacted
+from conveyor_runtime import (
+    GitRemotes,
+    RemoteGitError,
+    is_remote,
+    local_commit,
+    ls_remote,
+    redacted,
+    workflow_blobs,
+)
 
 if TYPE_CHECKING:
     from tests.fakes.git_http import GitHttpServer
@@ -188,3 +196,34 @@ def test_git_remotes_asks_for_a_token_only_for_clone_urls_and_only_to_fetch(
     assert asked == [url, url]
     with pytest.raises(RemoteGitError, match="needs a cache directory"):
         GitRemotes().local_commit(url, sha)
+
+
+def test_the_workflow_files_of_a_commit_are_its_yaml_files_directly_in_the_workflows_folder(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    workflows = root / ".github" / "workflows"
+    (workflows / "nested").mkdir(parents=True)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    for name, value in (("user.name", "t"), ("user.email", "t@example.com"), ("commit.gpgsign", "false")):
+        git(root, "config", name, value)
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "none yet")
+    before = git(root, "rev-parse", "HEAD")
+    files = {"ci.yml": "on: push\n", "deploy.yaml": "on: [push]\n", "é.yml": "on: pull_request\n" * 3_000}
+    for name, text in files.items():
+        (workflows / name).write_text(text)
+    (workflows / "notes.md").write_text("not a workflow")
+    (workflows / "nested" / "inner.yml").write_text("on: push\n")
+    (workflows / "linked.yml").symlink_to("ci.yml")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "workflows")
+    sha = git(root, "rev-parse", "HEAD")
+    (workflows / "ci.yml").write_text("changed after the commit")
+
+    found = workflow_blobs(root, sha)
+
+    expected = {f".github/workflows/{name}": text.encode() for name, text in files.items()}
+    assert found == {**expected, ".github/workflows/linked.yml": b"ci.yml"}  # a symlink's blob is its target
+    assert workflow_blobs(root, before) == {}
+    with pytest.raises(RemoteGitError, match=f"no commit {'0' * 40}"):
+        workflow_blobs(root, "0" * 40)
+    with pytest.raises(RemoteGitError, match="not a git repository"):
+        workflow_blobs(tmp_path, sha)

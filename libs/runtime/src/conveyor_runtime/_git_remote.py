@@ -155,16 +155,82 @@ WORKFLOWS_DIR = ".github/workflows"
 
 def workflow_blobs(repository: Path, sha: str) -> dict[str, bytes]:
     """The workflow files (`.yml`/`.yaml` directly in `.github/workflows`) of a local repository at commit `sha`:
-    path from its root → content, as stored. Decoding is each reader's own policy."""
+    path from its root → content, as stored. Decoding is each reader's own policy.
+
+    Read through one `git cat-file --batch`: the commit, its workflows folder, then each file, one process
+    whatever the number of files (dispatching a run and planning it both read them).
+    """
     where = str(repository)
-    listing = _git(where, ["-C", where, "ls-tree", "-z", sha, "--", f"{WORKFLOWS_DIR}/"])
-    blobs: dict[str, bytes] = {}
-    for entry in listing.split(b"\0"):
-        meta, _, raw_path = entry.partition(b"\t")
-        path = raw_path.decode("utf-8", errors="replace")
-        if meta.split()[1:2] == [b"blob"] and path.endswith((".yml", ".yaml")):
-            blobs[path] = _git(where, ["-C", where, "show", f"{sha}:{path}"])
+    if not sha or any(character.isspace() for character in sha):
+        raise RemoteGitError(f"{where}: '{sha}' is no commit")
+    try:
+        git = subprocess.Popen(
+            ["git", "-C", where, "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=git_environment(None),
+        )
+    except OSError as error:
+        raise RemoteGitError(f"{where}: git failed: {error}") from error
+    with git:
+        objects = _Objects(git, where)
+        if objects.get(f"{sha}^{{commit}}") is None:
+            raise RemoteGitError(f"{where}: no commit {sha}")
+        folder = objects.get(f"{sha}:{WORKFLOWS_DIR}")
+        blobs: dict[str, bytes] = {}
+        if folder is not None and folder[0] == "tree":
+            for mode, name, oid in _tree_entries(folder[1], folder[2]):
+                path = f"{WORKFLOWS_DIR}/{name.decode('utf-8', errors='replace')}"
+                if mode.startswith((b"10", b"120")) and path.endswith((".yml", ".yaml")):  # files and symlinks
+                    found = objects.get(oid)
+                    if found is None:
+                        raise RemoteGitError(f"{where}: the object {oid} of {path} at {sha} is missing")
+                    blobs[path] = found[1]
+        objects.close()
     return blobs
+
+
+class _Objects:
+    """Objects asked of a running `git cat-file --batch`, one at a time."""
+
+    def __init__(self, git: subprocess.Popen[bytes], where: str) -> None:
+        assert git.stdin is not None  # both piped by `workflow_blobs`
+        assert git.stdout is not None
+        self._git, self._in, self._out, self._where = git, git.stdin, git.stdout, where
+
+    def get(self, name: str) -> tuple[str, bytes, int] | None:
+        """(type, content, the id's length in bytes) of the object `name` names; None when there is none."""
+        try:
+            self._in.write(name.encode() + b"\n")
+            self._in.flush()
+        except BrokenPipeError:
+            pass  # git ended: its reason is read below
+        header = self._out.readline().split()
+        if len(header) == 2 and header[1] in (b"missing", b"ambiguous"):
+            return None
+        if len(header) != 3:
+            self.close()
+            reason = (self._git.stderr.read() if self._git.stderr else b"").decode(errors="replace").strip()
+            raise RemoteGitError(f"{self._where}: {reason.splitlines()[-1] if reason else 'git cat-file failed'}")
+        oid, kind, size = header
+        content = self._out.read(int(size))
+        self._out.read(1)  # the newline after each object
+        return kind.decode(), content, len(oid) // 2
+
+    def close(self) -> None:
+        if not self._in.closed:
+            self._in.close()
+
+
+def _tree_entries(tree: bytes, id_length: int) -> Iterator[tuple[bytes, bytes, str]]:
+    """(mode, name, object id) of each entry of a tree object as git stores it: `<mode> <name>\\0<raw id>`."""
+    at = 0
+    while at < len(tree):
+        space = tree.index(b" ", at)
+        end = tree.index(b"\0", space)
+        yield tree[at:space], tree[space + 1 : end], tree[end + 1 : end + 1 + id_length].hex()
+        at = end + 1 + id_length
 
 
 def _holds(repository: Path, sha: str) -> bool:
