@@ -23,10 +23,10 @@ def stored_run(data_dir: Path, run_id: str) -> dict[str, Any]:
 
 def stored_log(data_dir: Path, run_id: str, job: str) -> list[str]:
     """The text of each stored log line of a job, given by id or by key."""
-    queries = _queries(data_dir)
-    job_id = asyncio.run(queries.job_id(run_id, job))
-    assert job_id is not None, f"no job {job} in run {run_id}"
-    return [line["text"] for line in asyncio.run(queries.logs(run_id, job_id))]
+    found = asyncio.run(_queries(data_dir).job_logs(run_id, job))
+    assert found is not None, f"no run {run_id} in {data_dir}"
+    assert found.job_id is not None, f"no job {job} in run {run_id}"
+    return [line["text"] for line in found.lines]
 
 
 def stored_rows(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -92,11 +92,9 @@ class Queries:
         """The job's id from its id or, when that is unambiguous in the run, its key."""
         return await self._store.read(lambda rows: _job_id(rows, run_id, job))
 
-    async def logs(self, run_id: str, job_id: str, *, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
-        return await self._store.read(lambda rows: _log_lines(rows, run_id, job_id, after, limit))
-
     async def job_logs(self, run_id: str, job: str, *, after: int = 0, limit: int = 10_000) -> JobLogs | None:
-        """`job_id` and `logs` in one read (a client polls for lines): None when there is no such run."""
+        """The job's log lines after line `after`, with its id as `job_id` finds it, in one read (a client polls
+        for lines): None when there is no such run."""
 
         def ask(rows: Rows) -> JobLogs | None:
             if not rows("SELECT 1 FROM runs WHERE run_id = ?", run_id):
