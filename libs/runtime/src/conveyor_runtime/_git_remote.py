@@ -211,8 +211,8 @@ class _Objects:
             return None
         if len(header) != 3:
             self.close()
-            reason = (self._git.stderr.read() if self._git.stderr else b"").decode(errors="replace").strip()
-            raise RemoteGitError(f"{self._where}: {reason.splitlines()[-1] if reason else 'git cat-file failed'}")
+            reason = _reason(self._git.stderr.read() if self._git.stderr else b"")
+            raise RemoteGitError(f"{self._where}: {reason or 'git cat-file failed'}")
         oid, kind, size = header
         content = self._out.read(int(size))
         self._out.read(1)  # the newline after each object
@@ -243,13 +243,19 @@ def _holds(repository: Path, sha: str) -> bool:
 def _git(url: str, args: list[str], *, token: str | None = None) -> bytes:
     done = _run(url, args, token)
     if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        fatal = [line for line in lines if line.startswith("fatal:")]  # git's first reason; the rest is advice
-        last = (fatal[0] if fatal else lines[-1]).replace(url, redacted(url)) if lines else f"git {args[0]} failed"
+        reason = _reason(done.stderr)
+        last = reason.replace(url, redacted(url)) if reason else f"git {args[0]} failed"
         if any(sign in last for sign in _REFUSED):
             last = f"the server refused the credentials (none, or a wrong token): {last}"
         raise RemoteGitError(f"{redacted(url)}: {last}")
     return done.stdout
+
+
+def _reason(stderr: bytes) -> str | None:
+    """Why git failed, from what it wrote: its first `fatal:` line (the rest is advice), else its last line."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    fatal = [line for line in lines if line.startswith("fatal:")]
+    return fatal[0] if fatal else lines[-1] if lines else None
 
 
 def _run(url: str, args: list[str], token: str | None) -> subprocess.CompletedProcess[bytes]:
