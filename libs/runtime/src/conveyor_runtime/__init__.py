@@ -43,6 +43,7 @@ from conveyor_runtime._log_factory import (
 )
 from conveyor_runtime._projection_store import ProjectionStore, Row, Rows
 from conveyor_runtime._projections import PROJECTOR, project, rebuild
+from conveyor_runtime._ref_cache import RefCache
 from conveyor_runtime._settings import RuntimeSettings
 from conveyor_runtime._sqlite_log import SqliteEventLog
 from conveyor_runtime._sqlite_projections import SqliteProjections
@@ -83,6 +84,7 @@ __all__ = [
     "OpenableEventLog",
     "PostgresProjections",
     "ProjectionStore",
+    "RefCache",
     "RemoteGitError",
     "Row",
     "Rows",

@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
-import threading
 from pathlib import Path
-from urllib.parse import quote
+
+from conveyor_runtime import RefCache
 
 from conveyor_runner_agent.domain.actions import ActionError, RemoteAction
 
@@ -28,18 +27,10 @@ def find_metadata(directory: Path) -> Path:
     raise ActionError(f"Can't find 'action.yml' or 'action.yaml' under '{directory}'.")
 
 
-def _default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "conveyor" / "actions"
-
-
 class ActionSource:
     """Fetches remote actions. Offline copies are looked up as `<offline_dir>/<owner>/<repo>/<ref>/`; others are
-    cloned from `<base_url>/<owner>/<repo>` (an https URL, a file:// URL or a local path) into
-    `<cache_dir>/<owner>/<repo>/<ref, %-encoded>/` and reused from there.
-
-    A clone is made in a temporary sibling folder and renamed into place, so concurrent fetches of the same
-    action, in this process or another sharing `cache_dir`, never see half a checkout.
+    cloned from `<base_url>/<owner>/<repo>` (an https URL, a file:// URL or a local path) into a `RefCache` in
+    `cache_dir` (the user's cache when None) and reused from there.
     """
 
     def __init__(
@@ -50,12 +41,10 @@ class ActionSource:
         base_url: str = "https://github.com",
         timeout: float = 300,
     ) -> None:
-        self.cache_dir = cache_dir
+        self.cache = RefCache(cache_dir, "actions")
         self.offline_dir = offline_dir
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._locks: dict[Path, threading.Lock] = {}
-        self._guard = threading.Lock()
 
     def fetch(self, action: RemoteAction) -> Path:
         """The directory of `action` (its repository root, or `path` within it), holding its metadata file."""
@@ -63,16 +52,8 @@ class ActionSource:
             offline = self.offline_dir / action.owner / action.repo / action.ref
             if offline.is_dir():
                 return self._action_dir(offline, action)
-        target = (self.cache_dir or _default_cache()) / action.owner / action.repo / quote(action.ref, safe="")
-        if not target.is_dir():
-            with self._lock(target):
-                if not target.is_dir():
-                    self._clone(action, target)
-        return self._action_dir(target, action)
-
-    def _lock(self, target: Path) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(target, threading.Lock())
+        copy = self.cache.copy(action.owner, action.repo, action.ref, lambda work: self._clone(action, work))
+        return self._action_dir(copy, action)
 
     def _action_dir(self, root: Path, action: RemoteAction) -> Path:
         directory = root / action.path if action.path else root
@@ -87,24 +68,15 @@ class ActionSource:
             ) from None
         return directory
 
-    def _clone(self, action: RemoteAction, target: Path) -> None:
+    def _clone(self, action: RemoteAction, work: Path) -> None:
+        """The action's repository at its ref, checked out into the empty folder `work`."""
         url = f"{self.base_url}/{action.owner}/{action.repo}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            self._git(action, work, "init", "--quiet")
-            fetched = self._git(action, work, "fetch", "--quiet", "--depth=1", "--", url, action.ref, check=False)
-            if fetched.returncode != 0:
-                self._fetch_everything(action, work, url, fetched.stderr)
-            self._git(action, work, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD")
-            shutil.rmtree(work / ".git")  # like GitHub's download: the action's files, not its history
-            try:
-                work.rename(target)
-            except OSError:
-                if not target.is_dir():  # another fetch renamed first: its copy is as good as ours
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        self._git(action, work, "init", "--quiet")
+        fetched = self._git(action, work, "fetch", "--quiet", "--depth=1", "--", url, action.ref, check=False)
+        if fetched.returncode != 0:
+            self._fetch_everything(action, work, url, fetched.stderr)
+        self._git(action, work, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD")
+        shutil.rmtree(work / ".git")  # like GitHub's download: the action's files, not its history
 
     def _fetch_everything(self, action: RemoteAction, work: Path, url: str, stderr: str) -> None:
         """A ref that a shallow fetch cannot name (a commit SHA on a server that refuses unadvertised ones)."""
