@@ -49,7 +49,7 @@ def test_path_file() -> None:
 @pytest.mark.parametrize(
     ("shell", "argv"),
     [
-        (None, ["bash", "--noprofile", "--norc", "-eo", "pipefail", "/s"]),
+        (None, ["bash", "-e", "/s"]),
         ("bash", ["bash", "--noprofile", "--norc", "-eo", "pipefail", "/s"]),
         ("sh", ["sh", "-e", "/s"]),
         ("python", ["python", "/s"]),
@@ -59,6 +59,13 @@ def test_path_file() -> None:
 )
 def test_shells(shell: str | None, argv: list[str]) -> None:
     assert shell_command(shell).argv("/s") == argv
+
+
+def test_a_powershell_script_stops_at_the_first_error_and_exits_with_the_last_code() -> None:
+    script = shell_command("pwsh").script("Write-Output hi")
+    assert script.startswith("$ErrorActionPreference = 'stop'\nWrite-Output hi\n")
+    assert script.endswith("if ((Test-Path -LiteralPath variable:\\LASTEXITCODE)) { exit $LASTEXITCODE }\n")
+    assert shell_command(None).script("echo hi") == shell_command("bash").script("echo hi") == "echo hi"
 
 
 def test_a_custom_shell_needs_the_script_placeholder() -> None:

@@ -163,6 +163,9 @@ class JobPlanned(RunEvent):
     workflow: str
     job_key: str
     name: str
+    workflow_name: str = ""
+    """The triggered workflow's `name:` (its path when it has none), which `github.workflow` reads; empty in
+    events from before it was recorded."""
     needs: list[str] = Field(default_factory=list)
     condition: str | None = None
     runs_on: list[str] = Field(default_factory=list)

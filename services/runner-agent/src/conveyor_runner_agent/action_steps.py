@@ -272,7 +272,7 @@ class ActionSteps:
         for nested in prepared.definition.runs.steps:
             contexts = {**outer, "github": github, "inputs": prepared.inputs, "steps": steps, "env": env}
             status: Status = "failure" if failed else "success"
-            nested_name = interpolate(step_name(nested), contexts)
+            nested_name = job.masker.mask(interpolate(step_name(nested), contexts))
             if not evaluate_condition(nested.if_, contexts, status=status):
                 if nested.id:
                     steps[nested.id] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
@@ -334,7 +334,7 @@ class ActionSteps:
             runs = prepared.definition.runs
             if runs.using.startswith("node") and runs.pre:
                 env = self.job.step_env(step.env, contexts)
-                name = f"Pre {interpolate(step_name(step), contexts)}"
+                name = f"Pre {self.job.masker.mask(interpolate(step_name(step), contexts))}"
 
                 async def pre(
                     slot: int,

@@ -316,6 +316,8 @@ class JobRun(StepProcesses):
             repository=self.request.repository,
             actor=self.request.actor,
             run_id=self.request.run_id,
+            workflow=self.plan.workflow_name or self.plan.workflow,
+            workflow_path=self.plan.workflow,
             job=self.plan.job_key.rsplit("/", 1)[-1],
             **more,
         )
@@ -332,7 +334,7 @@ class JobRun(StepProcesses):
                 "name": self.runner_id,
                 "temp": str(self.temp),
                 "tool_cache": str(self.temp / "tool-cache"),
-                "debug": "",
+                "debug": "1" if self._debug() else "",
             },
             "needs": {key: need.model_dump(mode="json") for key, need in self.event.needs.items()},
             "matrix": self.plan.matrix or {},
@@ -353,14 +355,24 @@ class JobRun(StepProcesses):
         return env
 
     def _outputs(self, job: Job) -> dict[str, str]:
+        """The job's `outputs`; one that holds a secret or a masked value is left out with a warning, as GitHub's
+        runner does: the jobs that need this one would otherwise read it unmasked."""
         contexts = self.contexts()
-        return {name: interpolate(value, contexts) for name, value in job.outputs.items()}
+        outputs: dict[str, str] = {}
+        for name, expression in job.outputs.items():
+            value = interpolate(expression, contexts)
+            if self.masker.mask(value) != value:
+                warning = f"##[warning]Skip output '{name}' since it may contain secret."
+                self._log(max(len(self.results) - 1, 0), warning)
+                continue
+            outputs[name] = value
+        return outputs
 
     # -- steps ----------------------------------------------------------------------------------------------
 
     async def _step(self, index: int, step: Step, job: Job, *, status: Status | None = None) -> StepResult:
         contexts = self.contexts()
-        name = interpolate(step_name(step), contexts)
+        name = self.masker.mask(interpolate(step_name(step), contexts))
         if status is None:
             status = "failure" if self._status() == "failure" else "success"
         runs = evaluate_condition(step.if_, contexts, status=status)
@@ -395,7 +407,7 @@ class JobRun(StepProcesses):
             self.log_error(index, failure)
             if str(failure):
                 record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(str(failure))))
-            outputs, outcome = {}, Conclusion.FAILURE
+            outputs, outcome = record.outputs, Conclusion.FAILURE  # what it wrote before failing, as on GitHub
         continue_on_error = step.continue_on_error
         if isinstance(continue_on_error, str):
             continue_on_error = bool(evaluate(continue_on_error, contexts))

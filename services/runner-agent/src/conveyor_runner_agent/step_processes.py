@@ -13,6 +13,7 @@ import platform
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conveyor_events import Annotation as EventAnnotation
 from conveyor_events import JobPlanned, JobQueued, RunRequested
@@ -82,6 +83,10 @@ class StepProcesses:
     def event(self) -> JobQueued:
         raise NotImplementedError
 
+    def _github(self, workspace: str | None = None) -> dict[str, Any]:
+        """The job's `github` context."""
+        raise NotImplementedError
+
     def _log(self, index: int, line: str) -> None:
         """Every line leaves the runner through here: masked, then counted against the job's log budget.
 
@@ -125,7 +130,7 @@ class StepProcesses:
         tag = f"{index}-{len(self.scripts)}"
         self.scripts.append(tag)
         script_path = self.temp / f"step-{tag}{command.extension}"
-        script_path.write_text(script)
+        script_path.write_text(command.script(script))
         await self.run_command(
             index,
             command.argv(str(script_path)),
@@ -194,21 +199,25 @@ class StepProcesses:
                     )
         except TimeoutError:
             raise StepError(f"The action '{name}' has timed out after {timeout_minutes:g} minutes.") from None
-        try:
-            record.outputs.update(parse_env_file(files["GITHUB_OUTPUT"].read_text(errors="replace")))
-            self.env.update(parse_env_file(files["GITHUB_ENV"].read_text(errors="replace"), what="GITHUB_ENV"))
-            saved = {
-                **record.state,
-                **parse_env_file(files["GITHUB_STATE"].read_text(errors="replace"), what="GITHUB_STATE"),
-            }
-        except FileCommandError as error:
-            raise StepError(str(error)) from error
+        # Each file on its own, as GitHub's runner does: one that cannot be read fails the step, not the others.
+        errors: list[str] = []
+
+        def read(name: str) -> dict[str, str]:
+            try:
+                return parse_env_file(files[name].read_text(errors="replace"), what=name)
+            except FileCommandError as error:
+                errors.append(str(error))
+                return {}
+
+        record.outputs.update(read("GITHUB_OUTPUT"))
+        self.env.update(read("GITHUB_ENV"))
+        saved = {**record.state, **read("GITHUB_STATE")}
         self.path_entries[:0] = reversed(parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")))
         record.summary += files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
         if code != 0:
             raise StepError(f"Process completed with exit code {code}.")
-        if record.failures:
-            raise StepError(record.failures[0])
+        if errors or record.failures:
+            raise StepError([*errors, *record.failures][0])
         return saved
 
     def _command_line(self, index: int, line: str, commands: CommandProcessor, record: StepRecord) -> None:
@@ -260,34 +269,47 @@ class StepProcesses:
         event_path = self.temp / "event.json"
         if not event_path.exists():
             event_path.write_text(json.dumps(request.payload))
+        github = self._github(str(self.workspace))
         defaults = {
             "CI": "true",
             "GITHUB_ACTIONS": "true",
-            "GITHUB_WORKSPACE": str(self.workspace),
-            "GITHUB_SHA": request.sha,
-            "GITHUB_REF": request.ref,
-            "GITHUB_REF_NAME": request.ref.removeprefix("refs/heads/").removeprefix("refs/tags/"),
-            "GITHUB_REF_TYPE": "tag" if request.ref.startswith("refs/tags/") else "branch",
-            "GITHUB_EVENT_NAME": request.event_name,
+            **{f"GITHUB_{key.upper()}": _variable(github[key]) for key in _GITHUB_VARIABLES},
             "GITHUB_EVENT_PATH": str(event_path),
-            "GITHUB_REPOSITORY": request.repository,
-            "GITHUB_RUN_ID": request.run_id,
             "GITHUB_RUN_NUMBER": "1",
             "GITHUB_RUN_ATTEMPT": str(self.event.attempt),
-            "GITHUB_JOB": self.plan.job_key,
-            "GITHUB_ACTOR": request.actor,
-            "GITHUB_WORKFLOW": self.plan.workflow,
+            "GITHUB_WORKFLOW": github["workflow"],
             "RUNNER_OS": "Linux",
             "RUNNER_ARCH": runner_arch(),
             "RUNNER_NAME": self.runner_id,
             "RUNNER_TEMP": str(self.temp),
+            "RUNNER_TOOL_CACHE": str(self.temp / "tool-cache"),
+            "RUNNER_ENVIRONMENT": "self-hosted",
+            **({"RUNNER_DEBUG": "1"} if self._debug() else {}),
             TRACKING_VARIABLE: self.tracking_id,
             **{name: str(path) for name, path in files.items()},
         }
-        merged = {**base, **defaults, **env}
+        # The runner's own variables cannot be overwritten by `env` or `$GITHUB_ENV`, as on GitHub (CI can).
+        own = {name: value for name, value in defaults.items() if name.startswith(("GITHUB_", "RUNNER_"))}
+        merged = {**base, **defaults, **env, **own}
         if self.path_entries:
             merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
         return merged
+
+
+_GITHUB_VARIABLES = (
+    "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref", "ref_name",
+    "ref_protected", "ref_type", "repository", "repository_id", "repository_owner", "repository_owner_id",
+    "retention_days", "run_id", "server_url", "sha", "triggering_actor", "workflow_ref",
+    "workflow_sha", "workspace",
+)
+"""The keys of the `github` context a step also finds as `GITHUB_<KEY>` variables."""
+
+
+def _variable(value: Any) -> str:
+    """A context value as a variable holds it: booleans as `true`/`false`, as GitHub writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def runner_arch() -> str:

@@ -43,6 +43,8 @@ class _Scope:
 
     run_id: str
     top: str
+    top_name: str
+    """The triggered workflow's `name:` (its path when it has none): `github.workflow`, in its calls too."""
     files: Mapping[str, str]
     load: Loader
     remote: RemoteFiles
@@ -73,6 +75,7 @@ def expand_jobs(
     scope = _Scope(
         run_id=run_id,
         top=workflow.path,
+        top_name=workflow.name or workflow.path,
         files=files,
         load=load,
         remote=remote if isinstance(remote, RemoteFiles) else RemoteFiles(remote),
@@ -121,6 +124,7 @@ def _leg(
                 run_id=scope.run_id,
                 job_id=job_id,
                 workflow=scope.top,
+                workflow_name=scope.top_name,
                 job_key=scope.key_prefix + job.id,
                 name=name,
                 needs=needs,
@@ -155,6 +159,7 @@ def _leg(
     inner = _Scope(
         run_id=scope.run_id,
         top=scope.top,
+        top_name=scope.top_name,
         files=target.files,
         load=scope.load,
         remote=scope.remote,
@@ -176,6 +181,7 @@ def _late(workflow: Workflow, job: Job, needs: list[str], scope: _Scope) -> JobP
         run_id=scope.run_id,
         job_id=f"{scope.id_prefix}{job.id}",
         workflow=scope.top,
+        workflow_name=scope.top_name,
         job_key=scope.key_prefix + job.id,
         name=scope.name_prefix + (job.name or job.id),
         needs=needs,

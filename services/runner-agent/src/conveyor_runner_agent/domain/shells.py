@@ -5,6 +5,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+UNSPECIFIED = "bash -e {0}"
+"""A step that names no shell (nor does `defaults.run`) runs with this: `shell: bash` adds `--noprofile --norc`
+and `pipefail`, so `false | true` passes here and fails there, as on GitHub."""
+_POWERSHELL_BEFORE = "$ErrorActionPreference = 'stop'\n"
+_POWERSHELL_AFTER = "\nif ((Test-Path -LiteralPath variable:\\LASTEXITCODE)) { exit $LASTEXITCODE }\n"
 _TEMPLATES = {
     "bash": ("bash --noprofile --norc -eo pipefail {0}", ".sh"),
     "sh": ("sh -e {0}", ".sh"),
@@ -24,10 +29,19 @@ class ShellCommand:
     def argv(self, script: str) -> list[str]:
         return [part.replace("{0}", script) for part in shlex.split(self.template)]
 
+    def script(self, text: str) -> str:
+        """The file's text for the step's script: PowerShell's stops at the first error and exits with the last
+        native command's exit code, as GitHub wraps it; the others' is the script as written."""
+        if self.extension == ".ps1":
+            return f"{_POWERSHELL_BEFORE}{text}{_POWERSHELL_AFTER}"
+        return text
+
 
 def shell_command(shell: str | None) -> ShellCommand:
-    """The command for `shell:` (bash when unset); any other value is a template that must contain `{0}`."""
-    name = (shell or "bash").strip()
+    """The command for `shell:` (`UNSPECIFIED` when unset); any other value is a template that must contain `{0}`."""
+    if shell is None:
+        return ShellCommand(UNSPECIFIED, ".sh")
+    name = shell.strip()
     if name in _TEMPLATES:
         template, extension = _TEMPLATES[name]
         return ShellCommand(template, extension)

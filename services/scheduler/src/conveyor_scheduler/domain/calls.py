@@ -64,7 +64,11 @@ def _result(run: RunState, members: list[JobState], depth: int) -> NeedResult:
 def call_outputs(run: RunState, jobs: list[JobState], frames: Sequence[CallFrame]) -> dict[str, str]:
     """The outputs of the innermost call of `frames`, from its jobs; a value that cannot be evaluated is empty."""
     jobs_context = {name: result.model_dump(mode="json") for name, result in results(run, jobs, frames).items()}
-    contexts = {**workflow_contexts(run), "inputs": _inputs_or_none(run, frames), "jobs": jobs_context}
+    contexts = {
+        **workflow_contexts(run, _top(run, frames)),
+        "inputs": _inputs_or_none(run, frames),
+        "jobs": jobs_context,
+    }
     values: dict[str, str] = {}
     for name, expression in frames[-1].outputs.items():
         try:
@@ -102,12 +106,19 @@ def caller_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any
     needed = [run.jobs[need] for need in frame.needs if need in run.jobs]
     needs = {name: result.model_dump(mode="json") for name, result in results(run, needed, outer).items()}
     return {
-        **workflow_contexts(run),
+        **workflow_contexts(run, _top(run, frames)),
         "inputs": call_inputs(run, outer),
         "needs": needs,
         "matrix": dict(frame.matrix or {}),
         "strategy": {},
     }
+
+
+def _top(run: RunState, frames: Sequence[CallFrame]) -> str:
+    """The triggered workflow the calls of `frames` were made from: the one of any job planned within them."""
+    outermost = frames[0].job_id if frames else None
+    found = (job.plan.workflow for job in run.jobs.values() if job.plan.call and job.plan.call[0].job_id == outermost)
+    return next(found, "")
 
 
 def closed_call(run: RunState, job: JobState, frames: Sequence[CallFrame] | None = None) -> CallFrame | None:

@@ -11,10 +11,11 @@ from conveyor_scheduler.domain import rules
 from conveyor_scheduler.domain.state import JobState, RunState
 
 
-def workflow_contexts(run: RunState) -> dict[str, Any]:
-    """What a workflow-level expression may read: github, inputs and vars."""
+def workflow_contexts(run: RunState, path: str) -> dict[str, Any]:
+    """What a workflow-level expression of the workflow at `path` may read: github, inputs and vars."""
     request = run.request
     assert request is not None
+    planned = run.workflows.get(path)
     github = github_context(
         event_name=request.event_name,
         payload=request.payload,
@@ -24,6 +25,8 @@ def workflow_contexts(run: RunState) -> dict[str, Any]:
         actor=request.actor,
         run_id=request.run_id,
         run_attempt=run.attempt,
+        workflow=planned.name if planned is not None and planned.name else path,
+        workflow_path=path,
     )
     return {"github": github, "inputs": dict(request.inputs), "vars": dict(request.variables)}
 
@@ -37,7 +40,7 @@ def job_contexts(run: RunState, job: JobState, needs: dict[str, NeedResult]) -> 
     """What a job-level expression may read: the workflow's contexts plus needs, matrix and strategy."""
     siblings = legs(run, job)
     strategy = rules.strategy(job.plan.spec)
-    contexts = workflow_contexts(run)
+    contexts = workflow_contexts(run, job.plan.workflow)
     if job.plan.call:
         contexts["inputs"] = _called_inputs(run, job)
     contexts["needs"] = {key: need.model_dump(mode="json") for key, need in needs.items()}

@@ -75,7 +75,8 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
             return run  # redelivered
         case RunPlanned():
             concurrency = event.concurrency
-            run = run.workflow(event.workflow, concurrency=concurrency, status="free" if not concurrency else "none")
+            status = "free" if not concurrency else "none"
+            run = run.workflow(event.workflow, name=event.workflow_name, concurrency=concurrency, status=status)
             return changed(
                 run,
                 workflows_expected=event.count,

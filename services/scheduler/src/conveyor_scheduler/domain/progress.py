@@ -53,7 +53,7 @@ def retries(state: SchedulerState, run: RunState) -> list[RunEvent]:
 def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
     for path, workflow in run.workflows.items():
         if path in run.planned and workflow.status == "none" and not cancelled_run(run, path):
-            rule = rules.concurrency(workflow.concurrency, workflow_contexts(run))
+            rule = rules.concurrency(workflow.concurrency, workflow_contexts(run, path))
             if rule is None:
                 return [ConcurrencyAcquired(run_id=run.run_id, workflow=path, group="")]
             return concurrency.enter(state, run.run_id, path, None, rule)

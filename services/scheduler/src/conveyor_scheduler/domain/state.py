@@ -95,6 +95,8 @@ class WorkflowState:
     """Workflow-level concurrency: `none` (no group or not yet evaluated), waiting, holding, or cancelled."""
 
     status: Literal["none", "waiting", "holding", "free"] = "none"
+    name: str = ""
+    """The workflow's `name:` (its path when it has none), what `github.workflow` reads."""
     group: str | None = None
     slots: int = 1
     since: datetime = EPOCH
