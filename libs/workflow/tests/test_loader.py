@@ -164,6 +164,37 @@ def test_top_level_keys() -> None:
     assert workflow.concurrency == "ci-${{ github.ref }}"
 
 
+def test_every_documented_permission_scope_and_level_loads() -> None:
+    scopes = """\
+        actions: write
+        artifact-metadata: write
+        attestations: write
+        checks: write
+        contents: write
+        deployments: write
+        discussions: write
+        id-token: write
+        issues: write
+        models: read
+        packages: write
+        pages: write
+        pull-requests: write
+        repository-projects: write
+        security-events: write
+        statuses: write
+    """
+    permissions = textwrap.indent(textwrap.dedent(scopes), "  ")
+    workflow = load_workflow(f"on: push\npermissions:\n{permissions}{JOB}", PATH)
+    assert workflow.permissions["artifact-metadata"] == "write"
+    assert workflow.permissions["id-token"] == "write"
+    assert len(workflow.permissions) == 16
+
+
+def test_the_case_function_is_allowed_where_expressions_are() -> None:
+    workflow = load(step_with("run: echo ${{ case(github.event_name == 'push', 'pushed', 'other') }}"))
+    assert "case(" in (workflow.jobs["build"].steps[0].run or "")
+
+
 @pytest.mark.parametrize("value", ["read-all", "write-all", "{}"])
 def test_permissions_shorthands(value: str) -> None:
     assert load(f"on: push\npermissions: {value}\n{JOB}").permissions == ({} if value == "{}" else value)
@@ -762,6 +793,46 @@ P = PATH
             "on: push\njobs:\n  b:\n    runs-on: x\n    steps: run\n",
             f"{P} (Line: 5, Col: 12): Unexpected value 'run'",
             id="steps-not-list",
+        ),
+        pytest.param(
+            "on: push\nenv: {FOO: 1, foo: 2}\n" + JOB,
+            f"{P} (Line: 2, Col: 15): 'foo' is already defined",
+            id="keys-differing-in-case",
+        ),
+        pytest.param(
+            "on: push\njobs:\n  __build:\n    runs-on: x\n    steps: [{run: a}]\n",
+            f"{P} (Line: 3, Col: 3): The identifier '__build' is invalid. IDs starting with '__' are reserved.",
+            id="reserved-job-id",
+        ),
+        pytest.param(
+            step_with("id: __step\nrun: a"),
+            f"{P} (Line: 6, Col: 13): The identifier '__step' is invalid. IDs starting with '__' are reserved.",
+            id="reserved-step-id",
+        ),
+        pytest.param(
+            step_with("uses: actions/setup-node@v4\nwith: {node-version: [18, 20]}"),
+            f"{P} (Line: 7, Col: 30): A sequence was not expected",
+            id="step-with-list",
+        ),
+        pytest.param(
+            "on: push\njobs:\n  call:\n    uses: ./.github/workflows/x.yml\n    with:\n      config: {a: 1}\n",
+            f"{P} (Line: 6, Col: 15): A mapping was not expected",
+            id="call-with-mapping",
+        ),
+        pytest.param(
+            step_with("run: a\nshell: ${{ matrix.shell }}"),
+            f"{P} (Line: 7, Col: 16): A template expression is not allowed in this context",
+            id="expression-in-step-shell",
+        ),
+        pytest.param(
+            f"on: push\npermissions:\n  id-token: read\n{JOB}",
+            f"{P} (Line: 3, Col: 13): Unexpected value 'read'",
+            id="id-token-read",
+        ),
+        pytest.param(
+            f"on: push\npermissions:\n  models: write\n{JOB}",
+            f"{P} (Line: 3, Col: 11): Unexpected value 'write'",
+            id="models-write",
         ),
         pytest.param("- on\n- jobs\n", f"{P} (Line: 1, Col: 1): A sequence was not expected", id="root-list"),
         pytest.param("hello\n", f"{P} (Line: 1, Col: 1): Unexpected value 'hello'", id="root-scalar"),

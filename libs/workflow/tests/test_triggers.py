@@ -193,6 +193,25 @@ def test_workflow_run_filters(config, payload, expected):
     assert triggered(workflow({"workflow_run": config}), "workflow_run", payload) is expected
 
 
+def merge_group(base_ref: str) -> dict[str, Any]:
+    return {"action": "checks_requested", "merge_group": {"base_ref": base_ref, "head_ref": "gh-readonly-queue/x"}}
+
+
+@pytest.mark.parametrize(
+    ("config", "payload", "expected"),
+    [
+        ({}, merge_group("refs/heads/dev"), True),
+        ({"branches": ["main"]}, merge_group("refs/heads/main"), True),
+        ({"branches": ["main"]}, merge_group("refs/heads/dev"), False),
+        ({"branches": ["releases/**"]}, merge_group("refs/heads/releases/v2"), True),
+        ({"branches-ignore": ["main"]}, merge_group("refs/heads/main"), False),
+        ({"branches-ignore": ["main"]}, merge_group("refs/heads/dev"), True),
+    ],
+)
+def test_merge_group_branch_filters_apply_to_the_branch_merged_into(config, payload, expected):
+    assert triggered(workflow({"merge_group": config}), "merge_group", payload) is expected
+
+
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [

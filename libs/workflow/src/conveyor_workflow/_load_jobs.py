@@ -36,7 +36,7 @@ _RUN_STEP = frozenset((*_STEP_COMMON, "run", "shell", "working-directory"))
 _USES_STEP = frozenset((*_STEP_COMMON, "uses", "with"))
 _RUN_AND_USES_STEP = _RUN_STEP | _USES_STEP
 _NEITHER_STEP = _RUN_STEP | {"with"}
-_STEP_TEXT = (("name", "name"), ("run", "run"), ("shell", "shell"), ("working-directory", "working_directory"))
+_STEP_TEXT = (("name", "name"), ("run", "run"), ("working-directory", "working_directory"))
 _ACTION = re.compile(r"[^/@\s]+/[^/@\s]+(/[^@\s]+)?@\S+\Z")
 _CALLED = re.compile(
     r"([^/@\s]+/[^/@\s]+/\.github/workflows/[^/@\s]+\.ya?ml@\S+|\./\.github/workflows/[^/@\s]+\.ya?ml)\Z"
@@ -44,6 +44,7 @@ _CALLED = re.compile(
 _SCOPES = frozenset(
     [
         "actions",
+        "artifact-metadata",
         "attestations",
         "checks",
         "contents",
@@ -60,6 +61,8 @@ _SCOPES = frozenset(
         "statuses",
     ]
 )
+_LEVELS = {"id-token": ("write", "none"), "models": ("read", "none")}
+"""Scopes that take fewer access levels than read, write and none."""
 _M = TypeVar("_M", bound=BaseModel)
 _CONTAINER = frozenset(("image", "credentials", "env", "ports", "volumes", "options"))
 
@@ -120,7 +123,7 @@ def _read_call(reader: Reader, found: Fields, job: dict[str, Any]) -> None:
         )
     job["uses"] = uses
     if "with" in found:
-        job["with_"] = {n: reader.value(v, places.JOB) for n, _, v in reader.pairs(found["with"][1]) or []}
+        job["with_"] = {n: reader.scalar_value(v, places.JOB) for n, _, v in reader.pairs(found["with"][1]) or []}
     if "secrets" in found:
         secrets = found["secrets"][1]
         if isinstance(secrets, yaml.ScalarNode) and scalar(secrets) == "inherit":
@@ -261,7 +264,7 @@ def read_permissions(reader: Reader, node: yaml.Node) -> Any:
             reader.error(key, f"Unexpected value '{name}'")
             continue
         level = reader.text(value_node, None)
-        if level not in ("read", "write", "none"):
+        if level not in _LEVELS.get(name, ("read", "write", "none")):
             reader.unexpected(value_node)
         elif level is not None:
             result[name] = level
@@ -353,7 +356,7 @@ def _read_step(reader: Reader, node: yaml.Node, seen: set[str]) -> Step | None:
     if "id" in found:
         key, value = found["id"]
         step_id = reader.text(value, None, non_empty=True)
-        if step_id is not None and reader.identifier(value, step_id):
+        if step_id is not None and reader.identifier(value, step_id, reserved=True):
             if step_id in seen:
                 reader.error(value, f"The identifier '{step_id}' may not be used more than once within the same scope.")
             seen.add(step_id)
@@ -363,10 +366,12 @@ def _read_step(reader: Reader, node: yaml.Node, seen: set[str]) -> Step | None:
     for name, field in _STEP_TEXT:
         if name in found:
             step[field] = reader.text(found[name][1], places.STEP, non_empty=name == "run")
+    if "shell" in found:
+        step["shell"] = reader.text(found["shell"][1], None)  # GitHub allows no expression in a step's shell
     if "uses" in found:
         step["uses"] = _read_action(reader, found["uses"][1])
     if "with" in found:
-        step["with_"] = {n: reader.value(v, places.STEP) for n, _, v in reader.pairs(found["with"][1]) or []}
+        step["with_"] = {n: reader.scalar_value(v, places.STEP) for n, _, v in reader.pairs(found["with"][1]) or []}
     if "env" in found:
         step["env"] = reader.text_map(found["env"][1], places.STEP)
     if "continue-on-error" in found:

@@ -72,7 +72,7 @@ def _read_jobs(reader: Reader, node: yaml.Node) -> dict[str, Job]:
             continue
         if "${{" in job_id:
             reader.error(key, "A template expression is not allowed in this context")
-        reader.identifier(key, job_id)
+        reader.identifier(key, job_id, reserved=True)
         keys[job_id] = key
         job = read_job(reader, job_id, key, value)
         if job is not None:

@@ -257,7 +257,7 @@ def _check_plain_tree(root: yaml.Node) -> list[Problem] | None:
             if type(node) is mapping_node:
                 pairs = node.value
                 nodes += 2 * len(pairs)
-                names = [key.value if type(key) is scalar_node else None for key, _ in pairs]
+                names = [key.value.upper() if type(key) is scalar_node else None for key, _ in pairs]
                 if None in names or len(set(names)) < len(names):
                     _check_keys(node, problems)
                     children += [key for key in map(_FIRST, pairs) if type(key) is not scalar_node]
@@ -290,15 +290,16 @@ def _walk_tree(root: yaml.Node) -> list[Problem]:
 
 
 def _check_keys(node: yaml.MappingNode, problems: list[Problem]) -> None:
+    """Keys are compared ignoring case, as GitHub does: `FOO` and `foo` in one `env` are one key twice."""
     seen: set[str] = set()
     for key, _ in node.value:
         if not isinstance(key, yaml.ScalarNode):
             kind = "mapping" if isinstance(key, yaml.MappingNode) else "sequence"
             problems.append(_at(key, f"A {kind} was not expected"))
-        elif key.value in seen:
+        elif key.value.upper() in seen:
             problems.append(_at(key, f"'{key.value}' is already defined"))
         else:
-            seen.add(key.value)
+            seen.add(key.value.upper())
 
 
 def _at(node: yaml.Node, message: str) -> Problem:

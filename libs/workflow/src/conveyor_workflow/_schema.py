@@ -147,6 +147,14 @@ class Reader:
                 result[name] = text or ""
         return result
 
+    def scalar_value(self, node: yaml.Node, place: Place | None) -> Any:
+        """A scalar as plain Python (a `with:` value): a sequence or mapping is an error."""
+        if not isinstance(node, yaml.ScalarNode):
+            kind = "mapping" if isinstance(node, yaml.MappingNode) else "sequence"
+            self.error(node, f"A {kind} was not expected")
+            return None
+        return self.value(node, place)
+
     def value(self, node: yaml.Node, place: Place | None) -> Any:
         """Any value as plain Python, with expressions in its strings checked."""
         if isinstance(node, yaml.ScalarNode):
@@ -175,7 +183,11 @@ class Reader:
                 self.error(node, problem)
         return text
 
-    def identifier(self, node: yaml.Node, name: str, kind: str = "") -> bool:
+    def identifier(self, node: yaml.Node, name: str, kind: str = "", *, reserved: bool = False) -> bool:
+        """Whether `name` is a valid id; with `reserved` (job and step ids), ids starting with `__` are GitHub's."""
+        if reserved and name.startswith("__") and _ID.match(name):
+            self.error(node, f"The identifier '{name}' is invalid. IDs starting with '__' are reserved.")
+            return False
         if _ID.match(name) and len(name) < 100:
             return True
         self.error(

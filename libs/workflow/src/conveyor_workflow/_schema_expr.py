@@ -44,7 +44,7 @@ JOB_OUTPUTS = Place(_STEP)
 STEP = Place(_STEP, frozenset({"hashfiles"}))
 STEP_IF = Place(_STEP - {"secrets"}, _STATUS | {"hashfiles"})
 
-_FUNCTIONS = frozenset({"contains", "startswith", "endswith", "format", "join", "tojson", "fromjson"})
+_FUNCTIONS = frozenset({"contains", "startswith", "endswith", "format", "join", "tojson", "fromjson", "case"})
 _LITERALS = frozenset({"true", "false", "null", "nan", "infinity"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NUMBER = re.compile(r"[0-9][0-9A-Za-z_.+-]*")

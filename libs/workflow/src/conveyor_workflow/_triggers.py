@@ -50,6 +50,8 @@ def triggered(
       satisfied, except for tag pushes, for which GitHub does not evaluate path filters.
     - `pull_request`/`pull_request_target`: branch filters apply to the base branch
       (`payload["pull_request"]["base"]["ref"]`); path filters as for `push`.
+    - `merge_group`: branch filters apply to the branch the group merges into
+      (`payload["merge_group"]["base_ref"]`).
     - `workflow_run`: `workflows` patterns match `payload["workflow_run"]["name"]`, branch filters its
       `head_branch`.
     - `schedule`: when the payload names its `schedule` (the cron text), it must be one of `on.schedule`.
@@ -84,6 +86,8 @@ def triggered(
     if event_name in _PULL_REQUEST_EVENTS:
         base = _dig(payload, "pull_request", "base", "ref")
         return _ref_matches(settings, "branches", _short_ref(base)) and _paths_match(settings, changed_files)
+    if event_name == "merge_group":
+        return _ref_matches(settings, "branches", _short_ref(_dig(payload, "merge_group", "base_ref")))
     if event_name == "workflow_run":
         name = _dig(payload, "workflow_run", "name")
         if "workflows" in settings and not filters_match(_patterns(settings["workflows"]), str(name or "")):
