@@ -405,7 +405,8 @@ NUMBER_STRINGS = [
     ("1e20", "1E+20"),
     ("1.5e300", "1.5E+300"),
     ("0.1", "0.1"),
-    ("-0", "-0"),
+    ("-0", "0"),
+    ("-0.0", "0"),
     ("NaN", "NaN"),
     ("Infinity", "Infinity"),
     ("-Infinity", "-Infinity"),
@@ -430,13 +431,13 @@ ERRORS = [
     ("bar(1)", "Unrecognized function: 'bar'. Located at position 1 within expression: bar(1)"),
     (
         "contains('a')",
-        "Too few parameters supplied: 'contains'. Located at position 1 within expression: contains('a')",
+        "Too few parameters supplied: '('. Located at position 9 within expression: contains('a')",
     ),
-    ("success(1)", "Too many parameters supplied: 'success'. Located at position 1 within expression: success(1)"),
-    ("join()", "Too few parameters supplied: 'join'. Located at position 1 within expression: join()"),
-    ("toJSON(1, 2)", "Too many parameters supplied: 'toJSON'. Located at position 1 within expression: toJSON(1, 2)"),
-    ("hashFiles()", "Too few parameters supplied: 'hashFiles'. Located at position 1 within expression: hashFiles()"),
-    ("case(true, 1)", "Too few parameters supplied: 'case'. Located at position 1 within expression: case(true, 1)"),
+    ("success(1)", "Too many parameters supplied: '('. Located at position 8 within expression: success(1)"),
+    ("join()", "Too few parameters supplied: '('. Located at position 5 within expression: join()"),
+    ("toJSON(1, 2)", "Too many parameters supplied: '('. Located at position 7 within expression: toJSON(1, 2)"),
+    ("hashFiles()", "Too few parameters supplied: '('. Located at position 10 within expression: hashFiles()"),
+    ("case(true, 1)", "Too few parameters supplied: '('. Located at position 5 within expression: case(true, 1)"),
     ("1 ==", "Unexpected end of expression: '=='. Located at position 3 within expression: 1 =="),
     ("(true", "Unexpected end of expression: 'true'. Located at position 2 within expression: (true"),
     ("'unclosed", "Unexpected symbol: ''unclosed'. Located at position 1 within expression: 'unclosed"),
@@ -572,6 +573,9 @@ INTERPOLATIONS = [
     ("${{ 'it''s }} ok' }}!", "it's }} ok!"),
     ("${{ job }}", '{\n  "status": "success"\n}'),
     ("${{ matrix.flags }}", '[\n  "x",\n  "y"\n]'),
+    ("job is ${{ job }}", "job is Object"),
+    ("${{ matrix.flags }} ${{ job }}", "Array Object"),
+    ("flags: ${{ toJSON(matrix.flags) }}", 'flags: [\n  "x",\n  "y"\n]'),
     ("a ${ b } {{ c }} $ {{ d }}", "a ${ b } {{ c }} $ {{ d }}"),
     ("${{ format('{0}!', 'hi') }}", "hi!"),
 ]
@@ -588,12 +592,14 @@ def test_interpolate(text: str, expected: str) -> None:
         ("echo ${{ github.ref", "The expression is not closed"),
         ("echo ${{ '}}", "The expression is not closed"),
         ("echo ${{ }}", "An expression was expected"),
-        ("echo ${{ nope }}", "Unrecognized named-value: 'nope'. Located at position 2 within expression:  nope "),
+        ("echo ${{ nope }}", "Unrecognized named-value: 'nope'. Located at position 1 within expression: nope"),
+        ("echo ${{ 1 ++ 2 }}", "Located at position 3 within expression: 1 ++ 2"),
     ],
 )
 def test_interpolate_errors(text: str, message: str) -> None:
-    with pytest.raises(ExpressionError, match=message.replace("(", r"\(").replace("$", r"\$")):
+    with pytest.raises(ExpressionError) as caught:
         interpolate(text, CONTEXTS)
+    assert message in str(caught.value)
 
 
 CONDITIONS: list[tuple[str | bool | None, str, bool]] = [

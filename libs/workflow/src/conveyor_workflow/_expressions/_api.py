@@ -65,16 +65,18 @@ def interpolate(
     status: Status = "success",
     hash_files: HashFiles | None = None,
 ) -> str:
-    """Replace each `${{ expr }}` in `text` by its value as a string (null is '', objects are JSON)."""
+    """Replace each `${{ expr }}` in `text` by its value as a string: null is '', an object or array is JSON when
+    it is the whole text, and `Object` or `Array` within other text, as GitHub's `format` writes them."""
     parts = _template(text)
-    if len(parts) == 1 and isinstance(parts[0], str):
-        return parts[0]
+    if len(parts) == 1:
+        part = parts[0]
+        return part if isinstance(part, str) else _interpolated_string(_run(part, contexts, status, hash_files))
     out: list[str] = []
     for part in parts:
         if isinstance(part, str):
             out.append(part)
         else:
-            out.append(_interpolated_string(_run(part, contexts, status, hash_files)))
+            out.append(v.to_string(_run(part, contexts, status, hash_files)))
     return "".join(out)
 
 
@@ -136,7 +138,7 @@ def _unwrap(expression: str) -> str:
     if stripped.startswith("${{") and stripped.endswith("}}"):
         end = _closing_braces(stripped, 3)
         if end == len(stripped) - 2:
-            return stripped[3:-2]
+            return stripped[3:-2].strip()
     return expression
 
 
@@ -181,8 +183,8 @@ def _template(text: str) -> tuple[str | _Compiled, ...]:
             raise ExpressionError(_UNCLOSED, text, start + 1)
         if start > i:
             parts.append(text[i:start])
-        inner = text[start + 3 : end]
-        if not inner.strip():
+        inner = text[start + 3 : end].strip()  # as GitHub reads it: error positions count from its first symbol
+        if not inner:
             raise ExpressionError("An expression was expected", text, start + 1)
         parts.append(_compile(inner))
         i = end + 2

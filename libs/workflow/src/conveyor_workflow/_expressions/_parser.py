@@ -270,7 +270,7 @@ class _Parser:
         arity = FUNCTION_ARITY.get(token.raw.lower())
         if arity is None:
             raise self._error("Unrecognized function", token)
-        self._expect(lx.START_PARAMS)
+        opening = self._expect(lx.START_PARAMS)
         args: list[Node] = []
         following = self._peek()
         if following is not None and following.kind == lx.CLOSE_PAREN:
@@ -284,10 +284,11 @@ class _Parser:
                 if separator.kind != lx.SEPARATOR:
                     raise self._error("Unexpected symbol", separator)
         low, high = arity
+        # GitHub's parser names the call's "(" in these two errors, not the function.
         if len(args) < low:
-            raise self._error("Too few parameters supplied", token)
+            raise self._error("Too few parameters supplied", opening)
         if len(args) > high:
-            raise self._error("Too many parameters supplied", token)
+            raise self._error("Too many parameters supplied", opening)
         if token.raw.lower() == "case" and len(args) % 2 == 0:
             raise self._error("Expected an odd number of parameters supplied", token)
         depth = self._depth(token, *args) if args else 1

@@ -90,6 +90,8 @@ def format_number(value: float | int) -> str:
         return "NaN"
     if math.isinf(number):
         return "Infinity" if number > 0 else "-Infinity"
+    if number == 0:
+        return "0"  # -0 too, as GitHub prints it
     return f"{number:.15G}"
 
 
