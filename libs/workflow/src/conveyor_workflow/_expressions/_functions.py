@@ -28,7 +28,8 @@ def compile_call(node: Call, args: list[Fn], expression: str) -> Fn:
     name = node.key
 
     def fail(description: str) -> ExpressionError:
-        return ExpressionError(description, expression, node.pos + 1)
+        """An error while the function runs: GitHub reports these without a location in the expression."""
+        return ExpressionError(description)
 
     if name == "success":
         return lambda env: env.status == "success"
@@ -111,7 +112,7 @@ def _from_json(text: Any, fail: Callable[[str], ExpressionError]) -> Any:
     try:
         return from_json(v.to_string(text))
     except ValueError as exc:
-        raise fail(f"fromJSON: invalid JSON: {exc}") from None
+        raise fail(f"Error parsing fromJson: {exc}") from None
 
 
 def _hash_files(args: list[Fn], fail: Callable[[str], ExpressionError]) -> Fn:
@@ -180,20 +181,20 @@ def _parse_format(text: str, supplied: int, fail: Callable[[str], ExpressionErro
                 j += 1
             significant = text[i + 1 : j].lstrip("0") or "0"
             if j == i + 1 or j >= n or len(significant) > 3 or int(significant) > 255:
-                raise fail(f"The following format string is invalid: '{text}'")
+                raise fail(f"The following format string is invalid: {text}")
             position = int(significant)
             specifiers = ""
             if text[j] == ":":
                 j, specifiers = _read_specifiers(text, j + 1, fail)
             elif text[j] != "}":
-                raise fail(f"The following format string is invalid: '{text}'")
+                raise fail(f"The following format string is invalid: {text}")
             if position >= supplied:
-                raise fail(f"The following format string references more arguments than were supplied: '{text}'")
+                raise fail(f"The following format string references more arguments than were supplied: {text}")
             segments.append((position, specifiers))
             i = j + 1
         elif c == "}":
             if not text.startswith("}", i + 1):
-                raise fail(f"The following format string is invalid: '{text}'")
+                raise fail(f"The following format string is invalid: {text}")
             segments.append("}")
             i += 2
         else:
@@ -216,4 +217,4 @@ def _read_specifiers(text: str, i: int, fail: Callable[[str], ExpressionError]) 
             i += 2
         else:
             return i, "".join(spec)
-    raise fail(f"The following format string is invalid: '{text}'")
+    raise fail(f"The following format string is invalid: {text}")

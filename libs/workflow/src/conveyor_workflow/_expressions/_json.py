@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_INT64 = 2**63
+from conveyor_workflow._expressions._values import format_number
 
 
 def to_json(value: Any) -> str:
@@ -28,16 +27,9 @@ def from_json(text: str) -> Any:
 
 
 def json_number(value: float | int) -> str:
-    number = float(value) if abs(value) < 1e308 else value
-    if isinstance(number, float):
-        if math.isnan(number):
-            return '"NaN"'
-        if math.isinf(number):
-            return '"Infinity"' if number > 0 else '"-Infinity"'
-        if number.is_integer() and -_INT64 <= number < _INT64:
-            return str(int(number))
-        return repr(number).upper()
-    return str(number)
+    """A number in toJSON's output: written as GitHub converts it to a string (15 significant digits, `1E+15`,
+    NaN and Infinity bare), not as a JSON serializer would."""
+    return format_number(value)
 
 
 def _write(value: Any, indent: str, out: list[str]) -> None:

@@ -172,14 +172,14 @@ class _Parser:
     def _depth(self, token: lx.Token, *children: Node) -> int:
         depth = 1 + max(child.depth for child in children)
         if depth > MAX_DEPTH:
-            raise self._error(f"Exceeded max expression depth {MAX_DEPTH}", token)
+            raise ExpressionError(f"Exceeded max expression depth {MAX_DEPTH}")
         return depth
 
     def _nested(self, token: lx.Token) -> Node:
         """A sub-expression inside brackets: bounded so deep nesting is an error, not a RecursionError."""
         self.nesting += 1
         if self.nesting > MAX_DEPTH:
-            raise self._error(f"Exceeded max expression depth {MAX_DEPTH}", token)
+            raise ExpressionError(f"Exceeded max expression depth {MAX_DEPTH}")
         node = self._or()
         self.nesting -= 1
         return node
@@ -225,7 +225,7 @@ class _Parser:
         self.i += 1
         self.nesting += 1
         if self.nesting > MAX_DEPTH:
-            raise self._error(f"Exceeded max expression depth {MAX_DEPTH}", token)
+            raise ExpressionError(f"Exceeded max expression depth {MAX_DEPTH}")
         operand = self._unary()
         self.nesting -= 1
         return Not(operand, token.index, self._depth(token, operand))
