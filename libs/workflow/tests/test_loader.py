@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conveyor_workflow._load_events import ACTIVITY_TYPES
 from conveyor_workflow._loader import load_workflow
 from conveyor_workflow._model import Workflow, WorkflowError
 
@@ -171,6 +172,7 @@ def test_every_documented_permission_scope_and_level_loads() -> None:
         attestations: write
         checks: write
         contents: write
+        copilot-requests: write
         deployments: write
         discussions: write
         id-token: write
@@ -182,12 +184,26 @@ def test_every_documented_permission_scope_and_level_loads() -> None:
         repository-projects: write
         security-events: write
         statuses: write
+        vulnerability-alerts: read
     """
     permissions = textwrap.indent(textwrap.dedent(scopes), "  ")
     workflow = load_workflow(f"on: push\npermissions:\n{permissions}{JOB}", PATH)
     assert workflow.permissions["artifact-metadata"] == "write"
     assert workflow.permissions["id-token"] == "write"
-    assert len(workflow.permissions) == 16
+    assert len(workflow.permissions) == 18
+
+
+@pytest.mark.parametrize("event", sorted(ACTIVITY_TYPES))
+def test_every_documented_activity_type_loads(event: str) -> None:
+    types = ", ".join(ACTIVITY_TYPES[event])
+    workflows = "\n    workflows: [CI]" if event == "workflow_run" else ""
+    workflow = load_workflow(f"on:\n  {event}:\n    types: [{types}]{workflows}\n{JOB}", PATH)
+    assert workflow.on[event]["types"] == list(ACTIVITY_TYPES[event])
+
+
+def test_a_repository_dispatch_takes_any_type() -> None:
+    workflow = load_workflow(f"on:\n  repository_dispatch:\n    types: [deploy-staging]\n{JOB}", PATH)
+    assert workflow.on["repository_dispatch"]["types"] == ["deploy-staging"]
 
 
 def test_the_case_function_is_allowed_where_expressions_are() -> None:
@@ -833,6 +849,16 @@ P = PATH
             f"on: push\npermissions:\n  models: write\n{JOB}",
             f"{P} (Line: 3, Col: 11): Unexpected value 'write'",
             id="models-write",
+        ),
+        pytest.param(
+            f"on:\n  pull_request:\n    types: [opened, opend]\n{JOB}",
+            f"{P} (Line: 3, Col: 21): Unexpected value 'opend'",
+            id="misspelt-activity-type",
+        ),
+        pytest.param(
+            f"on:\n  issues:\n    types: synchronize\n{JOB}",
+            f"{P} (Line: 3, Col: 12): Unexpected value 'synchronize'",
+            id="activity-type-of-another-event",
         ),
         pytest.param("- on\n- jobs\n", f"{P} (Line: 1, Col: 1): A sequence was not expected", id="root-list"),
         pytest.param("hello\n", f"{P} (Line: 1, Col: 1): Unexpected value 'hello'", id="root-scalar"),

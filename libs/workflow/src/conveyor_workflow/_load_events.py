@@ -26,6 +26,7 @@ _TYPES_ONLY = [
     "project",
     "project_card",
     "project_column",
+    "pull_request_comment",
     "pull_request_review",
     "pull_request_review_comment",
     "registry_package",
@@ -48,13 +49,52 @@ _BARE = [
 EVENT_FILTERS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(_TYPES_ONLY, ("types",)),
     **dict.fromkeys(_BARE, ()),
-    "image_version": ("types", "names"),
+    "image_version": ("types", "names", "versions"),
     "merge_group": ("types", "branches", "branches-ignore"),
     "push": _REF_FILTERS,
     "pull_request": _PR_FILTERS,
     "pull_request_target": _PR_FILTERS,
     "workflow_run": ("workflows", "types", "branches", "branches-ignore"),
 }
+_CREATED_EDITED_DELETED = ("created", "edited", "deleted")
+_PULL_REQUEST_TYPES = (
+    "assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed", "reopened", "synchronize",
+    "converted_to_draft", "locked", "unlocked", "enqueued", "dequeued", "milestoned", "demilestoned",
+    "ready_for_review", "review_requested", "review_request_removed", "auto_merge_enabled", "auto_merge_disabled",
+)
+ACTIVITY_TYPES: dict[str, tuple[str, ...]] = {
+    "branch_protection_rule": _CREATED_EDITED_DELETED,
+    "check_run": ("created", "rerequested", "completed", "requested_action"),
+    "check_suite": ("completed",),
+    "discussion": (
+        "created", "edited", "deleted", "transferred", "pinned", "unpinned", "labeled", "unlabeled", "locked",
+        "unlocked", "category_changed", "answered", "unanswered",
+    ),
+    "discussion_comment": _CREATED_EDITED_DELETED,
+    "image_version": ("created", "ready", "deleted"),
+    "issue_comment": _CREATED_EDITED_DELETED,
+    "issues": (
+        "opened", "edited", "deleted", "transferred", "pinned", "unpinned", "closed", "reopened", "assigned",
+        "unassigned", "labeled", "unlabeled", "locked", "unlocked", "milestoned", "demilestoned",
+    ),
+    "label": _CREATED_EDITED_DELETED,
+    "merge_group": ("checks_requested",),
+    "milestone": ("created", "closed", "opened", "edited", "deleted"),
+    "project": ("created", "closed", "reopened", "edited", "deleted"),
+    "project_card": ("created", "moved", "converted", "edited", "deleted"),
+    "project_column": ("created", "updated", "moved", "deleted"),
+    "pull_request": _PULL_REQUEST_TYPES,
+    "pull_request_comment": _CREATED_EDITED_DELETED,
+    "pull_request_review": ("submitted", "edited", "dismissed"),
+    "pull_request_review_comment": _CREATED_EDITED_DELETED,
+    "pull_request_target": _PULL_REQUEST_TYPES,
+    "registry_package": ("published", "updated"),
+    "release": ("published", "unpublished", "created", "edited", "deleted", "prereleased", "released"),
+    "watch": ("started",),
+    "workflow_run": ("requested", "completed", "in_progress"),
+}
+"""The activity `types` each event accepts, as GitHub lists them in "Events that trigger workflows";
+`repository_dispatch` takes any type (the dispatched event type)."""
 _SPECIAL = ("schedule", "workflow_dispatch", "workflow_call")
 _DISPATCH_TYPES = ("string", "boolean", "number", "choice", "environment")
 _CALL_TYPES = ("string", "boolean", "number")
@@ -123,6 +163,8 @@ def _read_event(reader: Reader, event: str, node: yaml.Node) -> Any:
     config: dict[str, Any] = {}
     for name, (_, value) in found.items():
         config[name] = reader.strings(value, None) or []
+    if "types" in found and event in ACTIVITY_TYPES:
+        _check_types(reader, found["types"][1], ACTIVITY_TYPES[event])
     for positive in ("branches", "tags", "paths"):
         negative = f"{positive}-ignore"
         if positive in found and negative in found:
@@ -133,6 +175,14 @@ def _read_event(reader: Reader, event: str, node: yaml.Node) -> Any:
     if event == "workflow_run" and found and "workflows" not in found:
         reader.error(node, "Required property is missing: workflows")
     return config
+
+
+def _check_types(reader: Reader, node: yaml.Node, allowed: tuple[str, ...]) -> None:
+    """Each activity type named must be one the event has: a misspelt one would never match."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item in items:
+        if isinstance(item, yaml.ScalarNode) and item.value and item.value not in allowed:
+            reader.error(item, f"Unexpected value '{item.value}'")
 
 
 def _read_schedule(reader: Reader, node: yaml.Node) -> list[dict[str, str]]:

@@ -48,6 +48,7 @@ _SCOPES = frozenset(
         "attestations",
         "checks",
         "contents",
+        "copilot-requests",
         "deployments",
         "discussions",
         "id-token",
@@ -59,9 +60,15 @@ _SCOPES = frozenset(
         "repository-projects",
         "security-events",
         "statuses",
+        "vulnerability-alerts",
     ]
 )
-_LEVELS = {"id-token": ("write", "none"), "models": ("read", "none")}
+_LEVELS = {
+    "copilot-requests": ("write", "none"),
+    "id-token": ("write", "none"),
+    "models": ("read", "none"),
+    "vulnerability-alerts": ("read", "none"),
+}
 """Scopes that take fewer access levels than read, write and none."""
 _M = TypeVar("_M", bound=BaseModel)
 _CONTAINER = frozenset(("image", "credentials", "env", "ports", "volumes", "options"))
