@@ -615,6 +615,32 @@ def test_evaluate_condition(condition: str | bool | None, status: Any, expected:
     assert evaluate_condition(condition, CONTEXTS, status=status) is expected
 
 
+def test_a_condition_of_empty_braces_is_an_error() -> None:
+    with pytest.raises(ExpressionError, match="An expression was expected"):
+        evaluate_condition("${{ }}", CONTEXTS)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # the second argument is evaluated only when the first can match: a bad one is then never read
+        ("contains(fromJSON('{}'), fromJSON('{'))", False),
+        ("contains(fromJSON('[]'), fromJSON('{'))", False),
+        ("startsWith(fromJSON('[]'), fromJSON('{'))", False),
+        ("endsWith(job, fromJSON('{'))", False),
+        ("join(fromJSON('[1]'), fromJSON('{'))", "1"),
+        ("join(fromJSON('[]'), fromJSON('{'))", ""),
+    ],
+)
+def test_arguments_are_evaluated_only_when_needed(expression: str, expected: Any) -> None:
+    assert ev(expression) == expected
+
+
+def test_a_needed_argument_still_fails() -> None:
+    with pytest.raises(ExpressionError, match="Error parsing fromJson"):
+        ev("contains('abc', fromJSON('{'))")
+
+
 def test_condition_checks_names_even_when_not_evaluated() -> None:
     with pytest.raises(ExpressionError, match="Unrecognized named-value: 'nope'"):
         evaluate_condition("nope == 1", CONTEXTS, status="failure")

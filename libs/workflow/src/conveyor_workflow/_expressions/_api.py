@@ -203,5 +203,5 @@ def _condition(condition: str) -> tuple[_Compiled | None, str | None]:
         _template(stripped)  # report syntax errors now
         return None, stripped
     if not unwrapped.strip():
-        return _compile("success()"), None
+        raise ExpressionError("An expression was expected", stripped, 1)  # `${{ }}`: braces with nothing in them
     return _compile(unwrapped), None

@@ -42,7 +42,15 @@ def compile_call(node: Call, args: list[Fn], expression: str) -> Fn:
     if name in ("contains", "startswith", "endswith"):
         test = {"contains": _contains, "startswith": _starts_with, "endswith": _ends_with}[name]
         first, second = args
-        return lambda env: test(first(env), second(env))
+
+        def tested(env: Env) -> bool:
+            # As GitHub evaluates them: the second argument only when the first could match at all.
+            subject = first(env)
+            if not v.is_primitive(subject) and not (name == "contains" and v.kind(subject) == v.ARRAY and subject):
+                return False
+            return test(subject, second(env))
+
+        return tested
     if name == "join":
         return _join(args)
     if name == "tojson":
@@ -89,7 +97,7 @@ def _join(args: list[Fn]) -> Fn:
         items = items_fn(env)
         if v.kind(items) == v.ARRAY:
             separator = ","
-            if separator_fn is not None:
+            if separator_fn is not None and len(items) > 1:  # read only when it joins anything
                 chosen = separator_fn(env)
                 if v.is_primitive(chosen):
                     separator = v.to_string(chosen)
