@@ -42,6 +42,8 @@ jobs:
         run: |
           echo "written=before the failure" >> "$GITHUB_OUTPUT"
           exit 3
+      - name: A directory added twice to GITHUB_PATH moves to the front
+        run: printf '/opt/a\n/opt/b\n/opt/a\n' >> "$GITHUB_PATH"
       - name: Deploy with ${{ secrets.TOKEN }}
         env:
           GITHUB_SHA: overwritten
@@ -54,6 +56,7 @@ jobs:
           echo "workflow-ref=[$GITHUB_WORKFLOW_REF] protected=[$GITHUB_REF_PROTECTED] env=[$RUNNER_ENVIRONMENT]"
           echo "tool-cache-set=[$([ -n "$RUNNER_TOOL_CACHE" ] && echo yes || echo no)]"
           echo "written=[${{ steps.failing.outputs.written }}] piped=[${{ steps.piped.outcome }}]"
+          echo "path=[$(echo "$PATH" | cut -d: -f1-2)] count=[$(echo "$PATH" | tr : '\n' | grep -cx /opt/a)]"
   dependant:
     needs: defaults
     runs-on: ubuntu-latest
@@ -79,6 +82,7 @@ def test_a_steps_shell_variables_name_and_outputs_are_githubs(
     assert "env=[self-hosted]" in output
     assert "tool-cache-set=[yes]" in output
     assert "written=[before the failure] piped=[failure]" in output
+    assert "path=[/opt/a:/opt/b] count=[1]" in output
     assert "t0k3n-value" not in output
     assert "Skip output 'secret' since it may contain secret." in output
     assert "plain=[before the failure] secret=[]" in output
@@ -91,6 +95,6 @@ def test_a_steps_shell_variables_name_and_outputs_are_githubs(
     assert dependant["conclusion"] == "success"
     names = [step["name"] for step in job["steps"]]
     assert "Deploy with ***" in names
-    first, piped, failing, _ = job["steps"]
+    first, piped, failing, _, _ = job["steps"]
     assert (first["outcome"], piped["outcome"], failing["outcome"]) == ("success", "failure", "failure")
     assert failing["outputs"] == {"written": "before the failure"}

@@ -212,7 +212,8 @@ class StepProcesses:
         record.outputs.update(read("GITHUB_OUTPUT"))
         self.env.update(read("GITHUB_ENV"))
         saved = {**record.state, **read("GITHUB_STATE")}
-        self.path_entries[:0] = reversed(parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")))
+        for entry in parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")):
+            self._prepend_path(entry)
         record.summary += files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
         if code != 0:
             raise StepError(f"Process completed with exit code {code}.")
@@ -234,7 +235,7 @@ class StepProcesses:
                 case SetEnv():
                     self.env[effect.name] = effect.value
                 case AddPath():
-                    self.path_entries.insert(0, effect.path)
+                    self._prepend_path(effect.path)
                 case Annotation():
                     record.annotations.append(
                         EventAnnotation(
@@ -252,6 +253,12 @@ class StepProcesses:
                     record.failures.append(effect.message)
         for shown in processed.lines:
             self._log(index, shown)
+
+    def _prepend_path(self, entry: str) -> None:
+        """Put `entry` first in the job's PATH additions; added again, it moves to the front, as on GitHub."""
+        if entry in self.path_entries:
+            self.path_entries.remove(entry)
+        self.path_entries.insert(0, entry)
 
     def _debug(self) -> bool:
         """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
