@@ -52,6 +52,7 @@ jobs:
           echo "workflow=[${{ github.workflow }}] GITHUB_WORKFLOW=[$GITHUB_WORKFLOW]"
           echo "ref=[$GITHUB_REF] sha-overwritten=[$([ "$GITHUB_SHA" = overwritten ] && echo yes || echo no)] ci=[$CI]"
           echo "token-set=[$([ -n "$GITHUB_TOKEN" ] && echo yes || echo no)]"
+          echo "action=[$GITHUB_ACTION ${{ github.action }}]"
           echo "server=[$GITHUB_SERVER_URL] api=[$GITHUB_API_URL] retention=[$GITHUB_RETENTION_DAYS]"
           echo "workflow-ref=[$GITHUB_WORKFLOW_REF] protected=[$GITHUB_REF_PROTECTED] env=[$RUNNER_ENVIRONMENT]"
           echo "tool-cache-set=[$([ -n "$RUNNER_TOOL_CACHE" ] && echo yes || echo no)]"
@@ -77,6 +78,7 @@ def test_a_steps_shell_variables_name_and_outputs_are_githubs(
     assert "workflow=[Release train] GITHUB_WORKFLOW=[Release train]" in output
     assert "ref=[refs/heads/main] sha-overwritten=[no] ci=[overwritten]" in output
     assert "token-set=[yes]" in output
+    assert "action=[__run_3 __run_3]" in output
     assert "server=[https://github.com] api=[https://api.github.com] retention=[90]" in output
     assert f"workflow-ref=[{root}/.github/workflows/release.yml@refs/heads/main] protected=[false]" in output
     assert "env=[self-hosted]" in output

@@ -48,6 +48,7 @@ from conveyor_runner_agent.domain import (
     LogBudget,
     Masker,
     StepResult,
+    action_names,
     job_conclusion,
     passed_secrets,
     step_name,
@@ -93,6 +94,8 @@ class JobRun(StepProcesses):
         self.masker = Masker(self.secrets.values())
         self.budget = LogBudget(self.log_limit)
         self.started = False
+        self.action = ""
+        """The running step's `github.action` (see `action_names`)."""
         self.timed_out: float | None = None
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
@@ -204,7 +207,9 @@ class JobRun(StepProcesses):
 
     async def _steps(self, job: Job, *, status: Status | None = None) -> None:
         """Run the steps not yet run, in order; `status` overrides what the status functions report."""
+        names = action_names(job.steps)
         for index in range(len(self.results), len(job.steps)):
+            self.action = names[index]
             self.results.append(await self._step(index, job.steps[index], job, status=status))
 
     def _minutes(self, value: float | str | None, default: float) -> float:
@@ -307,7 +312,9 @@ class JobRun(StepProcesses):
 
     def _github(self, workspace: str | None = None) -> dict[str, Any]:
         """The `github` context; `github.job` is the job's key in its own workflow, a called one's included."""
-        more: dict[str, Any] = {"workspace": workspace} if workspace is not None else {}
+        more: dict[str, Any] = {"action": self.action}
+        if workspace is not None:
+            more["workspace"] = workspace
         return github_context(
             event_name=self.request.event_name,
             payload=self.request.payload,

@@ -304,8 +304,8 @@ class StepProcesses:
 
 
 _GITHUB_VARIABLES = (
-    "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref", "ref_name",
-    "ref_protected", "ref_type", "repository", "repository_id", "repository_owner", "repository_owner_id",
+    "action", "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
+    "ref_name", "ref_protected", "ref_type", "repository", "repository_id", "repository_owner", "repository_owner_id",
     "retention_days", "run_id", "server_url", "sha", "triggering_actor", "workflow_ref",
     "workflow_sha", "workspace",
 )

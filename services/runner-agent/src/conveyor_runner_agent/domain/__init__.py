@@ -21,12 +21,13 @@ from conveyor_runner_agent.domain.file_commands import FileCommandError, parse_e
 from conveyor_runner_agent.domain.log_lines import DEFAULT_JOB_LOG_LIMIT, LineSplitter, LogBudget, safe_text
 from conveyor_runner_agent.domain.masking import MASK, Masker, StreamMasker
 from conveyor_runner_agent.domain.shells import ShellCommand, shell_command
-from conveyor_runner_agent.domain.steps import StepResult, job_conclusion, step_name
+from conveyor_runner_agent.domain.steps import StepResult, action_names, job_conclusion, step_name
 
 __all__ = [
     "FileCommandError",
     "ShellCommand",
     "StepResult",
+    "action_names",
     "job_conclusion",
     "parse_env_file",
     "parse_path_file",

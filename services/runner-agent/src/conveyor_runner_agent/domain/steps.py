@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from conveyor_events import Conclusion
@@ -26,6 +28,25 @@ def step_name(step: Step) -> str:
         first = next((line for line in step.run.splitlines() if line.strip()), "")
         return f"Run {first.strip()}"
     return f"Run {step.uses}"
+
+
+def action_names(steps: Sequence[Step]) -> list[str]:
+    """Each step's `GITHUB_ACTION` (`github.action`), as GitHub names them: the step's id; else `__run` for a
+    script and `__<owner>_<repo>` for an action, with `_2`, `_3`, ... when the same name comes again."""
+    seen: Counter[str] = Counter()
+    names: list[str] = []
+    for step in steps:
+        if step.id:
+            names.append(step.id)
+            continue
+        if step.run is not None:
+            base = "__run"
+        else:
+            reference = (step.uses or "").split("@")[0].removeprefix("./").replace("/", "_")
+            base = "__" + re.sub(r"[^A-Za-z0-9_-]", "", reference).strip("_")
+        seen[base] += 1
+        names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    return names
 
 
 def job_conclusion(results: Iterable[StepResult]) -> Conclusion:
