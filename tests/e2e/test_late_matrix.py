@@ -83,7 +83,7 @@ def test_the_legs_of_a_matrix_from_needs_run_with_their_values(
     ("matrix", "message"),
     [
         pytest.param("{}", "Matrix must define at least one vector", id="empty"),
-        pytest.param("not json", "fromJSON: invalid JSON", id="invalid JSON"),
+        pytest.param("not json", "Error parsing fromJson", id="invalid JSON"),
     ],
 )
 def test_a_matrix_from_needs_that_cannot_be_expanded_fails_the_run_with_the_reason(

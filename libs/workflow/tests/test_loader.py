@@ -206,6 +206,11 @@ def test_a_repository_dispatch_takes_any_type() -> None:
     assert workflow.on["repository_dispatch"]["types"] == ["deploy-staging"]
 
 
+def test_a_concurrency_queue_loads() -> None:
+    workflow = load_workflow(f"on: push\nconcurrency: {{group: deploy, queue: max}}\n{JOB}", PATH)
+    assert workflow.concurrency == {"group": "deploy", "queue": "max"}
+
+
 def test_the_case_function_is_allowed_where_expressions_are() -> None:
     workflow = load(step_with("run: echo ${{ case(github.event_name == 'push', 'pushed', 'other') }}"))
     assert "case(" in (workflow.jobs["build"].steps[0].run or "")
@@ -859,6 +864,16 @@ P = PATH
             f"on:\n  issues:\n    types: synchronize\n{JOB}",
             f"{P} (Line: 3, Col: 12): Unexpected value 'synchronize'",
             id="activity-type-of-another-event",
+        ),
+        pytest.param(
+            f"on: push\nconcurrency: {{group: x, queue: all}}\n{JOB}",
+            f"{P} (Line: 2, Col: 32): Unexpected value 'all'",
+            id="concurrency-queue-value",
+        ),
+        pytest.param(
+            f"on: push\nconcurrency: {{group: x, queue: max, cancel-in-progress: true}}\n{JOB}",
+            f"{P} (Line: 2, Col: 25): `queue: max` cannot be combined with `cancel-in-progress: true`",
+            id="concurrency-queue-max-cancelling",
         ),
         pytest.param("- on\n- jobs\n", f"{P} (Line: 1, Col: 1): A sequence was not expected", id="root-list"),
         pytest.param("hello\n", f"{P} (Line: 1, Col: 1): Unexpected value 'hello'", id="root-scalar"),

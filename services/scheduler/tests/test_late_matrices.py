@@ -220,7 +220,7 @@ def test_max_parallel_holds_back_late_legs() -> None:
 
 
 ERRORS = [
-    pytest.param("not json", "fromJSON: invalid JSON", id="invalid JSON"),
+    pytest.param("not json", "Error parsing fromJson", id="invalid JSON"),
     pytest.param('"linux"', "The matrix must be a mapping, got the string 'linux'", id="a string"),
     pytest.param("[1, 2]", "The matrix must be a mapping, got list", id="an array"),
     pytest.param({}, "Matrix must define at least one vector", id="empty"),

@@ -26,6 +26,7 @@ from conveyor_events import (
     RunRerunRequested,
 )
 from conveyor_scheduler.domain import Environment, Policy, SchedulerState, Tick, assign, decide, evolve
+from conveyor_scheduler.domain.concurrency import MAX_PENDING
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -173,6 +174,37 @@ def test_a_group_holds_one_runs_one_pending_and_a_newer_pending_replaces_the_old
         ("JobQueued", "r3"),
         ("RunCompleted", "r1"),
     ]
+
+
+def test_queue_max_keeps_every_pending_entry_in_order() -> None:
+    s = Scheduler()
+    group = {"group": "deploy", "queue": "max"}
+    s.plan("r1", job("r1", "a"), concurrency=group)
+    assert [type(e).__name__ for e in s.plan("r2", job("r2", "a"), concurrency=group)] == ["ConcurrencyWaited"]
+    assert [type(e).__name__ for e in s.plan("r3", job("r3", "a"), concurrency=group)] == ["ConcurrencyWaited"]
+    decided = s.end("r1", "ci.a")
+    assert [(type(e).__name__, e.run_id) for e in decided] == [
+        ("ConcurrencyAcquired", "r2"),
+        ("JobQueued", "r2"),
+        ("RunCompleted", "r1"),
+    ]
+    decided = s.end("r2", "ci.a")
+    assert [(type(e).__name__, e.run_id) for e in decided][:2] == [("ConcurrencyAcquired", "r3"), ("JobQueued", "r3")]
+
+
+def test_an_entry_arriving_at_a_full_queue_is_cancelled() -> None:
+    s = Scheduler()
+    group = {"group": "deploy", "queue": "max"}
+    s.plan("r0", job("r0", "a"), concurrency=group)
+    for number in range(1, MAX_PENDING + 1):
+        s.plan(f"r{number}", job(f"r{number}", "a"), concurrency=group)
+    late = f"r{MAX_PENDING + 1}"
+    decided = s.plan(late, job(late, "a"), concurrency=group)
+    assert [(type(e).__name__, e.run_id, getattr(e, "reason", "")) for e in decided][:2] == [
+        ("ConcurrencyWaited", late, ""),
+        ("ConcurrencyCancelled", late, "queue-full"),
+    ]
+    assert completed(decided) == Conclusion.CANCELLED
 
 
 def test_cancel_in_progress_cancels_the_holder() -> None:

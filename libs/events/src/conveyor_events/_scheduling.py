@@ -110,14 +110,15 @@ class ConcurrencyAcquired(RunEvent):
 class ConcurrencyCancelled(RunEvent):
     """A workflow (`job_id` is None) or job gave way in its concurrency group and is being cancelled.
 
-    `reason` is `superseded` when a newer waiter replaced it as the one pending entry, or `cancel-in-progress`
-    when a newer entry with `cancel-in-progress: true` arrived while it held the group.
+    `reason` is `superseded` when a newer waiter replaced it as the one pending entry, `cancel-in-progress`
+    when a newer entry with `cancel-in-progress: true` arrived while it held the group, or `queue-full` when it
+    arrived at a `queue: max` group whose queue already held its limit of pending entries.
     """
 
     workflow: str
     job_id: str | None = None
     group: str
-    reason: Literal["superseded", "cancel-in-progress"]
+    reason: Literal["superseded", "cancel-in-progress", "queue-full"]
 
 
 class ApprovalRequested(RunEvent):

@@ -217,18 +217,26 @@ def _read_environment(reader: Reader, node: yaml.Node) -> Any:
 
 
 def read_concurrency(reader: Reader, node: yaml.Node, place: places.Place) -> Any:
-    """`concurrency`: a group name, or `group` and `cancel-in-progress`.
+    """`concurrency`: a group name, or `group`, `cancel-in-progress` and `queue` (`single` or `max`).
 
     Beyond GitHub, `max-in-progress: N` lets N runs or jobs hold the group at once, the others waiting in order.
     """
     if not isinstance(node, yaml.MappingNode):
         return reader.text(node, place, non_empty=True)
-    found = reader.fields(node, ("group", "cancel-in-progress", "max-in-progress"), ("group",)) or {}
+    keys = ("group", "cancel-in-progress", "queue", "max-in-progress")
+    found = reader.fields(node, keys, ("group",)) or {}
     result: dict[str, Any] = {}
     if "group" in found:
         result["group"] = reader.text(found["group"][1], place, non_empty=True)
     if "cancel-in-progress" in found:
         result["cancel-in-progress"] = reader.flag(found["cancel-in-progress"][1], place)
+    if "queue" in found:
+        queue = reader.text(found["queue"][1], None)
+        if queue not in ("single", "max"):
+            reader.unexpected(found["queue"][1])
+        elif queue == "max" and result.get("cancel-in-progress") is True:
+            reader.error(found["queue"][0], "`queue: max` cannot be combined with `cancel-in-progress: true`")
+        result["queue"] = queue
     if "max-in-progress" in found:
         result["max-in-progress"] = _positive_whole(reader, found["max-in-progress"][1], place)
     return result

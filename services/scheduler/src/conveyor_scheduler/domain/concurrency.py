@@ -2,8 +2,9 @@
 
 Groups are read from the runs' workflows and jobs rather than kept apart, so a run rebuilt from its stream
 brings its places back with it. GitHub's rule: one holder and one pending entry; a newer pending entry
-replaces (cancels) the older, and `cancel-in-progress` cancels the holder. With Conveyor's `max-in-progress: N`
-N entries hold the group and the others wait in FIFO order.
+replaces (cancels) the older, and `cancel-in-progress` cancels the holder. With `queue: max` up to
+`MAX_PENDING` entries wait in FIFO order and one arriving at a full queue is cancelled. With Conveyor's
+`max-in-progress: N` N entries hold the group and the others wait in FIFO order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from conveyor_events import ConcurrencyAcquired, ConcurrencyCancelled, Concurren
 
 from conveyor_scheduler.domain.rules import Concurrency
 from conveyor_scheduler.domain.state import RunState, SchedulerState
+
+MAX_PENDING = 100
+"""How many entries a `queue: max` group keeps waiting, as on GitHub."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,16 @@ def enter(state: SchedulerState, run_id: str, workflow: str, job_id: str | None,
     decided: list[RunEvent] = []
     if rule.cancel_in_progress:
         decided += [_cancel(entry, rule.group, "cancel-in-progress") for entry in group.holders if not entry.cancelled]
-    if rule.max_in_progress is None:
+    if rule.max_in_progress is None and rule.queue == "single":
         decided += [_cancel(entry, rule.group, "superseded") for entry in group.waiters]
     waited = ConcurrencyWaited(
         run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, since=state.now, slots=rule.slots
     )
+    if rule.queue == "max" and len(group.waiters) >= MAX_PENDING:
+        full = ConcurrencyCancelled(
+            run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, reason="queue-full"
+        )
+        return [*decided, waited, full]
     return [*decided, waited]
 
 

@@ -27,7 +27,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class Concurrency:
-    """`concurrency:` as a group name or `{group, cancel-in-progress, max-in-progress}`.
+    """`concurrency:` as a group name or `{group, cancel-in-progress, queue, max-in-progress}`.
 
     `max-in-progress: N` is Conveyor's extension: N entries may hold the group at once and the others wait in
     FIFO order, none of them replaced. Without it GitHub's rule holds: one holder, one pending, a newer pending
@@ -37,6 +37,8 @@ class Concurrency:
     group: str
     cancel_in_progress: bool = False
     max_in_progress: int | None = None
+    queue: Literal["single", "max"] = "single"
+    """GitHub's `queue`: `max` keeps up to `MAX_PENDING` entries waiting in order instead of one."""
 
     @property
     def slots(self) -> int:
@@ -143,4 +145,5 @@ def concurrency(raw: Any, contexts: Mapping[str, Any]) -> Concurrency | None:
         group=group,
         cancel_in_progress=_bool(mapping.get("cancel-in-progress", False), contexts, False),
         max_in_progress=int(slots) if isinstance(slots, int) and slots >= 1 else None,
+        queue="max" if mapping.get("queue") == "max" else "single",
     )
