@@ -187,3 +187,94 @@ def test_an_unknown_remote_action_fails_with_a_clear_message(
 
     assert code == 1
     assert "acme/missing" in output
+
+
+REPORTER = """
+name: Reporter
+inputs:
+  val:
+    description: a value from the workflow
+  late:
+    description: a default read when the step runs
+    default: ${{ env.LATE }}
+  flag:
+    description: a boolean in the workflow
+  number:
+    description: a number in the workflow
+  blank:
+    description: nothing in the workflow
+runs:
+  using: node20
+  pre: pre.js
+  main: main.js
+  post: post.js
+"""
+REPORTER_MAIN = """
+const e = process.env;
+console.log(`inputs [${e.INPUT_VAL}] [${e.INPUT_LATE}] [${e.INPUT_FLAG}] [${e.INPUT_NUMBER}] [${e.INPUT_BLANK}]`);
+if (e.INPUT_VAL === 'fail') process.exit(1);
+"""
+ENV_WRITER = """
+name: Env writer
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "WRITTEN=inside" >> "$GITHUB_ENV"
+    - shell: bash
+      run: echo "the next step sees [$WRITTEN] [${{ env.WRITTEN }}]"
+"""
+LATE_INPUTS = """
+on: push
+jobs:
+  inputs:
+    runs-on: x
+    steps:
+      - uses: actions/checkout@v4
+      - id: a
+        run: |
+          echo "v=from-step-a" >> "$GITHUB_OUTPUT"
+          echo "LATE=late-env" >> "$GITHUB_ENV"
+      - uses: acme/reporter@v1
+        with:
+          val: ${{ steps.a.outputs.v }}
+          flag: true
+          number: 1.0
+          blank:
+      - uses: acme/reporter@v1
+        continue-on-error: true
+        with:
+          val: fail
+      - uses: ./.github/actions/env-writer
+"""
+
+
+def test_action_inputs_post_steps_and_composite_env_follow_github(
+    repository: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = tmp_path / "remote" / "acme" / "reporter"
+    files = {
+        "action.yml": REPORTER,
+        "pre.js": "console.log('pre');\n",
+        "main.js": REPORTER_MAIN,
+        "post.js": "console.log(`post after [${process.env.INPUT_VAL}]`);\n",
+    }
+    for name, text in files.items():
+        (remote / name).parent.mkdir(parents=True, exist_ok=True)
+        (remote / name).write_text(text)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "v1"], ["tag", "v1"]):
+        subprocess.run(["git", "-C", str(remote), "-c", "user.name=t", "-c", "user.email=t@e", *args], check=True)
+    monkeypatch.setenv("CONVEYOR_ACTIONS_BASE_URL", str(tmp_path / "remote"))
+    root = repository(
+        {".github/workflows/ci.yml": LATE_INPUTS, ".github/actions/env-writer/action.yml": ENV_WRITER}
+    )
+    code, output = invoke("run", "-C", str(root))
+
+    assert code == 0, output
+    # inputs are evaluated when the step runs, not when its action was fetched; scalars read as GitHub writes them
+    assert "inputs [from-step-a] [late-env] [true] [1] []" in output
+    # the failing main step still gets its post, as does every action whose pre ran
+    assert "inputs [fail]" in output
+    assert "post after [from-step-a]" in output  # and evaluated again when the post runs
+    assert "post after [fail]" in output
+    assert "the next step sees [inside] [inside]" in output

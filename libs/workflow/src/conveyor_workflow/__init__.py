@@ -25,6 +25,7 @@ from conveyor_workflow._matrix import (
     name_uses_matrix,
 )
 from conveyor_workflow._model import Diagnostic, Job, Step, Workflow, WorkflowError
+from conveyor_workflow._schema import as_text
 from conveyor_workflow._triggers import skip_requested, triggered, validate_filters
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "ancestors",
+    "as_text",
     "dispatch_inputs",
     "evaluate",
     "evaluate_condition",

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from conveyor_workflow._expressions._values import format_number
 from conveyor_workflow._loader_yaml import Problem, key_text, position, scalar
 from conveyor_workflow._schema_expr import Place, check_expression, split_template
 
@@ -26,11 +27,7 @@ def as_text(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        return format_number(value)  # as GitHub prints a number: 15 significant digits, 1E+15
     return str(value)
 
 

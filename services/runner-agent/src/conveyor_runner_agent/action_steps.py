@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor_events import Conclusion
-from conveyor_workflow import ExpressionError, Status, Step, evaluate, evaluate_condition, interpolate
+from conveyor_workflow import ExpressionError, Status, Step, as_text, evaluate, evaluate_condition, interpolate
 
 from conveyor_runner_agent.adapters import CheckoutError, checkout
 from conveyor_runner_agent.adapters.action_source import ActionSource, find_metadata
@@ -63,6 +63,8 @@ class _Post:
     prepared: _Prepared
     env: dict[str, str]
     state: dict[str, str]
+    step: Step | None = None
+    """The job's step that uses the action: its inputs are evaluated again when the post runs, as on GitHub."""
 
 
 @dataclass
@@ -76,6 +78,8 @@ class ActionSteps:
     """Remote actions prepared before the first step (for their `pre`), by step index."""
     states: dict[int, dict[str, str]] = field(default_factory=dict)
     """What a `pre` script saved, for its action's `main` and `post`, by step index."""
+    pre_posts: dict[int, _Post] = field(default_factory=dict)
+    """The `post` of an action whose `pre` ran, by step index: due even when its main step is skipped."""
     docker: DockerActions | None = None
 
     async def run(
@@ -98,8 +102,13 @@ class ActionSteps:
             await self._image_step(index, step, contexts, env, record, name)
             return
         try:
-            prepared = self.prepared.pop(index, None) if depth == 0 else None
-            prepared = prepared or await self._prepare(uses, step, contexts)
+            fetched = self.prepared.pop(index, None) if depth == 0 else None
+            # Inputs are evaluated now, not when the action was fetched for its `pre`: they may read the steps
+            # and the environment that ran since.
+            if fetched is not None:
+                prepared = self._with_inputs(fetched, step, contexts)
+            else:
+                prepared = await self._prepare(uses, step, contexts)
         except ActionError as error:
             raise self.job.failure(str(error)) from error
         for warning in prepared.warnings:
@@ -109,12 +118,14 @@ class ActionSteps:
             await self._composite(index, prepared, contexts, env, record, depth)
         elif using.startswith("node"):
             state = self.states.pop(index, {}) if depth == 0 else {}
-            state = {
-                **state,
-                **await self._node(index, prepared, prepared.definition.runs.main, env, record, name, state),
-            }
-            if prepared.definition.runs.post:
-                self.posts.append(_Post(f"Post {name}", prepared, env, state))
+            post = self.pre_posts.pop(index, None) if depth == 0 else None
+            if post is None and prepared.definition.runs.post:
+                # Registered before main runs, as on GitHub: the post (cleanup) runs even when main fails.
+                post = _Post(f"Post {name}", prepared, env, dict(state), step if depth == 0 else None)
+                self.posts.append(post)
+            saved = await self._node(index, prepared, prepared.definition.runs.main, env, record, name, state)
+            if post is not None:
+                post.state.update(saved)
         else:
             await self._docker(index, prepared, contexts, env, record, name)
 
@@ -126,6 +137,10 @@ class ActionSteps:
             raise job.failure(f"checkout failed: {error}") from error
 
     async def _prepare(self, uses: str, step: Step, contexts: Mapping[str, Any]) -> _Prepared:
+        return self._with_inputs(await self._load(uses), step, contexts)
+
+    async def _load(self, uses: str) -> _Prepared:
+        """The action `uses` names, fetched and its metadata read; its inputs are not evaluated yet."""
         reference = parse_uses(uses)
         match reference:
             case LocalAction():
@@ -138,9 +153,14 @@ class ActionSteps:
                 raise ActionError(f"'{uses}' is a container image, not an action with metadata")
         metadata = await asyncio.to_thread(find_metadata, directory)
         definition = load_action(metadata.read_text(), str(metadata))
-        given = {key: interpolate(str(value), contexts) for key, value in step.with_.items()}
-        inputs, warnings = resolve_inputs(definition, given, lambda text: interpolate(text, contexts))
-        return _Prepared(uses, directory, definition, inputs, warnings)
+        return _Prepared(uses, directory, definition, {})
+
+    @staticmethod
+    def _with_inputs(prepared: _Prepared, step: Step, contexts: Mapping[str, Any]) -> _Prepared:
+        """`prepared` with the inputs `step` gives it (`with:`, then the defaults) evaluated in `contexts`."""
+        given = {key: interpolate(as_text(value), contexts) for key, value in step.with_.items()}
+        inputs, warnings = resolve_inputs(prepared.definition, given, lambda text: interpolate(text, contexts))
+        return replace(prepared, inputs=inputs, warnings=warnings)
 
     async def _node(
         self,
@@ -196,18 +216,18 @@ class ActionSteps:
         inner = {**contexts, "inputs": prepared.inputs}
         action_env = {
             **env,
-            **{key: interpolate(str(value), inner) for key, value in runs.env.items()},
+            **{key: interpolate(as_text(value), inner) for key, value in runs.env.items()},
             **input_env(prepared.inputs),
             "GITHUB_ACTION_PATH": str(prepared.directory),
         }
-        args = [interpolate(str(arg), inner) for arg in runs.args]
+        args = [interpolate(as_text(arg), inner) for arg in runs.args]
         await self._container(index, tag, args, runs.entrypoint, action_env, record, name)
 
     async def _image_step(
         self, index: int, step: Step, contexts: dict[str, Any], env: dict[str, str], record: StepRecord, name: str
     ) -> None:
         """`uses: docker://IMAGE`: the image run with `with: args` (split like a shell) and `with: entrypoint`."""
-        given = {key: interpolate(str(value), contexts) for key, value in step.with_.items()}
+        given = {key: interpolate(as_text(value), contexts) for key, value in step.with_.items()}
         image = (step.uses or "").removeprefix("docker://")
         args = shlex.split(given.get("args", ""))
         await self._container(index, image, args, given.get("entrypoint"), env, record, name)
@@ -269,7 +289,12 @@ class ActionSteps:
         steps: dict[str, dict[str, Any]] = {}
         github = {**outer["github"], "action_path": str(prepared.directory), "action": prepared.reference}
         failed = False
+        job_env = dict(job.env)
         for nested in prepared.definition.runs.steps:
+            # What an earlier step of the action wrote to $GITHUB_ENV reaches the later ones, as on GitHub.
+            written = {name: value for name, value in job.env.items() if job_env.get(name) != value}
+            env = {**env, **written}
+            job_env = dict(job.env)
             contexts = {**outer, "github": github, "inputs": prepared.inputs, "steps": steps, "env": env}
             status: Status = "failure" if failed else "success"
             nested_name = job.masker.mask(interpolate(step_name(nested), contexts))
@@ -327,11 +352,11 @@ class ActionSteps:
             if not uses or uses.startswith((_CHECKOUT, "./", "docker://")):
                 continue
             try:
-                prepared = await self._prepare(uses, step, contexts)
+                fetched = await self._load(uses)
             except ActionError as error:
                 raise self.job.failure(str(error)) from error
-            self.prepared[index] = prepared
-            runs = prepared.definition.runs
+            self.prepared[index] = fetched
+            runs = fetched.definition.runs
             if runs.using.startswith("node") and runs.pre:
                 env = self.job.step_env(step.env, contexts)
                 name = f"Pre {self.job.masker.mask(interpolate(step_name(step), contexts))}"
@@ -339,14 +364,26 @@ class ActionSteps:
                 async def pre(
                     slot: int,
                     record: StepRecord,
-                    prepared: _Prepared = prepared,
+                    fetched: _Prepared = fetched,
+                    step: Step = step,
                     env: dict[str, str] = env,
                     name: str = name,
                     index: int = index,
                 ) -> None:
+                    try:
+                        prepared = self._with_inputs(fetched, step, contexts)
+                    except ExpressionError as error:
+                        raise self.job.failure(str(error)) from error
+                    post = None
+                    if prepared.definition.runs.post:  # due from now on, whether or not the main step runs
+                        post = _Post(f"Post {name.removeprefix('Pre ')}", prepared, env, {}, step)
+                        self.pre_posts[index] = post
+                        self.posts.append(post)
                     self.states[index] = await self._node(
                         slot, prepared, prepared.definition.runs.pre, env, record, name, {}
                     )
+                    if post is not None:
+                        post.state.update(self.states[index])
 
                 await self.job.extra_step(name, runs.pre_if or "always()", "success", pre, before=True)
 
@@ -356,7 +393,13 @@ class ActionSteps:
             post = self.posts.pop()
 
             async def run(slot: int, record: StepRecord, post: _Post = post) -> None:
-                runs = post.prepared.definition.runs
-                await self._node(slot, post.prepared, runs.post, post.env, record, post.name, post.state)
+                prepared = post.prepared
+                if post.step is not None:
+                    try:
+                        prepared = self._with_inputs(prepared, post.step, self.job.contexts())
+                    except ExpressionError as error:
+                        raise self.job.failure(str(error)) from error
+                runs = prepared.definition.runs
+                await self._node(slot, prepared, runs.post, post.env, record, post.name, post.state)
 
             await self.job.extra_step(post.name, post.prepared.definition.runs.post_if or "always()", status, run)

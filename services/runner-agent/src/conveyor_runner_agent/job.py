@@ -29,6 +29,7 @@ from conveyor_workflow import (
     Job,
     Status,
     Step,
+    as_text,
     evaluate,
     evaluate_condition,
     github_context,
@@ -410,7 +411,7 @@ class JobRun(StepProcesses):
             self.results.append(cancelled)
             await asyncio.shield(self._completed(index, step, name, cancelled, record))
             raise
-        except StepError as failure:
+        except (StepError, ExpressionError) as failure:  # an expression that fails fails its step, not the job
             self.log_error(index, failure)
             if str(failure):
                 record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(str(failure))))
@@ -480,7 +481,7 @@ class JobRun(StepProcesses):
         """`base` (the job's environment) with a step's own `env` over it, each value interpolated in order."""
         env = dict(self.env if base is None else base)
         for variable, value in extra.items():
-            env[variable] = interpolate(str(value), {**contexts, "env": env})
+            env[variable] = interpolate(as_text(value), {**contexts, "env": env})
         return env
 
     async def _emit(self, event: RunEvent, kind: str, index: int | None = None, *, wait: bool = True) -> None:
