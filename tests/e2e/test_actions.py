@@ -96,6 +96,15 @@ jobs:
 """
 
 
+def tagged_repository(folder: Path, files: dict[str, str]) -> None:
+    """A git repository of `files` in `folder`, its one commit tagged v1: a remote action to fetch."""
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "v1"], ["tag", "v1"]):
+        subprocess.run(["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@e", *args], check=True)
+
+
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
@@ -158,11 +167,7 @@ def test_a_remote_javascript_action_with_pre_and_post(
         "post.js": POST_JS,
         "pre.js": "console.log('pre runs first');\n",
     }
-    for name, text in repository_files.items():
-        (remote / name).parent.mkdir(parents=True, exist_ok=True)
-        (remote / name).write_text(text)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "v1"], ["tag", "v1"]):
-        subprocess.run(["git", "-C", str(remote), "-c", "user.name=t", "-c", "user.email=t@e", *args], check=True)
+    tagged_repository(remote, repository_files)
     monkeypatch.setenv("CONVEYOR_ACTIONS_BASE_URL", str(tmp_path / "remote"))
     workflow = (
         "on: push\njobs:\n  remote:\n    runs-on: x\n    steps:\n      - run: echo first step\n"
@@ -259,11 +264,7 @@ def test_action_inputs_post_steps_and_composite_env_follow_github(
         "main.js": REPORTER_MAIN,
         "post.js": "console.log(`post after [${process.env.INPUT_VAL}]`);\n",
     }
-    for name, text in files.items():
-        (remote / name).parent.mkdir(parents=True, exist_ok=True)
-        (remote / name).write_text(text)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "v1"], ["tag", "v1"]):
-        subprocess.run(["git", "-C", str(remote), "-c", "user.name=t", "-c", "user.email=t@e", *args], check=True)
+    tagged_repository(remote, files)
     monkeypatch.setenv("CONVEYOR_ACTIONS_BASE_URL", str(tmp_path / "remote"))
     root = repository(
         {".github/workflows/ci.yml": LATE_INPUTS, ".github/actions/env-writer/action.yml": ENV_WRITER}
