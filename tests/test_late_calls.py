@@ -58,6 +58,7 @@ jobs:
     needs: setup
     if: IF
     strategy:
+      fail-fast: false
       matrix: MATRIX
     uses: ./.github/workflows/called.yml
     with:
@@ -138,6 +139,7 @@ on:
 jobs:
   call:
     strategy:
+      fail-fast: false
       matrix: MATRIX
     uses: ./.github/workflows/called.yml
     with:

@@ -15,6 +15,7 @@ from conveyor_events import (
     JobPlanned,
     JobQueued,
     JobSkipped,
+    JobStarted,
     NeedResult,
     RunCompleted,
     RunEvent,
@@ -235,7 +236,8 @@ def test_the_callers_if_gates_the_whole_call(
 def test_a_matrix_over_a_call_makes_independent_calls_with_their_own_matrix() -> None:
     frames = [
         call(f"ci.call.{leg}", with_={"os": "${{ matrix.os }}"}, inputs={"os": {"type": "string"}},
-             outputs={"out": "${{ inputs.os }}-${{ jobs.build.outputs.v }}"}, matrix={"os": os})
+             outputs={"out": "${{ inputs.os }}-${{ jobs.build.outputs.v }}"}, matrix={"os": os},
+             strategy={"fail-fast": False})
         for leg, os in ((1, "linux"), (2, "mac"))
     ]
     spec = {"strategy": {"matrix": {"n": [1, 2]}}}
@@ -257,6 +259,47 @@ def test_a_matrix_over_a_call_makes_independent_calls_with_their_own_matrix() ->
     run.complete("ci.call.2/build.1", v="a")
     last = queued(run.complete("ci.call.2/build.2", v="b"))
     assert last["ci.report"].needs["call"] == NeedResult(result=Conclusion.FAILURE, outputs={"out": "mac-b"})
+
+
+AT = "${{ strategy.job-index }}/${{ strategy.job-total }}"
+
+
+def matrix_of_calls(strategy: dict[str, Any], legs: int = 3) -> tuple[Run, list[RunEvent]]:
+    """A call with a matrix of `legs` legs, each leg one job `ci.call.<n>/build`, its caller's `strategy`."""
+    frames = [
+        call(f"ci.call.{leg}", with_={"n": "${{ matrix.n }}", "at": AT},
+             inputs={"n": {"type": "number"}, "at": {"type": "string"}},
+             outputs={"out": "${{ jobs.build.outputs.v }}"}, matrix={"n": leg}, strategy=strategy)
+        for leg in range(1, legs + 1)
+    ]
+    builds = [job(f"{frame.job_id}/build", (frame,)) for frame in frames]
+    report = job("ci.report", needs=tuple(b.job_id for b in builds), condition="always()")
+    run = Run()
+    return run, run.feed(request(), *planned(*builds, report))
+
+
+def test_a_failing_leg_of_a_matrix_of_calls_cancels_the_other_legs_by_default() -> None:
+    run, first = matrix_of_calls({})
+    assert list(queued(first)) == ["ci.call.1/build", "ci.call.2/build", "ci.call.3/build"]
+    assert [event.inputs for event in queued(first).values()] == [
+        {"n": 1, "at": "0/3"}, {"n": 2, "at": "1/3"}, {"n": 3, "at": "2/3"}
+    ]
+    run.feed(JobStarted(run_id=RUN, job_id="ci.call.3/build", runner_id="r"))
+    decided = run.complete("ci.call.1/build", Conclusion.FAILURE)
+    assert [(e.job_id, e.conclusion) for e in decided if isinstance(e, JobCompleted)] == [
+        ("ci.call.2/build", Conclusion.CANCELLED)
+    ]
+    assert [e.job_id for e in decided if isinstance(e, JobCancelRequested)] == ["ci.call.3/build"]
+
+
+def test_max_parallel_of_a_matrix_of_calls_limits_the_legs_in_progress() -> None:
+    run, first = matrix_of_calls({"max-parallel": 1, "fail-fast": False})
+    assert list(queued(first)) == ["ci.call.1/build"]
+    assert list(queued(run.complete("ci.call.1/build", Conclusion.FAILURE))) == ["ci.call.2/build"]
+    assert list(queued(run.complete("ci.call.2/build", v="two"))) == ["ci.call.3/build"]
+    report = queued(run.complete("ci.call.3/build", v=""))["ci.report"]
+    # the last leg that succeeded and set a value gives the output
+    assert report.needs["call"] == NeedResult(result=Conclusion.FAILURE, outputs={"out": "two"})
 
 
 def test_nested_calls_pass_inputs_down_and_outputs_up() -> None:

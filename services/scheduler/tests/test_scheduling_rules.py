@@ -16,6 +16,7 @@ from conveyor_events import (
     JobCompleted,
     JobLost,
     JobPlanned,
+    JobQueued,
     JobStarted,
     LeaseRenewed,
     RunCancelRequested,
@@ -136,6 +137,18 @@ def test_job_continue_on_error_keeps_the_run_and_dependants_going(
     assert kinds(decided)[0] == (dependant, "ci.b")
     s.end("r1", "ci.b")
     assert completed(s.decided) == run_conclusion
+
+
+def test_a_matrix_jobs_outputs_are_those_of_the_leg_that_completed_last() -> None:
+    s = Scheduler()
+    legs = matrix("r1", "t", 3, strategy={"fail-fast": False})
+    s.plan("r1", *legs, job("r1", "after", tuple(leg.job_id for leg in legs)))
+    for minute, leg in ((1, 3), (2, 1), (3, 2)):
+        s.at(minute)
+        decided = s.feed(JobCompleted(run_id="r1", job_id=f"ci.t.{leg}", conclusion=Conclusion.SUCCESS,
+                                      outputs={"v": f"leg-{leg}"}))
+    [after] = [e for e in decided if isinstance(e, JobQueued)]
+    assert after.needs["t"].outputs == {"v": "leg-2"}
 
 
 # max-parallel ----------------------------------------------------------------------------------------------

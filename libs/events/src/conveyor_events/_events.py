@@ -150,6 +150,8 @@ class CallFrame(BaseModel):
     """The called workflow's `on.workflow_call.outputs` (name → value expression over its `jobs` context)."""
     matrix: dict[str, Any] | None = None
     """The caller's matrix leg, when it has a matrix."""
+    strategy: dict[str, Any] = Field(default_factory=dict)
+    """The caller's `strategy:` without its matrix (`fail-fast`, `max-parallel`), which its legs follow."""
     matrix_expression: str | dict[str, Any] | None = None
     """The caller's `strategy.matrix` as written when it is computed from expressions: the call is planned once,
     its jobs standing for every leg's, and the scheduler expands it into legs (a `MatrixExpanded` for each of

@@ -154,6 +154,7 @@ def _leg(
         inherit_secrets=job.secrets == "inherit",
         outputs={output: str(entry.get("value", "")) for output, entry in outputs.items()},
         matrix=matrix,
+        strategy={key: value for key, value in (job.strategy or {}).items() if key != "matrix"},
         matrix_expression=late,
     )
     inner = _Scope(

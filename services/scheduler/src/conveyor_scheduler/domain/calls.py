@@ -47,17 +47,27 @@ def results(run: RunState, jobs: Iterable[JobState], frames: Sequence[CallFrame]
 
 
 def _result(run: RunState, members: list[JobState], depth: int) -> NeedResult:
-    """Matrix legs combined; a call's jobs combined, and its outputs (per caller leg, in plan order) merged."""
+    """Matrix legs combined; a call's jobs combined, and its outputs merged.
+
+    Outputs are merged in the order the legs completed, so the last to complete wins, as on GitHub. Of a matrix
+    of calls, only a leg that succeeded and a value it actually set count ("the output set by the last
+    successful completing reusable workflow of the matrix which actually sets a value"); a single call gives
+    its outputs as they are.
+    """
     result = combined([effective(run, member) or Conclusion.SKIPPED for member in members])
     outputs: dict[str, str] = {}
     calls: dict[str, list[JobState]] = {}
+    for member in sorted((m for m in members if len(m.plan.call) == depth), key=lambda m: m.since):
+        outputs.update(member.outputs)
     for member in members:
-        if len(member.plan.call) == depth:
-            outputs.update(member.outputs)
-        else:
+        if len(member.plan.call) > depth:
             calls.setdefault(member.plan.call[depth].job_id, []).append(member)
-    for called in calls.values():
-        outputs.update(call_outputs(run, called, called[0].plan.call[: depth + 1]))
+    for called in sorted(calls.values(), key=lambda jobs: max(job.since for job in jobs)):
+        values = call_outputs(run, called, called[0].plan.call[: depth + 1])
+        if len(calls) == 1:  # one call, no matrix: its outputs whatever they are
+            outputs.update(values)
+        elif combined([effective(run, job) or Conclusion.SKIPPED for job in called]) == Conclusion.SUCCESS:
+            outputs.update({name: value for name, value in values.items() if value != ""})
     return NeedResult(result=result, outputs=outputs)
 
 
@@ -110,8 +120,78 @@ def caller_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any
         "inputs": call_inputs(run, outer),
         "needs": needs,
         "matrix": dict(frame.matrix or {}),
-        "strategy": {},
+        "strategy": _caller_strategy(run, frames),
     }
+
+
+def call_legs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, list[JobState]]:
+    """The legs of the innermost caller of `frames` (one when it has no matrix) in plan order, each with the jobs
+    planned within it."""
+    depth, frame = len(frames) - 1, frames[-1]
+    outer = [outer.job_id for outer in frames[:-1]]
+    legs: dict[str, list[JobState]] = {}
+    for job in run.jobs.values():
+        call = job.plan.call
+        if len(call) > depth and call[depth].job_key == frame.job_key and [f.job_id for f in call[:depth]] == outer:
+            legs.setdefault(call[depth].job_id, []).append(job)
+    return legs or {frame.job_id: []}
+
+
+def _caller_strategy(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
+    """The `strategy` context of the innermost caller of `frames`, as one of its legs sees it."""
+    frame, legs = frames[-1], list(call_legs(run, frames))
+    max_parallel = frame.strategy.get("max-parallel")
+    return {
+        "fail-fast": caller_fails_fast(frame),
+        "job-index": legs.index(frame.job_id) if frame.job_id in legs else 0,
+        "job-total": len(legs),
+        "max-parallel": max_parallel if isinstance(max_parallel, int) else len(legs),
+    }
+
+
+def caller_fails_fast(frame: CallFrame) -> bool:
+    """The caller's `strategy.fail-fast` (true unless it says a literal false)."""
+    return frame.strategy.get("fail-fast", True) is not False
+
+
+def failed_call_leg(run: RunState, job: JobState) -> JobState | None:
+    """A job of another leg of a matrix of calls the job runs within that failed for good, when that caller's
+    `fail-fast` is on: the whole matrix of calls gives way, as a matrix job's legs do. None otherwise."""
+    from conveyor_scheduler.domain.progress import retryable  # progress reads this module
+
+    for depth, frame in enumerate(job.plan.call):
+        if not caller_fails_fast(frame):
+            continue
+        legs = call_legs(run, job.plan.call[: depth + 1])
+        for leg, members in legs.items():
+            if leg == frame.job_id:
+                continue
+            for member in members:
+                failed = member.status == "completed" and effective(run, member) == Conclusion.FAILURE
+                if failed and not retryable(run, member):
+                    return member
+    return None
+
+
+def call_legs_busy(run: RunState, job: JobState) -> bool:
+    """The job's leg of a matrix of calls has not started while its caller's `max-parallel` legs are in
+    progress: it waits, as a matrix job's legs do."""
+    for depth, frame in enumerate(job.plan.call):
+        limit = frame.strategy.get("max-parallel")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            continue
+        legs = call_legs(run, job.plan.call[: depth + 1])
+        if _leg_in_progress(legs.get(frame.job_id, [])):
+            continue
+        if sum(_leg_in_progress(members) for leg, members in legs.items() if leg != frame.job_id) >= limit:
+            return True
+    return False
+
+
+def _leg_in_progress(members: list[JobState]) -> bool:
+    """A leg started (one of its jobs left `pending`, or was admitted) and not every job of it completed."""
+    started = any(job.status != "pending" or job.holds or job.approved for job in members)
+    return started and not all(job.status == "completed" for job in members)
 
 
 def _top(run: RunState, frames: Sequence[CallFrame]) -> str:

@@ -12,7 +12,7 @@ from conveyor_events import Conclusion, JobCancelRequested, JobCompleted, RunEve
 from conveyor_workflow import ExpressionError, evaluate_condition
 
 from conveyor_scheduler.domain import rules
-from conveyor_scheduler.domain.calls import needs_context
+from conveyor_scheduler.domain.calls import failed_call_leg, needs_context
 from conveyor_scheduler.domain.conclusions import effective
 from conveyor_scheduler.domain.contexts import cancelled, job_contexts, legs
 from conveyor_scheduler.domain.progress import retryable
@@ -39,7 +39,7 @@ def cancellations(state: SchedulerState, run: RunState) -> list[RunEvent]:
 def _reason(run: RunState, job: JobState) -> str | None:
     if job.cancel_reason:
         return f"cancelled: {job.cancel_reason}"
-    failed = failed_leg(run, job)
+    failed = failed_leg(run, job) or failed_call_leg(run, job)
     if failed is not None:
         return f"cancelled by fail-fast: the matrix leg '{failed.plan.name}' failed"
     if cancelled(run, job) and job.status in ACTIVE and not _carries_on(run, job):

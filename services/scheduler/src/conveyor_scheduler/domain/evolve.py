@@ -135,7 +135,7 @@ def _job(state: SchedulerState, run: RunState, job: JobState, event: RunEvent) -
         case JobCompleted():
             failure = "timeout" if job.timed_out and event.conclusion != Conclusion.SUCCESS else None
             return run.job(job_id, status="completed", conclusion=event.conclusion, outputs=dict(event.outputs),
-                           failure=failure or _CLOSED_WITH.get(event.conclusion))
+                           failure=failure or _CLOSED_WITH.get(event.conclusion), since=now)
         case JobTimedOut() if event.phase == "running" and job.status == "running" and job.runner_id is not None:
             # The runner stops the job, runs its `if: always()` steps and reports; the run waits for that.
             return run.job(job_id, timed_out=True)

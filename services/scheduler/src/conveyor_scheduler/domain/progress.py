@@ -109,6 +109,8 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[s
     limit = rules.max_parallel(job.plan.spec, contexts)
     if limit is not None and sum(_in_progress(leg) for leg in legs(run, job)) >= limit:
         return []
+    if job.plan.call and calls.call_legs_busy(run, job):
+        return []
     rule = rules.concurrency(job.plan.spec.get("concurrency"), contexts)
     if rule is not None:
         return concurrency.enter(state, run.run_id, job.plan.workflow, job.plan.job_id, rule)
