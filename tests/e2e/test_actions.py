@@ -276,6 +276,7 @@ def test_action_inputs_post_steps_and_composite_env_follow_github(
     assert "inputs [from-step-a] [late-env] [true] [1] []" in output
     # the failing main step still gets its post, as does every action whose pre ran
     assert "inputs [fail]" in output
+    assert "Process completed with exit code" not in output  # a JavaScript action's exit code is not an error line
     assert "post after [from-step-a]" in output  # and evaluated again when the post runs
     assert "post after [fail]" in output
     assert "the next step sees [inside] [inside]" in output

@@ -35,6 +35,7 @@ from conveyor_runner_agent.domain.actions import (
     resolve_inputs,
 )
 from conveyor_runner_agent.domain.steps import step_name
+from conveyor_runner_agent.step_processes import EXIT_CODE
 
 if TYPE_CHECKING:
     from conveyor_runner_agent.job import JobRun
@@ -181,6 +182,25 @@ class ActionSteps:
             "GITHUB_ACTION_REPOSITORY": prepared.reference.split("@")[0] if "@" in prepared.reference else "",
             "GITHUB_ACTION_REF": prepared.reference.split("@")[1] if "@" in prepared.reference else "",
         }
+        try:
+            return await self._run_node(index, prepared, script, environment, record, name, state)
+        except self.job.step_errors() as error:
+            if str(error).startswith(EXIT_CODE):
+                # GitHub's runner reports a JavaScript action's exit code only in its debug log: what the action
+                # said (core.setFailed) is the error shown.
+                raise self.job.failure("") from error
+            raise
+
+    async def _run_node(
+        self,
+        index: int,
+        prepared: _Prepared,
+        script: str,
+        environment: dict[str, str],
+        record: StepRecord,
+        name: str,
+        state: Mapping[str, str],
+    ) -> dict[str, str]:
         return await self.job.run_command(
             index,
             ["node", str(prepared.directory / script)],
@@ -287,7 +307,14 @@ class ActionSteps:
             raise self.job.failure(f"'{prepared.reference}': composite actions nest deeper than {MAX_COMPOSITE_DEPTH}")
         job = self.job
         steps: dict[str, dict[str, Any]] = {}
-        github = {**outer["github"], "action_path": str(prepared.directory), "action": prepared.reference}
+        repository, _, ref = prepared.reference.partition("@") if "@" in prepared.reference else ("", "", "")
+        github = {
+            **outer["github"],
+            "action_path": str(prepared.directory),
+            "action": prepared.reference,
+            "action_repository": repository,
+            "action_ref": ref,
+        }
         failed = False
         job_env = dict(job.env)
         for nested in prepared.definition.runs.steps:

@@ -216,7 +216,7 @@ class StepProcesses:
             self._prepend_path(entry)
         record.summary += files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
         if code != 0:
-            raise StepError(f"Process completed with exit code {code}.")
+            raise StepError(f"{EXIT_CODE} {code}.")
         if errors or record.failures:
             raise StepError([*errors, *record.failures][0])
         return saved
@@ -302,6 +302,9 @@ class StepProcesses:
             merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
         return merged
 
+
+EXIT_CODE = "Process completed with exit code"
+"""How the error of a step whose process exited non-zero begins."""
 
 _GITHUB_VARIABLES = (
     "action", "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
