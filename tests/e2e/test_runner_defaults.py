@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,7 @@ jobs:
           echo "token-set=[$([ -n "$GITHUB_TOKEN" ] && echo yes || echo no)]"
           echo "action=[$GITHUB_ACTION ${{ github.action }}]"
           echo "server=[$GITHUB_SERVER_URL] api=[$GITHUB_API_URL] retention=[$GITHUB_RETENTION_DAYS]"
+          echo "repository=[${{ github.repository }}] owner=[$GITHUB_REPOSITORY_OWNER]"
           echo "workflow-ref=[$GITHUB_WORKFLOW_REF] protected=[$GITHUB_REF_PROTECTED] env=[$RUNNER_ENVIRONMENT]"
           echo "tool-cache-set=[$([ -n "$RUNNER_TOOL_CACHE" ] && echo yes || echo no)]"
           echo "written=[${{ steps.failing.outputs.written }}] piped=[${{ steps.piped.outcome }}]"
@@ -70,6 +72,8 @@ def test_a_steps_shell_variables_name_and_outputs_are_githubs(
     repository: Callable[..., Path], tmp_path: Path
 ) -> None:
     root = repository({".github/workflows/release.yml": WORKFLOW})
+    remote = ["git", "-C", str(root), "remote", "add", "origin", "git@github.com:octo-org/release-train.git"]
+    subprocess.run(remote, check=True)
     data = tmp_path / "data"
     result = CliRunner().invoke(app, ["run", "-C", str(root), "--data-dir", str(data), "-s", "TOKEN=t0k3n-value"])
     output = result.output
@@ -80,7 +84,10 @@ def test_a_steps_shell_variables_name_and_outputs_are_githubs(
     assert "token-set=[yes]" in output
     assert "action=[__run_3 __run_3]" in output
     assert "server=[https://github.com] api=[https://api.github.com] retention=[90]" in output
-    assert f"workflow-ref=[{root}/.github/workflows/release.yml@refs/heads/main] protected=[false]" in output
+    # github.repository is owner/name from the origin remote, as act reads it
+    assert "repository=[octo-org/release-train] owner=[octo-org]" in output
+    workflow_ref = "octo-org/release-train/.github/workflows/release.yml@refs/heads/main"
+    assert f"workflow-ref=[{workflow_ref}] protected=[false]" in output
     assert "env=[self-hosted]" in output
     assert "tool-cache-set=[yes]" in output
     assert "written=[before the failure] piped=[failure]" in output

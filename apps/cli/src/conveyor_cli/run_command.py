@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,20 @@ def find_repository(directory: Path, workflows: tuple[Path, ...] = ()) -> tuple[
     return root, ref, sha, chosen
 
 
+_REMOTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/:]+@[^/:]+:)(?:.*/)?([^/]+)/([^/]+?)(?:\.git)?/?$")
+"""A remote's URL (`https://host/owner/name.git`, `git@host:owner/name.git`): its last two parts."""
+
+
+def repository_name(root: Path) -> str:
+    """The repository as `github.repository` names it: `owner/name` from the URL of its `origin` remote, as act
+    reads it, else its path (a repository with no remote, or one cloned from a path)."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True, check=False, timeout=30
+    )
+    found = _REMOTE_URL.match(done.stdout.strip()) if done.returncode == 0 else None
+    return f"{found[1]}/{found[2]}" if found else str(root)
+
+
 def _workflow_files(root: Path, workflows: tuple[Path, ...]) -> list[str]:
     found: list[str] = []
     for given in workflows:
@@ -141,7 +157,7 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
         system = EmbeddedSystem(settings, secrets=options.secrets)
         async with system.running():
             request = request_run(
-                repository=str(root),
+                repository=repository_name(root),
                 ref=str((payload or {}).get("ref") or ref),
                 sha=sha,
                 event_name=options.event_name,
