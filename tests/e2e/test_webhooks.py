@@ -38,7 +38,7 @@ jobs:
   build:
     runs-on: ubuntu-latest
     steps:
-      - run: echo "pushed ${{ github.ref_name }} at ${{ github.sha }} by ${{ github.actor }}"
+      - run: echo "pushed ${{ github.ref_name }} at ${{ github.sha }} by ${{ github.actor }} to $GITHUB_REPOSITORY"
 """
 
 PR_WORKFLOW = """
@@ -131,7 +131,8 @@ async def test_a_signed_push_runs_the_workflows_of_the_local_clone(
             sha,
             "octocat",
         )
-        assert await log_lines(http, run_id, "build") == [f"pushed main at {sha} by octocat"]
+        # github.repository is the repository's GitHub name, not where Conveyor reads it from
+        assert await log_lines(http, run_id, "build") == [f"pushed main at {sha} by octocat to octo/demo"]
 
 
 async def test_concurrent_redeliveries_and_one_after_a_restart_make_one_run(

@@ -99,14 +99,14 @@ _REMOTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/:]+@[^/:]+:)(?:.*/
 """A remote's URL (`https://host/owner/name.git`, `git@host:owner/name.git`): its last two parts."""
 
 
-def repository_name(root: Path) -> str:
+def repository_name(root: Path) -> str | None:
     """The repository as `github.repository` names it: `owner/name` from the URL of its `origin` remote, as act
-    reads it, else its path (a repository with no remote, or one cloned from a path)."""
+    reads it; None for a repository with no remote, or one cloned from a path (its path stands for it)."""
     done = subprocess.run(
         ["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True, check=False, timeout=30
     )
     found = _REMOTE_URL.match(done.stdout.strip()) if done.returncode == 0 else None
-    return f"{found[1]}/{found[2]}" if found else str(root)
+    return f"{found[1]}/{found[2]}" if found else None
 
 
 def _workflow_files(root: Path, workflows: tuple[Path, ...]) -> list[str]:
@@ -157,7 +157,8 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
         system = EmbeddedSystem(settings, secrets=options.secrets)
         async with system.running():
             request = request_run(
-                repository=repository_name(root),
+                repository=str(root),
+                repository_name=repository_name(root),
                 ref=str((payload or {}).get("ref") or ref),
                 sha=sha,
                 event_name=options.event_name,

@@ -92,6 +92,14 @@ class RunRequested(RunEvent):
     """Only these jobs (by key) and the jobs they need; every job when empty."""
     fork: bool = False
     """The code comes from a fork's pull request: its jobs get no secrets, as on GitHub."""
+    repository_name: str | None = None
+    """The repository as GitHub names it (`owner/name`), which `github.repository` reads, where `repository` is
+    where to find it (a path or a clone URL); None when `repository` is that name already."""
+
+    @property
+    def github_repository(self) -> str:
+        """`github.repository`: the GitHub name when known, else the repository as given."""
+        return self.repository_name or self.repository
 
 
 class RunPlanned(RunEvent):

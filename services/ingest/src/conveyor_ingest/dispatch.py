@@ -60,6 +60,7 @@ async def dispatched_run(
     full_ref, sha = await _resolve(repository, ref, remotes)
     return request_run(
         repository=repository["url"],
+        repository_name=repository.get("github") or None,
         ref=full_ref,
         sha=sha,
         event_name=event,
@@ -100,6 +101,7 @@ async def _workflow_dispatch(
         raise DispatchRefused(f"cannot dispatch workflow '{path}': {'; '.join(checked.problems)}")
     return request_run(
         repository=repository["url"],
+        repository_name=repository.get("github") or None,
         ref=full_ref,
         sha=sha,
         event_name="workflow_dispatch",
@@ -136,6 +138,7 @@ async def _repository_dispatch(
     full_ref, sha = await _resolve(repository, branch, remotes)
     return request_run(
         repository=repository["url"],
+        repository_name=repository.get("github") or None,
         ref=full_ref,
         sha=sha,
         event_name="repository_dispatch",

@@ -32,12 +32,14 @@ def request_run(
     variables: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     jobs: list[str] | None = None,
+    repository_name: str | None = None,
 ) -> RunRequested:
     """A `RunRequested`, with GitHub's payload fields that filters read (`ref`, `after`) filled in when absent."""
     body = {"ref": ref, "after": sha, **(payload or {})}
     return RunRequested(
         run_id=run_id_for(repository, delivery_id),
         repository=repository,
+        repository_name=repository_name,
         ref=ref,
         sha=sha,
         event_name=event_name,

@@ -78,6 +78,7 @@ def scheduled_run(
     """The run one tick requests, with GitHub's `schedule` payload; any trigger names it with the same id."""
     requested = request_run(
         repository=repository.url,
+        repository_name=repository.github or None,
         ref=ref,
         sha=sha,
         event_name="schedule",

@@ -156,6 +156,7 @@ async def _run_requested(
     return RunRequested(
         run_id=run_id_for(repository["name"], delivery_id),
         repository=repository["url"],
+        repository_name=repository.get("github") or None,
         ref=trigger.ref,
         sha=sha,
         event_name=event_name,

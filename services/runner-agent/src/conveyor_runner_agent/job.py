@@ -321,7 +321,7 @@ class JobRun(StepProcesses):
             payload=self.request.payload,
             ref=self.request.ref,
             sha=self.request.sha,
-            repository=self.request.repository,
+            repository=self.request.github_repository,
             actor=self.request.actor,
             run_id=self.request.run_id,
             workflow=self.plan.workflow_name or self.plan.workflow,

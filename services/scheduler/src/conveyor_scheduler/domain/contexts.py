@@ -21,7 +21,7 @@ def workflow_contexts(run: RunState, path: str) -> dict[str, Any]:
         payload=request.payload,
         ref=request.ref,
         sha=request.sha,
-        repository=request.repository,
+        repository=request.github_repository,
         actor=request.actor,
         run_id=request.run_id,
         run_attempt=run.attempt,
