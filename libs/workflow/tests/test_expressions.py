@@ -459,6 +459,7 @@ ERRORS = [
     ("a & b", "Unexpected symbol: '&'. Located at position 3 within expression: a & b"),
     ("matrix[*", "Unexpected end of expression: '*'. Located at position 8 within expression: matrix[*"),
     ("*", "Unexpected symbol: '*'. Located at position 1 within expression: *"),
+    ("ä == 1", "Unexpected symbol: 'ä'. Located at position 1 within expression: ä == 1"),
     ("format('{0}')", "The following format string references more arguments than were supplied: {0}"),
     ("format('{a}', 1)", "The following format string is invalid: {a}"),
     ("format('{0', 1)", "The following format string is invalid: {0"),
@@ -613,6 +614,11 @@ CONDITIONS: list[tuple[str | bool | None, str, bool]] = [
 @pytest.mark.parametrize(("condition", "status", "expected"), CONDITIONS)
 def test_evaluate_condition(condition: str | bool | None, status: Any, expected: bool) -> None:
     assert evaluate_condition(condition, CONTEXTS, status=status) is expected
+
+
+def test_only_ascii_digits_make_a_number() -> None:
+    assert ev("'\u0661' == 1") is False  # ARABIC-INDIC DIGIT ONE
+    assert ev("' 1e2 ' == 100") is True
 
 
 def test_a_condition_of_empty_braces_is_an_error() -> None:

@@ -26,8 +26,9 @@ UNEXPECTED: Final = "unexpected"
 _BOUNDARY: Final = frozenset("([)],.!><=&|")
 _TWO_CHAR_OPERATORS: Final = frozenset({"!=", ">=", "<=", "==", "&&", "||"})
 _ONE_CHAR_OPERATORS: Final = frozenset({"!", ">", "<"})
-_KEYWORD = re.compile(r"[^\W\d]([^\W]|-)*")  # a letter or '_', then letters, digits, '_' or '-'
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# ASCII only, as GitHub's: a non-ASCII letter is an unexpected symbol, a non-ASCII digit no number.
+_KEYWORD = re.compile(r"[^\W\d]([^\W]|-)*", re.ASCII)  # a letter or '_', then letters, digits, '_' or '-'
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _OCTAL = re.compile(r"0o[0-7]+")
 _KEYWORD_LITERALS: Final[dict[str, Any]] = {
