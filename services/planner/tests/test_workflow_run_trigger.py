@@ -7,7 +7,7 @@ from typing import Any
 
 from conveyor_events import Conclusion, Envelope, JobCompleted, JobPlanned, RunEvent, RunPlanned, RunRequested
 from conveyor_planner import WorkflowRunTrigger
-from conveyor_planner.adapters import RepositoryError
+from conveyor_planner.adapters import Changes, RepositoryError
 from conveyor_runtime import SqliteEventLog
 
 AFTER_CI = """
@@ -26,6 +26,9 @@ class FakeSource:
     def workflow_files(self, request: RunRequested) -> dict[str, str]:
         self.read.append((request.ref, request.sha))
         return self.files
+
+    def changes(self, request: RunRequested) -> Changes:
+        return Changes()
 
 
 class FakeHeads:

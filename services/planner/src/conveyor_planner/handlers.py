@@ -6,6 +6,7 @@ Planning runs in a thread: a call of another repository's workflow reads it thro
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ class Planner:
         events: list[RunEvent]
         try:
             files = await asyncio.to_thread(self.source.workflow_files, request)
+            changes = await asyncio.to_thread(self.source.changes, request)
         except RepositoryError as error:
             events = [
                 RunRejected(
@@ -38,7 +40,16 @@ class Planner:
                 )
             ]
         else:
-            events = await asyncio.to_thread(plan_run, request, files, self.remote)
+            events = await asyncio.to_thread(
+                functools.partial(
+                    plan_run,
+                    request,
+                    files,
+                    self.remote,
+                    changed_files=changes.files,
+                    head_commit_message=changes.head_commit_message,
+                )
+            )
         return [
             Envelope.wrap(
                 event,

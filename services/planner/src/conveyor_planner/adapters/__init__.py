@@ -3,10 +3,11 @@ heads from."""
 
 from conveyor_planner.adapters.branches import BranchHeads, LocalBranchHeads
 from conveyor_planner.adapters.remote_workflows import RemoteWorkflowSource
-from conveyor_planner.adapters.repository import LocalRepositorySource, RepositoryError, RepositorySource
+from conveyor_planner.adapters.repository import Changes, LocalRepositorySource, RepositoryError, RepositorySource
 
 __all__ = [
     "BranchHeads",
+    "Changes",
     "LocalBranchHeads",
     "LocalRepositorySource",
     "RemoteWorkflowSource",

@@ -21,9 +21,18 @@ def job_id_for(workflow_path: str, job_key: str, leg: int | None = None) -> str:
     return f"{stem}.{job_key}" if leg is None else f"{stem}.{job_key}.{leg}"
 
 
-def plan_run(request: RunRequested, files: Mapping[str, str], remote: RemoteWorkflows | None = None) -> list[RunEvent]:
+def plan_run(
+    request: RunRequested,
+    files: Mapping[str, str],
+    remote: RemoteWorkflows | None = None,
+    *,
+    changed_files: list[str] | None = None,
+    head_commit_message: str | None = None,
+) -> list[RunEvent]:
     """Plan every workflow in `files` (path → text) that `request` triggers; `remote` reads the workflows of other
-    repositories that they call (without it, such a call is refused).
+    repositories that they call (without it, such a call is refused). `changed_files` are what the push or pull
+    request changed, for path filters (None: unknown, the filters are met); `head_commit_message` a pull
+    request's head commit message, for its skip markers.
 
     A workflow that cannot be loaded is rejected with all its problems: GitHub cannot tell whether it would
     have been triggered, so it fails the run. Each planned workflow gives its `JobPlanned` events followed by
@@ -41,7 +50,13 @@ def plan_run(request: RunRequested, files: Mapping[str, str], remote: RemoteWork
             chosen.append((path, error))
             continue
         wanted = not request.jobs or any(key in workflow.jobs for key in request.jobs)
-        if wanted and triggered(workflow, request.event_name, request.payload):
+        if wanted and triggered(
+            workflow,
+            request.event_name,
+            request.payload,
+            changed_files=changed_files,
+            head_commit_message=head_commit_message,
+        ):
             chosen.append((path, workflow))
     if not chosen:
         return [_rejected(request, f"no workflow is triggered by '{request.event_name}'", WORKFLOWS_DIR)]
