@@ -83,6 +83,29 @@ def test_secrets_reach_steps_and_never_the_log(project: Path, tmp_path: Path) ->
     assert "secret in env: ***" in output
 
 
+PULL_REQUEST = """
+on: pull_request
+jobs:
+  show:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "ref=$GITHUB_REF name=${{ github.ref_name }} head=${{ github.head_ref }} by=${{ github.actor }}"
+"""
+
+
+def test_a_pull_request_payload_sets_the_ref_and_the_actor(repository: Callable[..., Path], tmp_path: Path) -> None:
+    root = repository({".github/workflows/pr.yml": PULL_REQUEST})
+    payload = tmp_path / "event.json"
+    sides = {"base": {"ref": "main", "sha": "0" * 40}, "head": {"ref": "login-form", "sha": "1" * 40}}
+    body = {"action": "opened", "number": 12, "pull_request": sides, "sender": {"login": "mona"}}
+    payload.write_text(json.dumps(body))
+
+    code, output = invoke("run", "pull_request", "-C", str(root), "-e", str(payload))
+
+    assert code == 0, output
+    assert "ref=refs/pull/12/merge name=12/merge head=login-form by=mona" in output
+
+
 def test_only_the_workflow_files_given(project: Path) -> None:
     code, output = invoke("run", "-C", str(project), "-W", str(project / ".github/workflows/other.yml"))
 

@@ -316,7 +316,6 @@ async def test_an_accepted_workflow_dispatch_appends_the_normalised_inputs(edge:
         "inputs": {"target": "prod", "level": "warning", "dry-run": "false", "count": "5"},
         "ref": "refs/heads/main",
         "workflow": ".github/workflows/deploy.yml",
-        "after": edge.sha,
     }
 
 
@@ -400,8 +399,6 @@ async def test_a_repository_dispatch_appends_its_client_payload_at_the_default_b
         "action": "deploy",
         "branch": "main",
         "client_payload": {"version": "1.2", "unit": {"a": [1]}},
-        "ref": "refs/heads/main",
-        "after": edge.sha,
     }
 
 

@@ -99,6 +99,37 @@ _REMOTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/:]+@[^/:]+:)(?:.*/
 """A remote's URL (`https://host/owner/name.git`, `git@host:owner/name.git`): its last two parts."""
 
 
+def event_ref(event_name: str, payload: dict[str, Any], head_ref: str) -> str:
+    """The ref a run of `event_name` gets, as GitHub sets GITHUB_REF for it from the payload: a pull request's
+    merge ref, the base branch of `pull_request_target`, a release's tag, the ref a push or dispatch names;
+    the repository's checked-out branch otherwise."""
+    number, base = payload.get("number"), _dig(payload, "pull_request", "base", "ref")
+    tag = _dig(payload, "release", "tag_name")
+    if event_name == "pull_request" and isinstance(number, int):
+        return f"refs/pull/{number}/merge"
+    if event_name == "pull_request_target" and isinstance(base, str):
+        return f"refs/heads/{base}"
+    if event_name == "release" and isinstance(tag, str):
+        return f"refs/tags/{tag}"
+    if isinstance(payload.get("ref"), str) and payload["ref"]:
+        ref = str(payload["ref"])
+        return ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+    return head_ref
+
+
+def _sender(payload: dict[str, Any]) -> str:
+    """Who triggered the event the payload describes (`sender.login`), as `github.actor` reads it."""
+    login = _dig(payload, "sender", "login")
+    return login if isinstance(login, str) and login else "conveyor"
+
+
+def _dig(payload: dict[str, Any], *keys: str) -> Any:
+    value: Any = payload
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def repository_name(root: Path) -> str | None:
     """The repository as `github.repository` names it: `owner/name` from the URL of its `origin` remote, as act
     reads it; None for a repository with no remote, or one cloned from a path (its path stands for it)."""
@@ -159,7 +190,7 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
             request = request_run(
                 repository=str(root),
                 repository_name=repository_name(root),
-                ref=str((payload or {}).get("ref") or ref),
+                ref=event_ref(options.event_name, payload or {}, ref),
                 sha=sha,
                 event_name=options.event_name,
                 payload=payload,
@@ -169,6 +200,7 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
                 variables=options.variables,
                 env=options.env,
                 jobs=list(options.jobs),
+                actor=_sender(payload or {}),
             )
             start = await system.log.head()
             await system.log.append([Envelope.wrap(request, stream=request.run_id)])

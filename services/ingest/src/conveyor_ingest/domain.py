@@ -34,8 +34,9 @@ def request_run(
     jobs: list[str] | None = None,
     repository_name: str | None = None,
 ) -> RunRequested:
-    """A `RunRequested`, with GitHub's payload fields that filters read (`ref`, `after`) filled in when absent."""
-    body = {"ref": ref, "after": sha, **(payload or {})}
+    """A `RunRequested`; a push's payload gets the fields its filters read (`ref`, `after`) when it lacks them.
+    Other events' payloads are left as given: GitHub's have no such fields."""
+    body = {"ref": ref, "after": sha, **(payload or {})} if event_name == "push" else dict(payload or {})
     return RunRequested(
         run_id=run_id_for(repository, delivery_id),
         repository=repository,
