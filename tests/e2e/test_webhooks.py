@@ -135,6 +135,48 @@ async def test_a_signed_push_runs_the_workflows_of_the_local_clone(
         assert await log_lines(http, run_id, "build") == [f"pushed main at {sha} by octocat to octo/demo"]
 
 
+DEPLOY = """
+on:
+  workflow_dispatch:
+    inputs:
+      dry-run: {type: boolean, default: true}
+      count: {type: number}
+      target: {type: string, default: staging}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "two=${{ inputs.count == 2 }} target=${{ inputs.target }} event=${{ github.event.inputs.count }}"
+      - if: inputs.dry-run
+        run: echo "a dry run"
+"""
+OTHER_DISPATCHABLE = "on: workflow_dispatch\njobs:\n  other:\n    runs-on: x\n    steps:\n      - run: echo other\n"
+
+
+async def test_a_workflow_dispatch_runs_the_one_workflow_with_typed_inputs(
+    settings: RuntimeSettings, repository: Callable[..., Path], until: Until
+) -> None:
+    root = repository({".github/workflows/deploy.yml": DEPLOY, ".github/workflows/other.yml": OTHER_DISPATCHABLE})
+    payload = {
+        "ref": "refs/heads/main",
+        "workflow": ".github/workflows/deploy.yml",
+        "inputs": {"dry-run": "false", "count": "2"},
+        "repository": {"full_name": "octo/demo", "default_branch": "main"},
+        "sender": {"login": "octocat"},
+    }
+    async with serving(settings) as (_, http):
+        await register(http, root)
+
+        accepted = await deliver(http, "workflow_dispatch", payload, "delivery-dispatch-1")
+
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        run = await until(http, run_id, lambda run: run["status"] == "completed")
+        assert [job["name"] for job in run["jobs"]] == ["deploy"]  # not every workflow_dispatch workflow
+        # `inputs` typed and defaulted by the workflow; github.event.inputs as delivered
+        assert await log_lines(http, run_id, "deploy") == ["two=true target=staging event=2"]
+
+
 async def test_concurrent_redeliveries_and_one_after_a_restart_make_one_run(
     settings: RuntimeSettings, repository: Callable[..., Path], until: Until
 ) -> None:

@@ -159,6 +159,18 @@ def _resolved(url: str, ref: str, remotes: GitRemotes) -> tuple[str, str]:
     return resolve_ref(url, ref, token=remotes.token(url))
 
 
+def typed_inputs(url: str, sha: str, path: str, given: Mapping[str, Any], remotes: GitRemotes) -> dict[str, Any]:
+    """The `inputs` context of a dispatch of the workflow at `path` (as GitHub delivers it: every value a string)
+    typed and defaulted as the workflow declares its inputs; `given` as it is when the workflow cannot be read
+    or does not accept it (GitHub checked the dispatch already)."""
+    try:
+        text = _file_at(url, sha, path, remotes)
+        checked = dispatch_inputs(load_workflow(text, path), dict(given)) if text is not None else None
+    except (DispatchRefused, WorkflowError):
+        checked = None
+    return dict(given) if checked is None or checked.problems else checked.inputs
+
+
 def _file_at(url: str, sha: str, path: str, remotes: GitRemotes) -> str | None:
     """The text of the workflow file `path` at commit `sha`, or None when the commit has no such file.
 

@@ -44,6 +44,8 @@ class Trigger:
     actor: str
     fork: bool = False
     inputs: dict[str, Any] = field(default_factory=dict)
+    workflow: str | None = None
+    """The one workflow a `workflow_dispatch` runs (its path), as GitHub dispatches it."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class _Release(_Delivery):
 class _WorkflowDispatch(_Delivery):
     ref: str
     inputs: dict[str, Any] | None = None
+    workflow: str | None = None
 
 
 class _MergeGroupBody(_Model):
@@ -167,7 +170,7 @@ def _trigger(event_name: str, payload: Mapping[str, Any]) -> Trigger | Ignored:
             return Trigger(f"refs/tags/{release.tag_name}", None, actor)
         case "workflow_dispatch":
             dispatch = _WorkflowDispatch.model_validate(payload)
-            return Trigger(dispatch.ref, None, actor, inputs=dict(dispatch.inputs or {}))
+            return Trigger(dispatch.ref, None, actor, inputs=dict(dispatch.inputs or {}), workflow=dispatch.workflow)
         case "merge_group":
             group = _MergeGroup.model_validate(payload).merge_group
             return Trigger(group.head_ref, group.head_sha, actor)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from conveyor_ingest.adapters import GitError, resolve_ref
+from conveyor_ingest.dispatch import typed_inputs, workflow_path
 from conveyor_ingest.domain import run_id_for, webhook_event_id
 from conveyor_ingest.github_events import Ignored, PayloadError, Trigger, repository_full_name, trigger_for
 from conveyor_ingest.queries import Queries
@@ -153,6 +154,11 @@ async def _run_requested(
             _, sha = await asyncio.to_thread(lambda: resolve_ref(url, trigger.ref, token=remotes.token(url)))
         except GitError:
             sha = trigger.ref  # accepted all the same: the planner cannot read it and rejects the run, saying so
+    inputs, workflows = trigger.inputs, []
+    if event_name == "workflow_dispatch" and trigger.workflow:
+        workflows = [workflow_path(trigger.workflow)]
+        url = str(repository["url"])
+        inputs = await asyncio.to_thread(typed_inputs, url, str(sha), workflows[0], trigger.inputs, remotes)
     return RunRequested(
         run_id=run_id_for(repository["name"], delivery_id),
         repository=repository["url"],
@@ -161,7 +167,8 @@ async def _run_requested(
         sha=sha,
         event_name=event_name,
         payload=payload,
-        inputs=trigger.inputs,
+        inputs=inputs,
+        workflows=workflows,
         actor=trigger.actor,
         delivery_id=delivery_id,
         fork=trigger.fork,
