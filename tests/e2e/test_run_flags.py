@@ -13,7 +13,12 @@ from typer.testing import CliRunner
 pytestmark = pytest.mark.e2e
 
 FLAGS = """
-on: [push, workflow_dispatch]
+on:
+  push:
+  workflow_dispatch:
+    inputs:
+      level: {type: number, required: true}
+      verbose: {type: boolean, default: false}
 jobs:
   first:
     runs-on: ubuntu-latest
@@ -29,6 +34,7 @@ jobs:
       - run: |
           echo "need=${{ needs.first.outputs.word }}"
           echo "var=${{ vars.COLOR }} input=${{ inputs.level }} env=$FROM_ENV_FILE"
+          echo "typed=${{ inputs.level == 3 && inputs.verbose == false }} given=${{ github.event.inputs.level }}"
           echo "event=${{ github.event_name }} ref=${{ github.ref }} head=${{ github.event.head_commit.message }}"
           echo "secret=${{ secrets.TOKEN }}"
           echo "secret in env: $TOKEN_ENV"
@@ -66,6 +72,7 @@ def test_a_job_and_the_jobs_it_needs_with_vars_inputs_env_and_payload(project: P
     assert code == 0, output
     assert "need=from-first" in output
     assert "var=blue input=3 env=loaded" in output
+    assert "typed=true given=3" in output  # inputs typed and defaulted as the workflow declares them
     assert "event=workflow_dispatch ref=refs/heads/release head=ship it" in output
     assert "unrelated ran" not in output
     assert "other-workflow" not in output
@@ -112,6 +119,13 @@ def test_only_the_workflow_files_given(project: Path) -> None:
     assert code == 0, output
     assert "other-workflow" in output
     assert "unrelated ran" not in output
+
+
+def test_a_dispatch_without_a_required_input_is_refused(project: Path) -> None:
+    code, output = invoke("run", "workflow_dispatch", "-C", str(project), "-j", "second")
+
+    assert code != 0
+    assert "Required input 'level' not provided" in output
 
 
 @pytest.mark.parametrize(

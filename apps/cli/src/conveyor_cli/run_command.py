@@ -27,6 +27,7 @@ from conveyor_events import (
 from conveyor_ingest import request_run
 from conveyor_ingest.adapters import GitError, resolve_ref
 from conveyor_runtime import RuntimeSettings
+from conveyor_workflow import WorkflowError, dispatch_inputs, load_workflow
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -97,6 +98,34 @@ def find_repository(directory: Path, workflows: tuple[Path, ...] = ()) -> tuple[
 
 _REMOTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/:]+@[^/:]+:)(?:.*/)?([^/]+)/([^/]+?)(?:\.git)?/?$")
 """A remote's URL (`https://host/owner/name.git`, `git@host:owner/name.git`): its last two parts."""
+
+
+def _dispatched(
+    root: Path, chosen: list[str], given: dict[str, Any], payload: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The inputs of a `workflow_dispatch`, typed and defaulted as the one workflow it dispatches declares them
+    (a `RunError` saying why GitHub would refuse them), and the payload with `inputs` as GitHub sends them. With
+    several dispatchable workflows, which one is meant is not known: the inputs go as given."""
+    paths = chosen or sorted(
+        f"{WORKFLOWS}/{file.name}" for pattern in ("*.yml", "*.yaml") for file in (root / WORKFLOWS).glob(pattern)
+    )
+    dispatchable = []
+    for path in paths:
+        try:
+            workflow = load_workflow((root / path).read_text(), path)
+        except (OSError, UnicodeDecodeError, WorkflowError):
+            continue  # the planner reports it
+        if "workflow_dispatch" in workflow.on:
+            dispatchable.append(workflow)
+    if len(dispatchable) != 1:
+        return given, payload
+    checked = dispatch_inputs(dispatchable[0], given)
+    if checked.problems:
+        raise RunError(f"{dispatchable[0].path}: {'; '.join(checked.problems)}")
+    body = dict(payload or {})
+    body.setdefault("inputs", checked.event_inputs)
+    body.setdefault("workflow", dispatchable[0].path)
+    return checked.inputs, body
 
 
 def event_ref(event_name: str, payload: dict[str, Any], head_ref: str) -> str:
@@ -175,6 +204,9 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
     """Dispatch one run of the workflows in `directory`, print it live, and return what it showed."""
     root, ref, sha, workflows = find_repository(directory, options.workflows)
     payload = _payload(options)
+    inputs: dict[str, Any] = dict(options.inputs)
+    if options.event_name == "workflow_dispatch":
+        inputs, payload = _dispatched(root, workflows, inputs, payload)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
         # Its own SQLite log and read models, whatever CONVEYOR_EVENT_LOG and CONVEYOR_DATABASE_URL name: a run of
         # a working tree is nobody else's.
@@ -196,7 +228,7 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
                 payload=payload,
                 workdir=str(root),
                 workflows=workflows,
-                inputs=dict(options.inputs),
+                inputs=inputs,
                 variables=options.variables,
                 env=options.env,
                 jobs=list(options.jobs),
