@@ -177,6 +177,21 @@ async def test_a_workflow_dispatch_runs_the_one_workflow_with_typed_inputs(
         assert await log_lines(http, run_id, "deploy") == ["two=true target=staging event=2"]
 
 
+async def test_a_delivery_that_triggers_no_workflow_is_skipped_not_failed(
+    settings: RuntimeSettings, repository: Callable[..., Path], until: Until
+) -> None:
+    root = repository({".github/workflows/pr.yml": PR_WORKFLOW})
+    closed = {**pull_request(git(root, "rev-parse", "HEAD"), "octo/demo"), "action": "closed"}
+    async with serving(settings) as (_, http):
+        await register(http, root)
+
+        accepted = await deliver(http, "pull_request", closed, "delivery-closed-1")
+
+        assert accepted.status_code == 202, accepted.text
+        run = await until(http, accepted.json()["id"], lambda run: run["status"] == "completed")
+        assert (run["conclusion"], run["jobs"]) == ("skipped", [])
+
+
 async def test_concurrent_redeliveries_and_one_after_a_restart_make_one_run(
     settings: RuntimeSettings, repository: Callable[..., Path], until: Until
 ) -> None:

@@ -151,10 +151,17 @@ def test_the_run_waits_for_every_workflow() -> None:
     assert decided == [RunCompleted(run_id=RUN, conclusion=Conclusion.FAILURE)]
 
 
-def test_a_request_nothing_triggers_completes_the_run() -> None:
+def test_a_request_rejected_as_a_whole_fails_the_run() -> None:
     run = Run()
-    decided = run.feed(request(), RunRejected(run_id=RUN, reason="no workflow is triggered by 'push'"))
+    decided = run.feed(request(), RunRejected(run_id=RUN, reason="the repository cannot be read"))
     assert decided == [RunCompleted(run_id=RUN, conclusion=Conclusion.FAILURE)]
+
+
+def test_a_request_nothing_triggers_is_skipped_not_failed() -> None:
+    run = Run()
+    nothing = RunRejected(run_id=RUN, reason="no workflow is triggered by 'push'", nothing_triggered=True)
+    decided = run.feed(request(), nothing)
+    assert decided == [RunCompleted(run_id=RUN, conclusion=Conclusion.SKIPPED)]
 
 
 def test_cancelling_skips_jobs_not_yet_queued() -> None:

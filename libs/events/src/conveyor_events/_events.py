@@ -122,6 +122,9 @@ class RunRejected(RunEvent):
     count: int = 0
     reason: str
     problems: list[Problem] = Field(default_factory=list)
+    nothing_triggered: bool = False
+    """No workflow of the repository is triggered by the request (or it has none): GitHub starts no run at all,
+    so the run is concluded `skipped`, not failed."""
 
 
 class CallFrame(BaseModel):

@@ -39,7 +39,7 @@ def plan_run(
     one `RunPlanned`; `index`/`count` let the scheduler know when every workflow has been accounted for.
     """
     if not files:
-        return [_rejected(request, f"no workflow files in {WORKFLOWS_DIR}", WORKFLOWS_DIR)]
+        return [_rejected(request, f"no workflow files in {WORKFLOWS_DIR}", WORKFLOWS_DIR, nothing=True)]
     chosen: list[tuple[str, Workflow | WorkflowError]] = []
     for path in sorted(files):
         if request.workflows and path not in request.workflows:
@@ -59,7 +59,8 @@ def plan_run(
         ):
             chosen.append((path, workflow))
     if not chosen:
-        return [_rejected(request, f"no workflow is triggered by '{request.event_name}'", WORKFLOWS_DIR)]
+        reason = f"no workflow is triggered by '{request.event_name}'"
+        return [_rejected(request, reason, WORKFLOWS_DIR, nothing=True)]
     events: list[RunEvent] = []
     shared = RemoteFiles(remote)
     for index, (path, item) in enumerate(chosen, start=1):
@@ -76,8 +77,10 @@ def _load(text: str, path: str) -> Workflow:
     return load_workflow(text, path)
 
 
-def _rejected(request: RunRequested, reason: str, path: str) -> RunRejected:
-    return RunRejected(run_id=request.run_id, reason=reason, problems=[Problem(path=path, message=reason)])
+def _rejected(request: RunRequested, reason: str, path: str, *, nothing: bool = False) -> RunRejected:
+    return RunRejected(
+        run_id=request.run_id, reason=reason, problems=[Problem(path=path, message=reason)], nothing_triggered=nothing
+    )
 
 
 def _invalid(request: RunRequested, error: WorkflowError, path: str, index: int, count: int) -> RunRejected:

@@ -58,11 +58,14 @@ def status_over(run: RunState, ancestors: list[JobState]) -> Status:
 
 
 def run_conclusion(run: RunState) -> Conclusion:
-    """failure when the run was rejected or a job failed (after `continue-on-error`); cancelled when it was
-    cancelled (by someone, its concurrency group or its time limit) or a job was; success otherwise."""
+    """failure when the run was rejected or a job failed (after `continue-on-error`); skipped when nothing was
+    triggered; cancelled when it was cancelled (by someone, its concurrency group or its time limit) or a job
+    was; success otherwise."""
     conclusions = {effective(run, job) for job in run.jobs.values()}
     if run.rejected or Conclusion.FAILURE in conclusions:
         return Conclusion.FAILURE
+    if run.workflows_expected == 0 and not run.jobs:
+        return Conclusion.SKIPPED  # nothing was triggered
     workflows_cancelled = any(workflow.cancelled for workflow in run.workflows.values())
     if run.cancel_requested or workflows_cancelled or Conclusion.CANCELLED in conclusions:
         return Conclusion.CANCELLED

@@ -62,6 +62,8 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
     match event:
         case RunRequested():
             return run if run.request is not None else changed(run, request=event, started_at=now)
+        case RunRejected() if event.nothing_triggered:
+            return changed(run, workflows_expected=0)  # nothing to run: concluded skipped
         case RunRejected():
             seen = run.workflows_seen | {event.workflow or ""}
             return changed(run, rejected=True, workflows_seen=seen, workflows_expected=event.count)
