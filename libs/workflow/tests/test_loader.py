@@ -456,6 +456,12 @@ P = PATH
             id="cron-not-posix",
         ),
         pytest.param(
+            f"on:\n  schedule:\n    - cron: '0 0 * * FRI-TUE'\n{JOB}",
+            f"{P} (Line: 3, Col: 13): Invalid cron expression '0 0 * * FRI-TUE': day of week 'FRI-TUE' is a "
+            "descending range",
+            id="cron-descending-names",
+        ),
+        pytest.param(
             f"on:\n  schedule:\n    - cron: '0 0 * * * 2024'\n{JOB}",
             f"{P} (Line: 3, Col: 13): Invalid cron expression '0 0 * * * 2024': expected 5 fields, found 6",
             id="cron-six-fields",

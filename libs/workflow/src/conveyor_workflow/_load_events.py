@@ -235,14 +235,16 @@ def _cron_item(item: str, low: int, high: int, names: dict[str, int]) -> str | N
     star, first, last, step = match.groups()
     if step is not None and int(step) == 0:
         return "has a step of 0"
+    numbers: list[int] = []
     for part in (first, last):
         if part is None:
             continue
         number = names.get(part.upper()) if not part.isdigit() else int(part)
         if number is None or not low <= number <= high:
             return f"is out of range {low}-{high}"
-    if star is None and last is not None and first.isdigit() and last.isdigit() and int(first) > int(last):
-        return "is a descending range"
+        numbers.append(number)
+    if star is None and len(numbers) == 2 and numbers[0] > numbers[1]:
+        return "is a descending range"  # named ones too: FRI-TUE
     return None
 
 
