@@ -217,8 +217,10 @@ class StepProcesses:
         record.summary += files["GITHUB_STEP_SUMMARY"].read_text(errors="replace")
         if code != 0:
             raise StepError(f"{EXIT_CODE} {code}.")
-        if errors or record.failures:
-            raise StepError([*errors, *record.failures][0])
+        if errors:
+            raise StepError(errors[0])
+        if record.failures:
+            raise StepError("")  # what failed it was shown, and annotated, when the command came
         return saved
 
     def _command_line(self, index: int, line: str, commands: CommandProcessor, record: StepRecord) -> None:
@@ -250,7 +252,9 @@ class StepProcesses:
                         )
                     )
                 case CommandFailed():
+                    # Shown once, where it happened (the processed lines say it); the step fails at its end.
                     record.failures.append(effect.message)
+                    record.annotations.append(EventAnnotation(level="error", message=self.masker.mask(effect.message)))
         for shown in processed.lines:
             self._log(index, shown)
 
