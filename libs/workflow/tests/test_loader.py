@@ -206,6 +206,11 @@ def test_a_repository_dispatch_takes_any_type() -> None:
     assert workflow.on["repository_dispatch"]["types"] == ["deploy-staging"]
 
 
+def test_an_empty_script_loads_but_a_missing_one_does_not() -> None:
+    assert load(step_with("run: ''")).jobs["build"].steps[0].run == ""
+    assert f"{P} (Line: 6, Col: 13): Unexpected value ''" in problems(step_with("run:"))
+
+
 def test_a_concurrency_queue_loads() -> None:
     workflow = load_workflow(f"on: push\nconcurrency: {{group: deploy, queue: max}}\n{JOB}", PATH)
     assert workflow.concurrency == {"group": "deploy", "queue": "max"}

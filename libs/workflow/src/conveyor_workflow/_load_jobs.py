@@ -380,7 +380,11 @@ def _read_step(reader: Reader, node: yaml.Node, seen: set[str]) -> Step | None:
         step["if_"] = reader.condition(found["if"][1], places.STEP_IF)
     for name, field in _STEP_TEXT:
         if name in found:
-            step[field] = reader.text(found[name][1], places.STEP, non_empty=name == "run")
+            node = found[name][1]
+            if name == "run" and isinstance(node, yaml.ScalarNode) and node.style and not node.value:
+                step[field] = ""  # `run: ''` is an empty script, as GitHub allows; a bare `run:` is not
+                continue
+            step[field] = reader.text(node, places.STEP, non_empty=name == "run")
     if "shell" in found:
         step["shell"] = reader.text(found["shell"][1], None)  # GitHub allows no expression in a step's shell
     if "uses" in found:
