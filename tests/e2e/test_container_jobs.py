@@ -36,7 +36,15 @@ jobs:
           cat /etc/debian_version > /dev/null && echo "in a Debian container"
           echo "spec env: $FROM_CONTAINER_SPEC, workspace file: $(cat marker.txt)"
           echo "host variable: '${CONVEYOR_HOST_ONLY:-}'"
+      - name: A step that names no shell runs sh, as on GitHub, for an image may have no bash
+        run: 'echo "shell: $([ -n "${BASH_VERSION:-}" ] && echo bash || echo sh)"'
+      - name: The job context knows the containers
+        run: |
+          echo "container set: ${{ job.container.id != '' && job.container.network != '' }}"
+          echo "service set: ${{ job.services.greeter.id != '' }}"
+          echo "same network: ${{ job.services.greeter.network == job.container.network }}"
       - name: Reach the service by its key
+        shell: bash
         run: |
           for attempt in $(seq 1 50); do
             if exec 3<>/dev/tcp/greeter/5000; then cat <&3; exit 0; fi
@@ -85,6 +93,10 @@ def test_a_job_container_with_a_service(
     assert "host variable: ''" in output
     assert "hello from the service" in output
     assert "output container" in output
+    assert "shell: sh" in output
+    assert "container set: true" in output
+    assert "service set: true" in output
+    assert "same network: true" in output
     client = docker.DockerClient(base_url=default_socket())
     try:
         names = [container.name or "" for container in client.containers.list(all=True)]
@@ -92,6 +104,66 @@ def test_a_job_container_with_a_service(
     finally:
         client.close()
     assert leftovers == []
+
+
+HOST_JOB_WITH_A_SERVICE = """
+on: push
+jobs:
+  on-host:
+    runs-on: ubuntu-latest
+    services:
+      greeter:
+        image: conveyor-test/greeter:latest
+        ports: [5000]
+    steps:
+      - name: Reach the service through its published port
+        env:
+          PORT: ${{ job.services.greeter.ports['5000'] }}
+        run: |
+          test -n "$PORT"
+          for attempt in $(seq 1 50); do
+            if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then cat <&3; exit 0; fi
+            sleep 0.2
+          done
+          exit 1
+"""
+
+
+def test_a_job_on_the_host_reaches_its_service_on_a_published_port(
+    greeter: str, repository: Callable[..., Path]
+) -> None:
+    root = repository({".github/workflows/ci.yml": HOST_JOB_WITH_A_SERVICE})
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+
+    assert result.exit_code == 0, result.output
+    assert "hello from the service" in result.output
+
+
+TOOL_IMAGE = (
+    "FROM conveyor/debian:bookworm\n"
+    "RUN mkdir -p /opt/tools/bin && printf '#!/bin/sh\\necho tool on the image path\\n' > /opt/tools/bin/the-tool"
+    " && chmod +x /opt/tools/bin/the-tool\n"
+    "ENV PATH=/opt/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+)
+
+
+def test_a_job_container_keeps_its_images_path(container_engine: str, repository: Callable[..., Path]) -> None:
+    client = docker.DockerClient(base_url=default_socket())
+    try:
+        client.images.build(fileobj=io.BytesIO(TOOL_IMAGE.encode()), tag="conveyor-test/tool:latest", rm=True)
+    finally:
+        client.close()
+    workflow = (
+        "on: push\njobs:\n  tool:\n    runs-on: x\n    container: conveyor-test/tool:latest\n    steps:\n"
+        "      - run: echo /opt/more >> \"$GITHUB_PATH\"\n"
+        "      - run: 'the-tool && echo \"path starts $(echo \"$PATH\" | cut -d : -f1-2)\"'\n"
+    )
+    root = repository({".github/workflows/ci.yml": workflow})
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+
+    assert result.exit_code == 0, result.output
+    assert "tool on the image path" in result.output
+    assert "path starts /opt/more:/opt/tools/bin" in result.output
 
 
 def test_a_runs_on_label_mapped_to_an_image(container_engine: str, repository: Callable[..., Path]) -> None:

@@ -203,6 +203,16 @@ def test_options_become_create_arguments_and_a_health_check() -> None:
     assert config.health == {"argv": ["/bin/sh", "-c", "pg_isready -U x"], "interval": 90.0, "retries": 5}
 
 
+def test_more_docker_create_options_are_understood() -> None:
+    config = parse_container({"image": "debian", "options": (
+        "--security-opt seccomp=unconfined --ulimit nofile=1024:2048 --ipc host --pids-limit 100"
+        " --sysctl net.ipv4.ip_forward=1")}, what="container")
+    ulimits = config.create.pop("ulimits")
+    assert [(limit.name, limit.soft, limit.hard) for limit in ulimits] == [("nofile", 1024, 2048)]
+    assert config.create == {"security_opt": ["seccomp=unconfined"], "ipc_mode": "host", "pids_limit": 100,
+                             "sysctls": {"net.ipv4.ip_forward": "1"}}
+
+
 @pytest.mark.parametrize(("options", "reason"), [
     ("--network host", "unsupported option '--network'"),
     ("--cpus", "'--cpus' needs a value"),

@@ -61,6 +61,11 @@ def test_shells(shell: str | None, argv: list[str]) -> None:
     assert shell_command(shell).argv("/s") == argv
 
 
+def test_a_step_in_a_job_container_that_names_no_shell_runs_sh() -> None:
+    assert shell_command(None, in_container=True).argv("/s") == ["sh", "-e", "/s"]
+    assert shell_command("bash", in_container=True).argv("/s")[:2] == ["bash", "--noprofile"]
+
+
 def test_a_powershell_script_stops_at_the_first_error_and_exits_with_the_last_code() -> None:
     script = shell_command("pwsh").script("Write-Output hi")
     assert script.startswith("$ErrorActionPreference = 'stop'\nWrite-Output hi\n")

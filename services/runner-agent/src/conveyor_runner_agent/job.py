@@ -182,19 +182,18 @@ class JobRun(StepProcesses):
         """Start the job's service and job containers, when it has any: its steps then run in the job container.
 
         The job container is the job's `container:`, or the image `-P LABEL=IMAGE` maps one of its `runs-on`
-        labels to. JavaScript actions still run on the host.
+        labels to. A job on the host may have services too: its steps reach them through their published ports
+        (`localhost:${{ job.services.<key>.ports['<port>'] }}`). JavaScript actions still run on the host.
         """
         contexts = self.contexts()
         spec = _interpolated(job.container, contexts) or self._platform_image()
-        if spec is None:
-            if job.services:
-                raise StepError("service containers need a job container here: give the job a container: image")
+        if spec is None and not job.services:
             return
         services = {key: _interpolated(value, contexts) for key, value in job.services.items()}
-        self.containers = JobContainers(
-            f"{self.plan.job_id}-{self.event.attempt}", spec, services, socket=self.container_socket
-        )
         try:
+            self.containers = JobContainers(
+                f"{self.plan.job_id}-{self.event.attempt}", spec, services, socket=self.container_socket
+            )
             await self.containers.start(self.workspace, self.temp)
         except (ContainerError, OSError) as error:
             raise StepError(f"the job's containers could not start: {error}") from error
@@ -334,7 +333,7 @@ class JobRun(StepProcesses):
         return {
             "github": self._github(str(self.workspace)),
             "env": dict(self.env if env is None else env),
-            "job": {"status": self._status(), "container": {}, "services": {}},
+            "job": {"status": self._status(), **self._job_containers()},
             "steps": self.steps,
             "runner": {
                 "os": "Linux",
@@ -351,6 +350,18 @@ class JobRun(StepProcesses):
             "secrets": dict(self.secrets),
             "vars": dict(self.request.variables),
         }
+
+    def _job_containers(self) -> dict[str, Any]:
+        """`job.container` (its id and network) and `job.services` (each one's id, network and ports)."""
+        containers = self.containers
+        if containers is None:
+            return {"container": {}, "services": {}}
+        container = {"id": containers.container_id, "network": containers.name} if containers.container_id else {}
+        services = {
+            key: {"id": info.id, "network": info.network, "ports": dict(info.ports)}
+            for key, info in containers.services.items()
+        }
+        return {"container": container, "services": services}
 
     def _status(self) -> str:
         return "failure" if any(r.conclusion == Conclusion.FAILURE for r in self.results) else "success"

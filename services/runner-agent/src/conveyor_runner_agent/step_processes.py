@@ -124,7 +124,7 @@ class StepProcesses:
     ) -> None:
         """Run a `run:` script with its shell, as a step (or a step of a composite action) of this job."""
         try:
-            command = shell_command(shell)
+            command = shell_command(shell, in_container=self.in_job_container)
         except ValueError as error:
             raise StepError(str(error)) from error
         tag = f"{index}-{len(self.scripts)}"
@@ -168,7 +168,7 @@ class StepProcesses:
         files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
         for file in files.values():
             file.touch()
-        on_host = launch is None and (self.containers is None or not in_container)
+        on_host = launch is None and not (in_container and self.in_job_container)
         process_env = self._process_env(env, files, host=on_host)
         process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
         commands = CommandProcessor(
@@ -182,7 +182,7 @@ class StepProcesses:
                     code = await launch(
                         argv, process_env, lambda line: self._command_line(index, line, commands, record)
                     )
-                elif self.containers is not None and in_container:
+                elif self.containers is not None and in_container and self.in_job_container:
                     code = await self.containers.exec(
                         argv,
                         process_env,
@@ -258,6 +258,11 @@ class StepProcesses:
         for shown in processed.lines:
             self._log(index, shown)
 
+    @property
+    def in_job_container(self) -> bool:
+        """The job's steps run in its job container (it has one, and it started)."""
+        return self.containers is not None and self.containers.container_id is not None
+
     def _prepend_path(self, entry: str) -> None:
         """Put `entry` first in the job's PATH additions; added again, it moves to the front, as on GitHub."""
         if entry in self.path_entries:
@@ -272,10 +277,11 @@ class StepProcesses:
     def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], *, host: bool = True) -> dict[str, str]:
         """A step process's environment: the runner's variables and `env`, over the host's own when on the host."""
         request = self.request
+        image_path = self.containers.path if self.containers is not None else None
         base = (
             {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
             if host
-            else {"PATH": _CONTAINER_PATH, "HOME": "/root"}
+            else {"PATH": image_path or _CONTAINER_PATH, "HOME": "/root"}  # the image's own PATH, as on GitHub
         )
         event_path = self.temp / "event.json"
         if not event_path.exists():

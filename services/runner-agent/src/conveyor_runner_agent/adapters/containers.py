@@ -23,6 +23,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 from docker.utils import parse_repository_tag
 
 from conveyor_runner_agent.domain.log_lines import LineSplitter
@@ -116,8 +117,13 @@ _VALUE_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "--hostname": ("hostname", str), "-h": ("hostname", str),
     "--user": ("user", str), "-u": ("user", str),
     "--workdir": ("working_dir", str), "-w": ("working_dir", str),
+    "--ipc": ("ipc_mode", str), "--pid": ("pid_mode", str), "--pids-limit": ("pids_limit", int),
+    "--stop-signal": ("stop_signal", str),
 }
-_LIST_OPTIONS = {"--cap-add": "cap_add", "--cap-drop": "cap_drop", "--device": "devices", "--dns": "dns"}
+_LIST_OPTIONS = {
+    "--cap-add": "cap_add", "--cap-drop": "cap_drop", "--device": "devices", "--dns": "dns",
+    "--security-opt": "security_opt", "--group-add": "group_add",
+}
 _FLAG_OPTIONS = {"--privileged": "privileged", "--init": "init", "--read-only": "read_only"}
 _HEALTH_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "--health-cmd": ("argv", lambda value: ["/bin/sh", "-c", value]),
@@ -141,7 +147,8 @@ def _apply_options(config: ContainerConfig, words: list[str]) -> None:
                 config.create[_FLAG_OPTIONS[name]] = True
             continue
         known = name in _VALUE_OPTIONS or name in _LIST_OPTIONS or name in _HEALTH_OPTIONS
-        if not known and name not in ("--env", "-e", "--label", "-l", "--entrypoint", "--tmpfs", "--add-host"):
+        others = ("--env", "-e", "--label", "-l", "--entrypoint", "--tmpfs", "--add-host", "--ulimit", "--sysctl")
+        if not known and name not in others:
             raise ValueError(f"unsupported option '{name}'")
         value = inline if has_value else next(items, None)
         if value is None:
@@ -166,6 +173,14 @@ def _apply_options(config: ContainerConfig, words: list[str]) -> None:
         elif name == "--add-host":
             host, _, address = value.partition(":")
             config.create.setdefault("extra_hosts", {})[host] = address
+        elif name == "--ulimit":
+            limit, _, bounds = value.partition("=")
+            soft, _, hard = bounds.partition(":")
+            ulimit = docker.types.Ulimit(name=limit, soft=int(soft), hard=int(hard or soft))
+            config.create.setdefault("ulimits", []).append(ulimit)
+        elif name == "--sysctl":
+            key, _, setting = value.partition("=")
+            config.create.setdefault("sysctls", {})[key] = setting
         else:
             config.entrypoint = [value]
 
@@ -188,21 +203,24 @@ class ServiceInfo:
 
 
 class JobContainers:
-    """One job's network, service containers and job container; `stop()` removes all of them.
+    """One job's network, service containers and job container (none for a job on the host with services, which
+    reaches them through their published ports); `stop()` removes all of them.
 
     Every blocking Docker SDK call runs in a thread. Creating calls are awaited by `stop()` even when
     `start()` was cancelled during them, so nothing they create is left behind.
     """
 
-    def __init__(self, job_id: str, container: ContainerSpec, services: Mapping[str, ContainerSpec] | None = None,
-                 *, socket: str | None = None) -> None:
+    def __init__(self, job_id: str, container: ContainerSpec | None,
+                 services: Mapping[str, ContainerSpec] | None = None, *, socket: str | None = None) -> None:
         self.socket = socket or default_socket()
-        self.config = parse_container(container, what="container")
+        self.config = parse_container(container, what="container") if container is not None else None
         self.service_configs = {key: parse_container(spec, what=f"service '{key}'")
                                 for key, spec in (services or {}).items()}
         self.name = f"conveyor-{re.sub(r'[^a-zA-Z0-9_.-]', '-', job_id)[:40]}-{uuid.uuid4().hex[:8]}"
         """The network's name, the prefix of every container's name, and the value of their label."""
         self.container_id: str | None = None
+        self.path: str | None = None
+        """The job image's own PATH, which its steps start from."""
         self.services: dict[str, ServiceInfo] = {}
         self._client: docker.DockerClient | None = None
         self._creating: set[asyncio.Future[Any]] = set()
@@ -216,11 +234,16 @@ class JobContainers:
                                          for key, config in services))
         await asyncio.gather(*(self._wait_healthy(key, config, container, check)
                                for (key, config), (container, check) in zip(services, started, strict=True)))
+        config = self.config
+        if config is None:
+            return
         volumes = [f"{workspace}:{workspace}", f"{temp}:{temp}"]
-        job, _ = await self._call(lambda: self._run(self.config, "the job container", f"{self.name}-job",
+        job, _ = await self._call(lambda: self._run(config, "the job container", f"{self.name}-job",
                                                     aliases=[], volumes=volumes, keep_alive=True,
                                                     working_dir=str(workspace)), creates=True)
         self.container_id = job.id
+        image_env = job.attrs.get("Config", {}).get("Env") or []
+        self.path = next((item.removeprefix("PATH=") for item in image_env if item.startswith("PATH=")), None)
 
     async def exec(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | str,
                    on_line: Callable[[str], None]) -> int:
@@ -229,15 +252,15 @@ class JobContainers:
         Returns the exit code. Cancelling stops the reading; the process itself ends when `stop()` removes
         the container.
         """
-        client, container_id = self._client, self.container_id
-        if client is None or container_id is None:
+        client, container_id, config = self._client, self.container_id, self.config
+        if client is None or container_id is None or config is None:
             raise ContainerError("the job container is not running: start() must succeed before exec()")
         try:
             created = await self._call(lambda: client.api.exec_create(container_id, list(argv), environment=dict(env),
                                                                      workdir=str(cwd)))
             stream = await self._call(lambda: client.api.exec_start(created["Id"], stream=True, demux=True))
         except docker.errors.APIError as error:
-            raise ContainerError(f"the job container ({self.config.image}) could not run {shlex.join(argv)!r}: "
+            raise ContainerError(f"the job container ({config.image}) could not run {shlex.join(argv)!r}: "
                                  f"{error.explanation or error}") from error
         # One splitter per stream, so that a partial stdout line is never joined to a stderr line.
         out, err = _Lines(on_line), _Lines(on_line)

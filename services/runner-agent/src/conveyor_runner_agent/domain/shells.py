@@ -8,6 +8,8 @@ from dataclasses import dataclass
 UNSPECIFIED = "bash -e {0}"
 """A step that names no shell (nor does `defaults.run`) runs with this: `shell: bash` adds `--noprofile --norc`
 and `pipefail`, so `false | true` passes here and fails there, as on GitHub."""
+UNSPECIFIED_IN_CONTAINER = "sh -e {0}"
+"""In a job container a step that names no shell runs with `sh`, as on GitHub: an image may have no bash."""
 _POWERSHELL_BEFORE = "$ErrorActionPreference = 'stop'\n"
 _POWERSHELL_AFTER = "\nif ((Test-Path -LiteralPath variable:\\LASTEXITCODE)) { exit $LASTEXITCODE }\n"
 _TEMPLATES = {
@@ -37,10 +39,11 @@ class ShellCommand:
         return text
 
 
-def shell_command(shell: str | None) -> ShellCommand:
-    """The command for `shell:` (`UNSPECIFIED` when unset); any other value is a template that must contain `{0}`."""
+def shell_command(shell: str | None, *, in_container: bool = False) -> ShellCommand:
+    """The command for `shell:` (`UNSPECIFIED`, or `UNSPECIFIED_IN_CONTAINER` in a job container, when unset);
+    any other value is a template that must contain `{0}`."""
     if shell is None:
-        return ShellCommand(UNSPECIFIED, ".sh")
+        return ShellCommand(UNSPECIFIED_IN_CONTAINER if in_container else UNSPECIFIED, ".sh")
     name = shell.strip()
     if name in _TEMPLATES:
         template, extension = _TEMPLATES[name]
