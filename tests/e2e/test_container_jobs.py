@@ -51,6 +51,11 @@ jobs:
             sleep 0.2
           done
           exit 1
+      - name: A container action joins the job's network
+        uses: docker://conveyor/debian:bookworm
+        with:
+          entrypoint: sh
+          args: -c "getent hosts greeter > /dev/null && echo the docker action sees the service"
       - id: out
         run: echo "from=container" >> "$GITHUB_OUTPUT"
       - run: echo "output ${{ steps.out.outputs.from }}"
@@ -97,6 +102,7 @@ def test_a_job_container_with_a_service(
     assert "container set: true" in output
     assert "service set: true" in output
     assert "same network: true" in output
+    assert "the docker action sees the service" in output
     client = docker.DockerClient(base_url=default_socket())
     try:
         names = [container.name or "" for container in client.containers.list(all=True)]

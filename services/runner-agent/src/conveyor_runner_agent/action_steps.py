@@ -274,6 +274,7 @@ class ActionSteps:
                     mounts=[job.workspace, job.temp],
                     workdir=job.workspace,
                     on_line=on_line,
+                    network=job.containers.name if job.containers is not None else None,
                 )
             except ContainerError as error:
                 raise job.failure(str(error)) from error

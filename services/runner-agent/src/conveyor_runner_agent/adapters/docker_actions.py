@@ -64,8 +64,10 @@ class DockerActions:
         mounts: Sequence[Path],
         workdir: Path,
         on_line: Callable[[str], None],
+        network: str | None = None,
     ) -> int:
-        """Run `image` with `args` to its end, passing each output line to `on_line`; its exit code.
+        """Run `image` with `args` to its end, passing each output line to `on_line`; its exit code. With
+        `network` (the job's, when it has containers) it joins it: the job's services are reached by their keys.
 
         The container's end is what `wait` reports; the output is followed as it comes, but a follow that
         outlives the container by `LOG_GRACE` is closed, and whatever it missed is read from the finished
@@ -88,6 +90,7 @@ class DockerActions:
                     environment=dict(env),
                     volumes={str(path): {"bind": str(path), "mode": "rw"} for path in mounts},
                     working_dir=str(workdir),
+                    network=network,
                 )
                 started.append(container)
                 container.start()
