@@ -95,8 +95,7 @@ class JobRun(StepProcesses):
         self.masker = Masker(self.secrets.values())
         self.budget = LogBudget(self.log_limit)
         self.started = False
-        self.action = ""
-        """The running step's `github.action` (see `action_names`)."""
+        self.action = ""  # the running step's, see `action_names`
         self.timed_out: float | None = None
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)

@@ -78,6 +78,8 @@ class StepProcesses:
     logs: LogPublisher
     containers: JobContainers | None
     tracking_id: str
+    action: str
+    """The running step's `github.action` (GITHUB_ACTION)."""
 
     @property
     def event(self) -> JobQueued:
@@ -269,25 +271,16 @@ class StepProcesses:
             self.path_entries.remove(entry)
         self.path_entries.insert(0, entry)
 
-    def _debug(self) -> bool:
-        """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
-        flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
-        return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
-
-    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], *, host: bool = True) -> dict[str, str]:
-        """A step process's environment: the runner's variables and `env`, over the host's own when on the host."""
-        request = self.request
-        image_path = self.containers.path if self.containers is not None else None
-        base = (
-            {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
-            if host
-            else {"PATH": image_path or _CONTAINER_PATH, "HOME": "/root"}  # the image's own PATH, as on GitHub
-        )
+    def _job_variables(self) -> dict[str, str]:
+        """The runner's variables that stay the same for every step of the job: worked out once."""
+        known: dict[str, str] | None = self.__dict__.get("_known_variables")
+        if known is not None:
+            return known
         event_path = self.temp / "event.json"
         if not event_path.exists():
-            event_path.write_text(json.dumps(request.payload))
+            event_path.write_text(json.dumps(self.request.payload))
         github = self._github(str(self.workspace))
-        defaults = {
+        known = {
             "CI": "true",
             "GITHUB_ACTIONS": "true",
             **{f"GITHUB_{key.upper()}": _variable(github[key]) for key in _GITHUB_VARIABLES},
@@ -302,6 +295,26 @@ class StepProcesses:
             "RUNNER_TOOL_CACHE": str(self.temp / "tool-cache"),
             "RUNNER_ENVIRONMENT": "self-hosted",
             **({"RUNNER_DEBUG": "1"} if self._debug() else {}),
+        }
+        self.__dict__["_known_variables"] = known
+        return known
+
+    def _debug(self) -> bool:
+        """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
+        flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
+        return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
+
+    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], *, host: bool = True) -> dict[str, str]:
+        """A step process's environment: the runner's variables and `env`, over the host's own when on the host."""
+        image_path = self.containers.path if self.containers is not None else None
+        base = (
+            {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
+            if host
+            else {"PATH": image_path or _CONTAINER_PATH, "HOME": "/root"}  # the image's own PATH, as on GitHub
+        )
+        defaults = {
+            **self._job_variables(),
+            "GITHUB_ACTION": self.action,
             TRACKING_VARIABLE: self.tracking_id,
             **{name: str(path) for name, path in files.items()},
         }
@@ -317,7 +330,7 @@ EXIT_CODE = "Process completed with exit code"
 """How the error of a step whose process exited non-zero begins."""
 
 _GITHUB_VARIABLES = (
-    "action", "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
+    "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
     "ref_name", "ref_protected", "ref_type", "repository", "repository_id", "repository_owner", "repository_owner_id",
     "retention_days", "run_id", "server_url", "sha", "triggering_actor", "workflow_ref",
     "workflow_sha", "workspace",
