@@ -96,10 +96,6 @@ def find_repository(directory: Path, workflows: tuple[Path, ...] = ()) -> tuple[
     return root, ref, sha, chosen
 
 
-_REMOTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/:]+@[^/:]+:)(?:.*/)?([^/]+)/([^/]+?)(?:\.git)?/?$")
-"""A remote's URL (`https://host/owner/name.git`, `git@host:owner/name.git`): its last two parts."""
-
-
 def _dispatched(
     root: Path, chosen: list[str], given: dict[str, Any], payload: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -157,6 +153,10 @@ def _dig(payload: dict[str, Any], *keys: str) -> Any:
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
     return value
+
+
+_REMOTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/:]+@[^/:]+:)(?:.*/)?([^/]+)/([^/]+?)(?:\.git)?/?$")
+"""A remote's URL (`https://host/owner/name.git`, `git@host:owner/name.git`): its last two parts."""
 
 
 def repository_name(root: Path) -> str | None:
