@@ -75,7 +75,9 @@ start_service() {
     say "starting podman system service on $SOCKET_URL (log: $SERVICE_LOG)"
     mkdir -p "$(dirname "$SOCKET_PATH")"
     rm -f "$SOCKET_PATH"
-    setsid nohup podman system service --time=0 "$SOCKET_URL" >>"$SERVICE_LOG" 2>&1 </dev/null &
+    # Started from /: the service (and conmon under it) keeps its working directory, which must outlive the
+    # folder this script was called from, or no container starts ("Failed to get working directory").
+    (cd / && exec setsid nohup podman system service --time=0 "$SOCKET_URL" >>"$SERVICE_LOG" 2>&1 </dev/null) &
     for _ in $(seq 1 100); do
         socket_answers && { say "API socket answers"; return; }
         sleep 0.1
