@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from conveyor_events import Envelope, Problem, RunEvent, RunRejected, RunRequested, deterministic_id
 from conveyor_runtime import Consumer
 
-from conveyor_planner.adapters import RemoteWorkflowSource, RepositoryError, RepositorySource
+from conveyor_planner.adapters import Changes, RemoteWorkflowSource, RepositoryError, RepositorySource
 from conveyor_planner.domain import RemoteWorkflows, plan_run
 
 CONSUMER = "planner"
@@ -30,7 +30,9 @@ class Planner:
         events: list[RunEvent]
         try:
             files = await asyncio.to_thread(self.source.workflow_files, request)
-            changes = await asyncio.to_thread(self.source.changes, request)
+            # git is asked what changed only when a path filter or a pull request's skip marker could read it
+            needed = request.event_name == "pull_request" or any("paths" in text for text in files.values())
+            changes = await asyncio.to_thread(self.source.changes, request) if needed else Changes()
         except RepositoryError as error:
             events = [
                 RunRejected(

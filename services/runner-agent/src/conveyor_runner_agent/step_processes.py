@@ -12,6 +12,7 @@ import os
 import platform
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -271,16 +272,14 @@ class StepProcesses:
             self.path_entries.remove(entry)
         self.path_entries.insert(0, entry)
 
+    @cached_property
     def _job_variables(self) -> dict[str, str]:
         """The runner's variables that stay the same for every step of the job: worked out once."""
-        known: dict[str, str] | None = self.__dict__.get("_known_variables")
-        if known is not None:
-            return known
         event_path = self.temp / "event.json"
         if not event_path.exists():
             event_path.write_text(json.dumps(self.request.payload))
         github = self._github(str(self.workspace))
-        known = {
+        return {
             "CI": "true",
             "GITHUB_ACTIONS": "true",
             **{f"GITHUB_{key.upper()}": _variable(github[key]) for key in _GITHUB_VARIABLES},
@@ -296,8 +295,6 @@ class StepProcesses:
             "RUNNER_ENVIRONMENT": "self-hosted",
             **({"RUNNER_DEBUG": "1"} if self._debug() else {}),
         }
-        self.__dict__["_known_variables"] = known
-        return known
 
     def _debug(self) -> bool:
         """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
@@ -313,7 +310,7 @@ class StepProcesses:
             else {"PATH": image_path or _CONTAINER_PATH, "HOME": "/root"}  # the image's own PATH, as on GitHub
         )
         defaults = {
-            **self._job_variables(),
+            **self._job_variables,
             "GITHUB_ACTION": self.action,
             TRACKING_VARIABLE: self.tracking_id,
             **{name: str(path) for name, path in files.items()},

@@ -160,8 +160,8 @@ def failed_call_leg(run: RunState, job: JobState) -> JobState | None:
     from conveyor_scheduler.domain.progress import retryable  # progress reads this module
 
     for depth, frame in enumerate(job.plan.call):
-        if not caller_fails_fast(frame):
-            continue
+        if frame.matrix is None or not caller_fails_fast(frame):
+            continue  # a caller without a matrix is one leg: there is no other to fail
         legs = call_legs(run, job.plan.call[: depth + 1])
         for leg, members in legs.items():
             if leg == frame.job_id:
