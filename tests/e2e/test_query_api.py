@@ -25,18 +25,22 @@ jobs:
         run: |
           echo "hello from ${{ github.ref_name }}"
           echo "who=api" >> "$GITHUB_OUTPUT"
-      - run: echo "second step says ${{ steps.greet.outputs.who }}"
+      - run: echo "second step says ${{ steps.greet.outputs.who }} in run ${{ github.run_number }}/$GITHUB_RUN_NUMBER"
 """
+
+
+async def register(client: httpx.AsyncClient, root: Path) -> None:
+    """Register the repository at `root` as `demo`, its default branch `trunk`."""
+    registered = await client.post(
+        "/api/repositories", json={"name": "demo", "url": str(root), "default_branch": "trunk"}
+    )
+    assert registered.status_code == 201, registered.text
 
 
 async def test_dispatch_a_registered_repository_and_follow_the_run(
     client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
 ) -> None:
-    root = repository({".github/workflows/api.yml": WORKFLOW}, branch="trunk")
-    registered = await client.post(
-        "/api/repositories", json={"name": "demo", "url": str(root), "default_branch": "trunk"}
-    )
-    assert registered.status_code == 201, registered.text
+    await register(client, repository({".github/workflows/api.yml": WORKFLOW}, branch="trunk"))
 
     dispatched = await client.post("/api/runs", json={"repository": "demo"})
     assert dispatched.status_code == 202, dispatched.text
@@ -45,7 +49,7 @@ async def test_dispatch_a_registered_repository_and_follow_the_run(
     run = await until(client, run_id, lambda run: run["status"] == "completed")
     assert run["conclusion"] == "success"
     assert run["ref"] == "refs/heads/trunk"
-    assert run["workflows"] == [{"path": ".github/workflows/api.yml", "name": "API"}]
+    assert run["workflows"] == [{"path": ".github/workflows/api.yml", "name": "API", "number": 1}]
     [job] = run["jobs"]
     assert (job["id"], job["key"], job["conclusion"]) == ("api.hello", "hello", "success")
     assert [(step["number"], step["conclusion"]) for step in job["steps"]] == [(1, "success"), (2, "success")]
@@ -55,17 +59,36 @@ async def test_dispatch_a_registered_repository_and_follow_the_run(
     assert logs.status_code == 200
     assert [(line["step"], line["text"]) for line in logs.json()["lines"]] == [
         (1, "hello from trunk"),
-        (2, "second step says api"),
+        (2, "second step says api in run 1/1"),
     ]
     by_id = await client.get(f"/api/runs/{run_id}/jobs/api.hello/logs", params={"after": 1})
     assert (by_id.json()["job"], [line["text"] for line in by_id.json()["lines"]]) == (
         "api.hello",
-        ["second step says api"],
+        ["second step says api in run 1/1"],
     )
     unknown = await client.get(f"/api/runs/{run_id}/jobs/nope/logs")
     assert (unknown.status_code, unknown.json()["detail"]) == (404, f"no job 'nope' in run '{run_id}'")
     listed = await client.get("/api/runs")
     assert [item["id"] for item in listed.json()] == [run_id]
+
+
+async def test_each_run_of_a_workflow_takes_the_next_number(
+    client: httpx.AsyncClient, repository: Callable[..., Path], until: Until
+) -> None:
+    await register(client, repository({".github/workflows/api.yml": WORKFLOW}, branch="trunk"))
+
+    numbers: list[list[int]] = []
+    lines: list[str] = []
+    for _ in range(2):
+        dispatched = await client.post("/api/runs", json={"repository": "demo"})
+        run_id = dispatched.json()["id"]
+        run = await until(client, run_id, lambda run: run["status"] == "completed")
+        numbers.append([workflow["number"] for workflow in run["workflows"]])
+        logs = await client.get(f"/api/runs/{run_id}/jobs/hello/logs", params={"after": 1})
+        lines.extend(line["text"] for line in logs.json()["lines"])
+
+    assert numbers == [[1], [2]]
+    assert lines == ["second step says api in run 1/1", "second step says api in run 2/2"]
 
 
 async def test_unknown_ids_are_404_with_a_json_body(client: httpx.AsyncClient) -> None:

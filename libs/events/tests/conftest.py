@@ -42,6 +42,7 @@ from conveyor_events import (
     RunnerCredentialIssued,
     RunnerRegistered,
     RunnerSeen,
+    RunNumbered,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -105,6 +106,7 @@ SAMPLES: dict[type[Event], Event] = {
         attempt=2,
         labels=["ubuntu-latest"],
         needs={"lint": NeedResult(result=Conclusion.SUCCESS, outputs={"version": "1.2"})},
+        run_number=12,
     ),
     JobSkipped: JobSkipped(run_id=RUN, job_id=JOB, reason="if: false"),
     JobAssigned: JobAssigned(run_id=RUN, job_id=JOB, attempt=2, runner_id="runner-1", lease_id="lease-1"),
@@ -176,6 +178,7 @@ SAMPLES: dict[type[Event], Event] = {
         matrix={"os": ["a", "b"], "include": [{"os": "c", "extra": "x"}]},
         legs=["ci.build.1", "ci.build.2", "ci.build.3"],
     ),
+    RunNumbered: RunNumbered(run_id=RUN, workflow=".github/workflows/ci.yml", repository="acme/app", number=42),
     NotificationFailed: NotificationFailed(
         run_id=RUN, target="github-status", context="Conveyor / CI / build", reason="HTTP 500", attempts=4
     ),

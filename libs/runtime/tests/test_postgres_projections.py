@@ -29,6 +29,7 @@ from conveyor_events import (
     RunCompleted,
     RunnerRegistered,
     RunnerSeen,
+    RunNumbered,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -174,14 +175,15 @@ async def test_a_run_requested_in_an_earlier_batch_is_loaded_not_made_again(
         RunPlanned(run_id=RUN, workflow="ci.yml", workflow_name="CI", index=0, count=2, jobs=["build"]),
         planned("test"),
         RunPlanned(run_id=RUN, workflow="test.yml", workflow_name="Test", index=1, count=2, jobs=["test"]),
+        RunNumbered(run_id=RUN, workflow="test.yml", repository="acme/app", number=7),
         RunRejected(run_id=RUN, workflow="bad.yml", reason="invalid"),
     )
 
     await apply_each([envelopes[:1], envelopes[1:3], envelopes[3:]], postgres, sqlite)
 
     [run] = await rows(postgres, "SELECT created_at, updated_at, status, workflows, problems FROM runs")
-    assert (run["created_at"], run["updated_at"], run["status"]) == (text(1), text(6), "in_progress")
-    assert [workflow["name"] for workflow in json.loads(run["workflows"])] == ["CI", "Test"]
+    assert (run["created_at"], run["updated_at"], run["status"]) == (text(1), text(7), "in_progress")
+    assert [(w["name"], w.get("number")) for w in json.loads(run["workflows"])] == [("CI", None), ("Test", 7)]
     assert await rows(postgres, "SELECT job_id, ordinal FROM jobs ORDER BY ordinal") == [
         {"job_id": "build", "ordinal": 0},
         {"job_id": "test", "ordinal": 1},

@@ -55,7 +55,7 @@ def kinds(events: list[RunEvent]) -> list[tuple[str, str]]:
 def test_jobs_are_queued_in_needs_order_and_the_run_ends_when_all_have() -> None:
     run = Run()
     first = run.feed(request(), *planned(job("a"), job("b", ("a",)), job("c", ("a",)), job("d", ("b", "c"))))
-    assert kinds(first) == [("JobQueued", "ci.a")]
+    assert kinds(first) == [("RunNumbered", ""), ("JobQueued", "ci.a")]
 
     assert kinds(run.complete("a", version="1")) == [("JobQueued", "ci.b"), ("JobQueued", "ci.c")]
     assert run.complete("b") == []
@@ -116,6 +116,7 @@ def test_a_skipped_need_makes_success_and_failure_false() -> None:
         ),
     )
     assert kinds(run.decided) == [
+        ("RunNumbered", ""),
         ("JobSkipped", "ci.gate"),
         ("JobSkipped", "ci.on-success"),
         ("JobSkipped", "ci.on-failure"),
@@ -188,10 +189,10 @@ def test_a_redelivered_event_decides_nothing_new(duplicate: str) -> None:
 def test_replaying_the_same_events_gives_the_same_state() -> None:
     run = Run()
     history: list[Event] = [request(), *planned(job("a"), job("b", ("a",)), job("c", ("a",), "failure()"))]
-    run.feed(*history)
+    opening = run.feed(*history)
     completion = JobCompleted(run_id=RUN, job_id="ci.a", conclusion=Conclusion.SUCCESS)
     run.feed(completion)
-    everything = [*history, *run.decided[:1], completion, *run.decided[1:]]
+    everything = [*history, *opening, completion, *run.decided[len(opening):]]
 
     replayed = reduce(evolve, everything, SchedulerState())
 

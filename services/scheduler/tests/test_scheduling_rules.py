@@ -22,6 +22,7 @@ from conveyor_events import (
     RunCancelRequested,
     RunCompleted,
     RunEvent,
+    RunNumbered,
     RunPlanned,
     RunRequested,
     RunRerunRequested,
@@ -47,11 +48,13 @@ def matrix(run: str, key: str, legs: int, **spec: Any) -> list[JobPlanned]:
 
 
 class Scheduler:
-    """Feeds events (after a tick at the current time) and collects what the core decides."""
+    """Feeds events (after a tick at the current time) and collects what the core decides; `plan` checks that
+    each new run of the workflow is numbered first, one more than the one before."""
 
     def __init__(self, policy: Policy | None = None) -> None:
         self.state = SchedulerState(policy=policy or Policy(), now=T0)
         self.decided: list[RunEvent] = []
+        self.runs = 0
 
     def feed(self, *events: Event | Tick) -> list[RunEvent]:
         produced: list[RunEvent] = []
@@ -68,7 +71,10 @@ class Scheduler:
         extra = {"concurrency": concurrency} if concurrency else {}
         planned = RunPlanned(run_id=run, workflow="ci.yml", workflow_name="CI", index=1, count=1,
                              jobs=[j.job_id for j in jobs], **extra)
-        return self.feed(request(run), *jobs, planned)
+        numbered, *decided = self.feed(request(run), *jobs, planned)
+        self.runs += 1
+        assert numbered == RunNumbered(run_id=run, workflow="ci.yml", repository="o/r", number=self.runs)
+        return decided
 
     def at(self, minutes: float) -> list[RunEvent]:
         return self.feed(Tick(T0 + timedelta(minutes=minutes)))

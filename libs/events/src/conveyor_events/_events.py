@@ -209,6 +209,9 @@ class JobQueued(RunEvent):
     strategy: dict[str, Any] | None = None
     """The `strategy` context: `fail-fast`, `job-index`, `job-total` and `max-parallel` of the job's matrix (a job
     without one is leg 0 of 1); None in events from before it was recorded."""
+    run_number: int | None = None
+    """`github.run_number` of the job's workflow (see `RunNumbered`); None in events from before it was
+    recorded."""
 
 
 class JobSkipped(RunEvent):

@@ -96,6 +96,16 @@ class ConcurrencyWaited(RunEvent):
     """How many entries may hold the group at once (Conveyor's `max-in-progress`; 1 on GitHub)."""
 
 
+class RunNumbered(RunEvent):
+    """A workflow of the run got its run number: `github.run_number`, counted per workflow file of a repository
+    from 1 for its first run, as on GitHub. A re-run keeps the number."""
+
+    workflow: str
+    repository: str
+    """The repository as `github.repository` names it: the numbers of its workflows are counted apart."""
+    number: int
+
+
 class ConcurrencyAcquired(RunEvent):
     """A workflow of the run (`job_id` is None) or one job holds a slot in a concurrency group.
 

@@ -35,6 +35,7 @@ from conveyor_events import (
     RunCompleted,
     RunnerRegistered,
     RunnerSeen,
+    RunNumbered,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -86,6 +87,15 @@ def _run_planned(db: Db, envelope: Envelope, event: RunPlanned) -> None:
         " workflows = ? WHERE run_id = ?",
         (json.dumps(listed), event.run_id),
     )
+
+
+def _run_numbered(db: Db, envelope: Envelope, event: RunNumbered) -> None:
+    (workflows,) = db.execute("SELECT workflows FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
+    listed = [
+        {**workflow, "number": event.number} if workflow.get("path") == event.workflow else workflow
+        for workflow in json.loads(workflows)
+    ]
+    db.execute("UPDATE runs SET workflows = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
 
 
 def _run_rejected(db: Db, envelope: Envelope, event: RunRejected) -> None:
@@ -319,6 +329,7 @@ def _run_rerun_requested(db: Db, envelope: Envelope, event: RunRerunRequested) -
 APPLY: dict[str, Apply] = {
     RunRequested.event_type(): _run_requested,
     RunPlanned.event_type(): _run_planned,
+    RunNumbered.event_type(): _run_numbered,
     RunRejected.event_type(): _run_rejected,
     RunCompleted.event_type(): _run_completed,
     RunCancelRequested.event_type(): _run_cancel_requested,

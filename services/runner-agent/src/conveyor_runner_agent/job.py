@@ -322,6 +322,7 @@ class JobRun(StepProcesses):
             repository=self.request.github_repository,
             actor=self.request.actor,
             run_id=self.request.run_id,
+            run_number=self.event.run_number or 1,
             workflow=self.plan.workflow_name or self.plan.workflow,
             workflow_path=self.plan.workflow,
             job=self.plan.job_key.rsplit("/", 1)[-1],

@@ -36,6 +36,7 @@ from conveyor_events import (
     RunCancelRequested,
     RunCompleted,
     RunEvent,
+    RunNumbered,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -46,7 +47,7 @@ from conveyor_events import (
 )
 from conveyor_runtime import Consumer, EventLog
 
-from conveyor_scheduler.domain import Policy, Runs, SchedulerState, Tick, assign, evolve, settle
+from conveyor_scheduler.domain import Policy, Runs, SchedulerState, Tick, assign, evolve, numbered, settle
 
 CONSUMER = "scheduler"
 _REACTS_TO: tuple[type[Event], ...] = (
@@ -77,6 +78,7 @@ _DECIDED: tuple[type[Event], ...] = (
     ConcurrencyAcquired,
     ConcurrencyCancelled,
     MatrixExpanded,
+    RunNumbered,
 )
 _STATE_TYPES = [cls.event_type() for cls in (*_REACTS_TO, *_DECIDED)]
 
@@ -97,16 +99,27 @@ class Scheduler:
 
         A restarted scheduler otherwise learns of a run only from the run's next event, and a run that gets
         none (its runner died holding the lease, its job waits out a timeout) would never hear the clock.
+        The run numbers given so far are counted too, also those decided after the checkpoint.
         """
         saved = await self.log.checkpoint(CONSUMER)
         opened: dict[str, None] = {}
+        late: list[RunNumbered] = []
         after = 0
-        kinds = [RunRequested.event_type(), RunRerunRequested.event_type(), RunCompleted.event_type()]
-        while after < saved and (batch := await self.log.read(after, 5000, types=kinds)):
+        kinds = [
+            RunRequested.event_type(),
+            RunRerunRequested.event_type(),
+            RunCompleted.event_type(),
+            RunNumbered.event_type(),
+        ]
+        while batch := await self.log.read(after, 5000, types=kinds):
             for envelope in batch:
-                if envelope.position > saved:
-                    break
-                if isinstance(envelope.event, RunCompleted):
+                if isinstance(envelope.event, RunNumbered):
+                    self.state = numbered(self.state, envelope.event)
+                    if envelope.position > saved:
+                        late.append(envelope.event)
+                elif envelope.position > saved:
+                    continue
+                elif isinstance(envelope.event, RunCompleted):
                     opened.pop(envelope.event.run_id, None)
                 else:
                     opened[envelope.stream] = None
@@ -114,6 +127,9 @@ class Scheduler:
         for run_id in opened:
             if run_id not in self.state.runs:
                 await self._rebuild(run_id, saved + 1)
+        for event in late:  # decided with the checkpoint's last event: a run keeps its number when it is rebuilt
+            if event.run_id in self.state.runs:
+                self.state = evolve(self.state, event)
         return len(opened)
 
     async def on_event(self, envelope: Envelope) -> Sequence[Envelope]:

@@ -24,6 +24,7 @@ def workflow_contexts(run: RunState, path: str) -> dict[str, Any]:
         repository=request.github_repository,
         actor=request.actor,
         run_id=request.run_id,
+        run_number=planned.number if planned is not None and planned.number else 1,
         run_attempt=run.attempt,
         workflow=planned.name if planned is not None and planned.name else path,
         workflow_path=path,

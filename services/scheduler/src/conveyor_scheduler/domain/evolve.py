@@ -31,6 +31,7 @@ from conveyor_events import (
     RunCancelRequested,
     RunCompleted,
     RunEvent,
+    RunNumbered,
     RunPlanned,
     RunRejected,
     RunRequested,
@@ -52,6 +53,8 @@ def evolve(state: SchedulerState, event: Event | Tick) -> SchedulerState:
         return changed(state, now=max(state.now, event.now)) if event.now > state.now else state
     if not isinstance(event, RunEvent):
         return state
+    if isinstance(event, RunNumbered):
+        state = numbered(state, event)
     run = state.run(event.run_id)
     after = _run(state, run, event)
     return state if after is run else state.with_run(after)
@@ -85,6 +88,8 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
                 workflows_seen=run.workflows_seen | {event.workflow},
                 planned=run.planned | {event.workflow},
             )
+        case RunNumbered():
+            return run.workflow(event.workflow, number=event.number)
         case RunCancelRequested():
             return run if run.conclusion is not None else changed(run, cancel_requested=True)
         case RunTimedOut():
@@ -146,6 +151,15 @@ def _job(state: SchedulerState, run: RunState, job: JobState, event: RunEvent) -
         case JobLost() if job.status in ("queued", "running") and event.lease_id in (None, job.lease_id):
             return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="infrastructure")
     return run
+
+
+def numbered(state: SchedulerState, event: RunNumbered) -> SchedulerState:
+    """The state knowing that the repository's workflow has had at least `event.number` runs, so that no number
+    is given twice; the run itself is left alone (`evolve` numbers it)."""
+    key = (event.repository, event.workflow)
+    if state.numbers.get(key, 0) >= event.number:
+        return state
+    return changed(state, numbers={**state.numbers, key: event.number})
 
 
 def _may_review(job: JobState, approver: str) -> bool:

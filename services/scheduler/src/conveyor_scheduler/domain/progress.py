@@ -19,6 +19,7 @@ from conveyor_events import (
     JobSkipped,
     NeedResult,
     RunEvent,
+    RunNumbered,
     WaitTimerStarted,
 )
 from conveyor_workflow import ExpressionError, evaluate_condition
@@ -51,6 +52,9 @@ def retries(state: SchedulerState, run: RunState) -> list[RunEvent]:
 
 
 def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
+    for path in run.planned:
+        if run.workflows[path].number == 0:
+            return [_numbered(state, run, path)]
     for path, workflow in run.workflows.items():
         if path in run.planned and workflow.status == "none" and not cancelled_run(run, path):
             rule = rules.concurrency(workflow.concurrency, workflow_contexts(run, path))
@@ -63,6 +67,14 @@ def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
         if decided := _advance_job(state, run, job):
             return decided
     return []
+
+
+def _numbered(state: SchedulerState, run: RunState, path: str) -> RunNumbered:
+    """The workflow's run number, before anything of it is decided: one more than its repository's last."""
+    assert run.request is not None
+    repository = run.request.github_repository
+    number = state.numbers.get((repository, path), 0) + 1
+    return RunNumbered(run_id=run.run_id, workflow=path, repository=repository, number=number)
 
 
 def cancelled_run(run: RunState, workflow: str) -> bool:

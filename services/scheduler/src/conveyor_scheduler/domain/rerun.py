@@ -29,7 +29,9 @@ def rerun(run: RunState, event: RunRerunRequested, now: datetime) -> RunState:
     }
     touched = {job.plan.workflow for job_id, job in run.jobs.items() if job_id in chosen}
     workflows = {
-        path: WorkflowState(concurrency=w.concurrency, status="free" if not w.concurrency else "none")
+        path: WorkflowState(
+            name=w.name, number=w.number, concurrency=w.concurrency, status="free" if not w.concurrency else "none"
+        )
         if path in touched
         else w
         for path, w in run.workflows.items()

@@ -97,6 +97,8 @@ class WorkflowState:
     status: Literal["none", "waiting", "holding", "free"] = "none"
     name: str = ""
     """The workflow's `name:` (its path when it has none), what `github.workflow` reads."""
+    number: int = 0
+    """`github.run_number`; 0 until the scheduler numbered the workflow (`RunNumbered`)."""
     group: str | None = None
     slots: int = 1
     since: datetime = EPOCH
@@ -139,6 +141,8 @@ class SchedulerState:
     """Shared with the states before and after this one where they hold the same runs (see `Runs`)."""
     now: datetime = EPOCH
     policy: Policy = field(default_factory=Policy)
+    numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    """The last run number given to each workflow of each repository (`RunNumbered`): kept when its runs end."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.runs, Runs):
