@@ -153,12 +153,18 @@ TOOL_IMAGE = (
 )
 
 
-def test_a_job_container_keeps_its_images_path(container_engine: str, repository: Callable[..., Path]) -> None:
+@pytest.fixture
+def tool_image(container_engine: str) -> str:
+    """An image whose PATH begins with a folder of its own, holding `the-tool`."""
     client = docker.DockerClient(base_url=default_socket())
     try:
         client.images.build(fileobj=io.BytesIO(TOOL_IMAGE.encode()), tag="conveyor-test/tool:latest", rm=True)
     finally:
         client.close()
+    return "conveyor-test/tool:latest"
+
+
+def test_a_job_container_keeps_its_images_path(tool_image: str, repository: Callable[..., Path]) -> None:
     workflow = (
         "on: push\njobs:\n  tool:\n    runs-on: x\n    container: conveyor-test/tool:latest\n    steps:\n"
         "      - run: echo /opt/more >> \"$GITHUB_PATH\"\n"
@@ -170,6 +176,43 @@ def test_a_job_container_keeps_its_images_path(container_engine: str, repository
     assert result.exit_code == 0, result.output
     assert "tool on the image path" in result.output
     assert "path starts /opt/more:/opt/tools/bin" in result.output
+
+
+DOCKER_ACTION_PATHS = """
+on: push
+jobs:
+  host:
+    runs-on: x
+    steps:
+      - run: echo "$GITHUB_WORKSPACE" > where
+      - uses: docker://conveyor-test/tool:latest
+        with:
+          entrypoint: sh
+          args: -c 'the-tool && echo "in $(pwd) workspace $GITHUB_WORKSPACE home $HOME file $(cat where)"
+            && grep -q refs/heads "$GITHUB_EVENT_PATH" && echo "home file" > "$HOME/kept" && ls "$(cat where)"/where'
+  container:
+    runs-on: x
+    container: conveyor-test/tool:latest
+    steps:
+      - run: echo "job container home $HOME" && echo "from the job" > "$HOME/note"
+      - uses: docker://conveyor-test/tool:latest
+        with:
+          entrypoint: sh
+          args: -c 'echo "action reads $(cat "$HOME/note")"'
+"""
+
+
+def test_a_docker_actions_container_is_laid_out_as_on_github(tool_image: str, repository: Callable[..., Path]) -> None:
+    root = repository({".github/workflows/ci.yml": DOCKER_ACTION_PATHS})
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+    output = result.output
+
+    assert result.exit_code == 0, output
+    assert "tool on the image path" in output  # the action image's own PATH, in a job on the host
+    # the workspace at GitHub's path, and at the host's, which an expression or a file may hold
+    assert "in /github/workspace workspace /github/workspace home /github/home file /" in output
+    assert "job container home /github/home" in output
+    assert "action reads from the job" in output  # one home folder for the job's container and its actions
 
 
 def test_a_runs_on_label_mapped_to_an_image(container_engine: str, repository: Callable[..., Path]) -> None:
@@ -239,7 +282,7 @@ jobs:
     output = result.output
 
     assert result.exit_code == 0, output
-    assert "hello world and second-arg (input world, set-by-action) in " in output
+    assert "hello world and second-arg (input world, set-by-action) in /github/workspace" in output
     assert "image step sees hi-world" in output
 
 

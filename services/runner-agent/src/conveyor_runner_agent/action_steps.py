@@ -21,8 +21,8 @@ from conveyor_workflow import ExpressionError, Status, Step, as_text, evaluate, 
 
 from conveyor_runner_agent.adapters import CheckoutError, checkout
 from conveyor_runner_agent.adapters.action_source import ActionSource, find_metadata
-from conveyor_runner_agent.adapters.containers import ContainerError
-from conveyor_runner_agent.adapters.docker_actions import DockerActions
+from conveyor_runner_agent.adapters.containers import CONTAINER_HOME, ContainerError, github_home
+from conveyor_runner_agent.adapters.docker_actions import WORKFLOW, WORKSPACE, DockerActions
 from conveyor_runner_agent.domain.actions import (
     ActionDefinition,
     ActionError,
@@ -271,8 +271,14 @@ class ActionSteps:
                     argv,
                     entrypoint=entrypoint,
                     env=process_env,
-                    mounts=[job.workspace, job.temp],
-                    workdir=job.workspace,
+                    mounts=[
+                        (job.workspace, str(job.workspace)),
+                        (job.temp, str(job.temp)),
+                        (job.workspace, WORKSPACE),
+                        (github_home(job.temp), CONTAINER_HOME),
+                        (job.temp / "event.json", f"{WORKFLOW}/event.json"),
+                    ],
+                    workdir=WORKSPACE,
                     on_line=on_line,
                     network=job.containers.name if job.containers is not None else None,
                 )

@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from conveyor_events import Annotation as EventAnnotation
 from conveyor_events import JobPlanned, JobQueued, RunRequested
 
 from conveyor_runner_agent.adapters import TRACKING_VARIABLE, Grace, LogPublisher, run_process
-from conveyor_runner_agent.adapters.containers import JobContainers
+from conveyor_runner_agent.adapters.containers import CONTAINER_HOME, JobContainers
+from conveyor_runner_agent.adapters.docker_actions import WORKFLOW, WORKSPACE
 from conveyor_runner_agent.domain import (
     AddPath,
     Annotation,
@@ -42,6 +43,8 @@ from conveyor_runner_agent.domain.log_lines import LinePiece
 
 Launcher = Callable[[list[str], dict[str, str], Callable[[str], None]], Awaitable[int]]
 """Starts a step's process its own way: (argv, environment, line callback) → exit code."""
+Place = Literal["host", "job container", "action container"]
+"""Where a step's process runs: on the host, in the job's container, or in a Docker action's own container."""
 _CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
 
@@ -171,8 +174,11 @@ class StepProcesses:
         files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
         for file in files.values():
             file.touch()
-        on_host = launch is None and not (in_container and self.in_job_container)
-        process_env = self._process_env(env, files, host=on_host)
+        place: Place = (
+            "action container" if launch is not None else "job container" if in_container and self.in_job_container
+            else "host"
+        )
+        process_env = self._process_env(env, files, place)
         process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
         commands = CommandProcessor(
             debug=self._debug(),
@@ -300,14 +306,19 @@ class StepProcesses:
         flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
         return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
 
-    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], *, host: bool = True) -> dict[str, str]:
-        """A step process's environment: the runner's variables and `env`, over the host's own when on the host."""
-        image_path = self.containers.path if self.containers is not None else None
-        base = (
-            {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
-            if host
-            else {"PATH": image_path or _CONTAINER_PATH, "HOME": "/root"}  # the image's own PATH, as on GitHub
-        )
+    def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], place: Place) -> dict[str, str]:
+        """A step process's environment: the runner's variables and `env`, over the host's own when on the host.
+
+        In a container `$HOME` is the job's home folder as mounted there, and the image's own PATH is kept, as
+        on GitHub; a Docker action's container finds the workspace and the event where GitHub's runner puts them.
+        """
+        if place == "host":
+            base = {name: value for name, value in os.environ.items() if not name.startswith(("GITHUB_", "RUNNER_"))}
+        elif place == "job container":
+            image_path = self.containers.path if self.containers is not None else None
+            base = {"PATH": image_path or _CONTAINER_PATH, "HOME": CONTAINER_HOME}
+        else:
+            base = {"HOME": CONTAINER_HOME}
         defaults = {
             **self._job_variables,
             "GITHUB_ACTION": self.action,
@@ -317,7 +328,9 @@ class StepProcesses:
         # The runner's own variables cannot be overwritten by `env` or `$GITHUB_ENV`, as on GitHub (CI can).
         own = {name: value for name, value in defaults.items() if name.startswith(("GITHUB_", "RUNNER_"))}
         merged = {**base, **defaults, **env, **own}
-        if self.path_entries:
+        if place == "action container":
+            merged.update(GITHUB_WORKSPACE=WORKSPACE, GITHUB_EVENT_PATH=f"{WORKFLOW}/event.json")
+        elif self.path_entries:
             merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
         return merged
 

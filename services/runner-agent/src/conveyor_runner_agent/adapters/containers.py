@@ -2,7 +2,8 @@
 
 `JobContainers` gives one job a network of its own, its `services:` reachable by their keys as host names,
 and a long-lived job container in which each step runs with `exec`. The workspace and temp folders are
-bind-mounted at their host paths, so file commands (GITHUB_OUTPUT, GITHUB_ENV, …) work unchanged.
+bind-mounted at their host paths, so file commands (GITHUB_OUTPUT, GITHUB_ENV, …) work unchanged; `$HOME` is
+`/github/home`, a folder of the job's, as on GitHub.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ _LABEL = "conveyor.containers"
 _KEEP_ALIVE = ["tail", "-f", "/dev/null"]
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+CONTAINER_HOME = "/github/home"
+"""`$HOME` in a job container and in a Docker action's container, as on GitHub: one folder of the job's, mounted
+into each."""
+
+
+def github_home(temp: Path) -> Path:
+    """The job's folder mounted as `CONTAINER_HOME`, created when first asked for."""
+    home = temp / "_github_home"
+    home.mkdir(exist_ok=True)
+    return home
 
 
 class ContainerError(Exception):
@@ -237,7 +250,8 @@ class JobContainers:
         config = self.config
         if config is None:
             return
-        volumes = [f"{workspace}:{workspace}", f"{temp}:{temp}"]
+        home = github_home(temp)
+        volumes = [f"{workspace}:{workspace}", f"{temp}:{temp}", f"{home}:{CONTAINER_HOME}"]
         job, _ = await self._call(lambda: self._run(config, "the job container", f"{self.name}-job",
                                                     aliases=[], volumes=volumes, keep_alive=True,
                                                     working_dir=str(workspace)), creates=True)

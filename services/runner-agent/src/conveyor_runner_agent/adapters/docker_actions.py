@@ -1,8 +1,10 @@
 """Docker container actions: an image built from the action's Dockerfile, or named with `docker://`, run once.
 
-The workspace and the runner's temporary folder are mounted at the same paths as on the host, so the file
-commands (`$GITHUB_OUTPUT`, ...) and `$GITHUB_WORKSPACE` mean the same inside; the working directory is the
-workspace. Every blocking Docker SDK call runs in a thread.
+The container sees what GitHub's runner gives it: the workspace at `/github/workspace` (its working directory
+and `$GITHUB_WORKSPACE`), the job's home folder at `/github/home` (`$HOME`) and the event at
+`/github/workflow/event.json` (`$GITHUB_EVENT_PATH`). The workspace and the runner's temporary folder are also
+mounted at their host paths, so the file commands (`$GITHUB_OUTPUT`, ...) and a host path an expression gave
+(`${{ github.workspace }}` in `args`) mean the same inside. Every blocking Docker SDK call runs in a thread.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import docker.errors
 
 from conveyor_runner_agent.adapters.containers import ContainerError, default_socket
 from conveyor_runner_agent.domain.log_lines import LineSplitter
+
+WORKSPACE = "/github/workspace"
+WORKFLOW = "/github/workflow"
 
 
 class DockerActions:
@@ -61,13 +66,14 @@ class DockerActions:
         *,
         entrypoint: str | None,
         env: Mapping[str, str],
-        mounts: Sequence[Path],
-        workdir: Path,
+        mounts: Sequence[tuple[Path, str]],
+        workdir: str,
         on_line: Callable[[str], None],
         network: str | None = None,
     ) -> int:
-        """Run `image` with `args` to its end, passing each output line to `on_line`; its exit code. With
-        `network` (the job's, when it has containers) it joins it: the job's services are reached by their keys.
+        """Run `image` with `args` to its end, passing each output line to `on_line`; its exit code. `mounts`
+        are host paths and where the container sees them. With `network` (the job's, when it has containers) it
+        joins it: the job's services are reached by their keys.
 
         The container's end is what `wait` reports; the output is followed as it comes, but a follow that
         outlives the container by `LOG_GRACE` is closed, and whatever it missed is read from the finished
@@ -88,8 +94,8 @@ class DockerActions:
                     command=list(args) or None,
                     entrypoint=entrypoint or None,
                     environment=dict(env),
-                    volumes={str(path): {"bind": str(path), "mode": "rw"} for path in mounts},
-                    working_dir=str(workdir),
+                    volumes=[f"{path}:{inside}:rw" for path, inside in mounts],
+                    working_dir=workdir,
                     network=network,
                 )
                 started.append(container)
