@@ -15,6 +15,8 @@ from conveyor_cli.main import app
 from conveyor_runner_agent.adapters.containers import default_socket
 from typer.testing import CliRunner
 
+from tests.e2e.test_actions import tagged_repository
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 WORKFLOW = """
@@ -213,6 +215,66 @@ def test_a_docker_actions_container_is_laid_out_as_on_github(tool_image: str, re
     assert "in /github/workspace workspace /github/workspace home /github/home file /" in output
     assert "job container home /github/home" in output
     assert "action reads from the job" in output  # one home folder for the job's container and its actions
+
+
+PROBE = """
+name: Probe
+inputs:
+  who:
+    description: who is asking
+runs:
+  using: node20
+  main: main.js
+  post: post.js
+"""
+PROBE_MAIN = """
+const fs = require('fs');
+const tool = fs.existsSync('/opt/tools/bin/the-tool');
+console.log(`probe ${process.env.INPUT_WHO} sees the image's tool: ${tool}, home ${process.env.HOME}`);
+fs.appendFileSync(process.env.GITHUB_OUTPUT, `seen=${tool}\\n`);
+"""
+PROBE_POST = "console.log(`post sees the image's tool: ${require('fs').existsSync('/opt/tools/bin/the-tool')}`);\n"
+JAVASCRIPT_IN_A_CONTAINER = """
+on: push
+jobs:
+  js:
+    runs-on: x
+    container: conveyor-test/tool:latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: remote
+        uses: acme/probe@v1
+        with:
+          who: remote
+      - uses: ./local-probe
+        with:
+          who: local
+      - run: echo "output ${{ steps.remote.outputs.seen }}"
+"""
+
+
+def test_javascript_actions_run_in_the_job_container(
+    tool_image: str, repository: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tagged_repository(
+        tmp_path / "remote" / "acme" / "probe", {"action.yml": PROBE, "main.js": PROBE_MAIN, "post.js": PROBE_POST}
+    )
+    monkeypatch.setenv("CONVEYOR_ACTIONS_BASE_URL", str(tmp_path / "remote"))
+    root = repository(
+        {
+            ".github/workflows/ci.yml": JAVASCRIPT_IN_A_CONTAINER,
+            "local-probe/action.yml": PROBE.replace("  post: post.js\n", ""),
+            "local-probe/main.js": PROBE_MAIN,
+        }
+    )
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+    output = result.output
+
+    assert result.exit_code == 0, output
+    assert "probe remote sees the image's tool: true, home /github/home" in output  # fetched: the cache mounted
+    assert "probe local sees the image's tool: true, home /github/home" in output  # in the workspace
+    assert "output true" in output
+    assert "post sees the image's tool: true" in output
 
 
 def test_a_runs_on_label_mapped_to_an_image(container_engine: str, repository: Callable[..., Path]) -> None:

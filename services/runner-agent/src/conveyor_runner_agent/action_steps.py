@@ -2,9 +2,10 @@
 
 A composite action's steps run inside the calling step (their lines are its log, their failure is its
 failure), with the action's `inputs` and their own `steps` context. A JavaScript action runs its `main` with
-the machine's Node.js whatever `node12`…`node24` it names; its `pre` runs before the job's first step (remote
-actions only, as on GitHub, since a local one is not there before the checkout) and its `post` after the
-last, in reverse order, each under its `pre-if`/`post-if` (default `always()`).
+the machine's Node.js whatever `node12`…`node24` it names, in the job container when the job has one; its
+`pre` runs before the job's first step (remote actions only, as on GitHub, since a local one is not there
+before the checkout) and its `post` after the last, in reverse order, each under its `pre-if`/`post-if`
+(default `always()`).
 """
 
 from __future__ import annotations
@@ -201,16 +202,18 @@ class ActionSteps:
         name: str,
         state: Mapping[str, str],
     ) -> dict[str, str]:
+        containers = self.job.containers
+        node = containers.node if containers is not None and self.job.in_job_container else None
         return await self.job.run_command(
             index,
-            ["node", str(prepared.directory / script)],
+            [node or "node", str(prepared.directory / script)],
             env=environment,
             cwd=self.job.workspace,
             record=record,
             timeout_minutes=self.job.default_timeout(),
             name=name,
             state=state,
-            in_container=False,
+            in_container=node is not None,
         )
 
     async def _docker(

@@ -182,7 +182,7 @@ class JobRun(StepProcesses):
 
         The job container is the job's `container:`, or the image `-P LABEL=IMAGE` maps one of its `runs-on`
         labels to. A job on the host may have services too: its steps reach them through their published ports
-        (`localhost:${{ job.services.<key>.ports['<port>'] }}`). JavaScript actions still run on the host.
+        (`localhost:${{ job.services.<key>.ports['<port>'] }}`).
         """
         contexts = self.contexts()
         spec = _interpolated(job.container, contexts) or self._platform_image()
@@ -193,7 +193,8 @@ class JobRun(StepProcesses):
             self.containers = JobContainers(
                 f"{self.plan.job_id}-{self.event.attempt}", spec, services, socket=self.container_socket
             )
-            await self.containers.start(self.workspace, self.temp)
+            roots = await asyncio.to_thread(self.actions.source.roots)
+            await self.containers.start(self.workspace, self.temp, actions=roots)
         except (ContainerError, OSError) as error:
             raise StepError(f"the job's containers could not start: {error}") from error
 

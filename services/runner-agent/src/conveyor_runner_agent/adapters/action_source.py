@@ -46,6 +46,13 @@ class ActionSource:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
+    def roots(self) -> list[Path]:
+        """Every folder a fetched action's files can be in (the cache, created now, and the offline copies): what
+        a job container mounts, so that the job's JavaScript actions run in it."""
+        self.cache.root.mkdir(parents=True, exist_ok=True)
+        offline = [self.offline_dir] if self.offline_dir is not None and self.offline_dir.is_dir() else []
+        return [self.cache.root.resolve(), *(path.resolve() for path in offline)]
+
     def fetch(self, action: RemoteAction) -> Path:
         """The directory of `action` (its repository root, or `path` within it), holding its metadata file."""
         if self.offline_dir is not None:

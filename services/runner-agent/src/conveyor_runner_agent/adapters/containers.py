@@ -3,7 +3,8 @@
 `JobContainers` gives one job a network of its own, its `services:` reachable by their keys as host names,
 and a long-lived job container in which each step runs with `exec`. The workspace and temp folders are
 bind-mounted at their host paths, so file commands (GITHUB_OUTPUT, GITHUB_ENV, …) work unchanged; `$HOME` is
-`/github/home`, a folder of the job's, as on GitHub.
+`/github/home`, a folder of the job's, as on GitHub. JavaScript actions run in the job container too, with the
+host's Node.js mounted into it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import socket
 import threading
 import time
@@ -42,6 +44,16 @@ _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0
 CONTAINER_HOME = "/github/home"
 """`$HOME` in a job container and in a Docker action's container, as on GitHub: one folder of the job's, mounted
 into each."""
+
+
+CONTAINER_NODE = "/__e/node/bin/node"
+"""Where a job container finds the host's Node.js (GitHub's runner mounts its own under `/__e`)."""
+
+
+def host_node() -> Path | None:
+    """The host's `node` executable, its links followed; None when there is none."""
+    found = shutil.which("node")
+    return Path(found).resolve() if found else None
 
 
 def github_home(temp: Path) -> Path:
@@ -233,13 +245,20 @@ class JobContainers:
         """The network's name, the prefix of every container's name, and the value of their label."""
         self.container_id: str | None = None
         self.path: str | None = None
+        self.node: str | None = None
+        """Node.js in the job container (`CONTAINER_NODE`), or None when the host has none to lend it."""
         """The job image's own PATH, which its steps start from."""
         self.services: dict[str, ServiceInfo] = {}
         self._client: docker.DockerClient | None = None
         self._creating: set[asyncio.Future[Any]] = set()
 
-    async def start(self, workspace: Path, temp: Path) -> None:
-        """Create the network, start the services and wait until they are healthy, then the job container."""
+    async def start(self, workspace: Path, temp: Path, *, actions: Sequence[Path] = ()) -> None:
+        """Create the network, start the services and wait until they are healthy, then the job container.
+
+        The job container sees the workspace and temp folders, and the `actions` folders, at their host paths,
+        and the host's Node.js at `CONTAINER_NODE`, as GitHub's runner mounts its own: the job's JavaScript
+        actions run in it.
+        """
         await self._call(self._connect, creates=True)
         await self._call(lambda: self._network_create(), creates=True)
         services = list(self.service_configs.items())
@@ -252,6 +271,10 @@ class JobContainers:
             return
         home = github_home(temp)
         volumes = [f"{workspace}:{workspace}", f"{temp}:{temp}", f"{home}:{CONTAINER_HOME}"]
+        volumes += [f"{folder}:{folder}" for folder in actions if not folder.is_relative_to(workspace)]
+        if (node := host_node()) is not None:
+            volumes.append(f"{node}:{CONTAINER_NODE}:ro")
+            self.node = CONTAINER_NODE
         job, _ = await self._call(lambda: self._run(config, "the job container", f"{self.name}-job",
                                                     aliases=[], volumes=volumes, keep_alive=True,
                                                     working_dir=str(workspace)), creates=True)
