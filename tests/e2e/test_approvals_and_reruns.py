@@ -88,12 +88,13 @@ on: push
 jobs:
   steady:
     runs-on: x
-    steps: [{{run: echo steady}}]
+    steps: [{{run: 'echo "steady ${{{{ github.run_attempt }}}}/$GITHUB_RUN_ATTEMPT"'}}]
   flaky:
     runs-on: x
     steps:
       - run: |
-          if [ -e {marker} ]; then echo "passes on the re-run"; exit 0; fi
+          attempt="${{{{ github.run_attempt }}}}/$GITHUB_RUN_ATTEMPT"
+          if [ -e {marker} ]; then echo "passes on the re-run $attempt"; exit 0; fi
           touch {marker}; exit 1
 """
     run_id = await dispatch(client, repository({".github/workflows/ci.yml": workflow}))
@@ -108,3 +109,18 @@ jobs:
     jobs = {job["key"]: job for job in run["jobs"]}
     assert (jobs["flaky"]["attempt"], jobs["flaky"]["conclusion"]) == (2, "success")
     assert jobs["steady"]["attempt"] == 1
+
+    # every job again: the run's third attempt, a job's second or third
+    assert (await client.post(f"/api/runs/{run_id}/rerun", json={"mode": "all"})).status_code == 202
+    run = await until(client, run_id, lambda run: run["status"] == "completed" and run["jobs"][0]["attempt"] == 2)
+    lines = {}
+    for key, attempt in (("steady", None), ("flaky", None), ("flaky", 2), ("flaky", 1)):
+        logs = await client.get(f"/api/runs/{run_id}/jobs/{key}/logs", params={"attempt": attempt} if attempt else {})
+        lines[key, logs.json()["attempt"]] = [line["text"] for line in logs.json()["lines"]]
+    # each attempt's own lines (numbered from 1 in each), the latest attempt's unless another is asked for
+    assert lines == {
+        ("steady", 2): ["steady 3/3"],
+        ("flaky", 3): ["passes on the re-run 3/3"],
+        ("flaky", 2): ["passes on the re-run 2/2"],
+        ("flaky", 1): ["##[error]Process completed with exit code 1."],
+    }

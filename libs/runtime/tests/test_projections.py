@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -469,6 +470,40 @@ async def test_a_retry_opens_the_job_again_as_a_new_attempt(store: ProjectionSto
     )
     job = await job_row(store)
     assert (job["status"], job["conclusion"], job["attempt"], job["error"]) == ("queued", None, 2, None)
+
+
+async def test_each_attempt_keeps_its_own_log_lines(store: ProjectionStore) -> None:
+    def logged(attempt: int, *texts: str) -> StepLogged:
+        lines = [LogLine(at=at(attempt), text=text) for text in texts]
+        return StepLogged(run_id=RUN, job_id=BUILD, attempt=attempt, step_index=0, first_line=1, lines=lines)
+
+    await store.apply(scheduled(logged(1, "first try", "failed"), logged(2, "second try")))
+
+    found = await rows(store, "SELECT attempt, line, text FROM log_lines ORDER BY attempt, line")
+    assert found == [
+        {"attempt": 1, "line": 1, "text": "first try"},
+        {"attempt": 1, "line": 2, "text": "failed"},
+        {"attempt": 2, "line": 1, "text": "second try"},
+    ]
+
+
+def test_log_lines_stored_before_attempts_were_kept_become_the_first_attempts(tmp_path: Path) -> None:
+    path = tmp_path / "projections.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "CREATE TABLE log_lines (run_id TEXT NOT NULL, job_id TEXT NOT NULL, line INTEGER NOT NULL,"
+            " step_index INTEGER NOT NULL, at TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (run_id, job_id, line))"
+        )
+        db.execute("INSERT INTO log_lines VALUES ('r', 'j', 1, 0, 'now', 'kept')")
+
+    SqliteProjections(path)
+    SqliteProjections(path)  # opened again: nothing more to do
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT run_id, job_id, line, attempt, text FROM log_lines").fetchall() == [
+            ("r", "j", 1, 1, "kept")
+        ]
+        db.execute("INSERT INTO log_lines VALUES ('r', 'j', 1, 0, 'now', 'retried', 2)")  # the same line, attempt 2
 
 
 async def test_cancel_requests_and_concurrency_waits_are_visible(store: ProjectionStore) -> None:

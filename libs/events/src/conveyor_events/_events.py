@@ -212,6 +212,9 @@ class JobQueued(RunEvent):
     run_number: int | None = None
     """`github.run_number` of the job's workflow (see `RunNumbered`); None in events from before it was
     recorded."""
+    run_attempt: int | None = None
+    """`github.run_attempt`: 1, and one more for each re-run of the run (a job's `attempt` also counts its
+    automatic retries); None in events from before it was recorded."""
 
 
 class JobSkipped(RunEvent):

@@ -220,7 +220,7 @@ def _step_completed(db: Db, envelope: Envelope, event: StepCompleted) -> None:
 
 def _step_logged(db: Db, envelope: Envelope, event: StepLogged) -> None:
     db.executemany(
-        "INSERT INTO log_lines (run_id, job_id, line, step_index, at, text) VALUES (?,?,?,?,?,?)"
+        "INSERT INTO log_lines (run_id, job_id, line, step_index, at, text, attempt) VALUES (?,?,?,?,?,?,?)"
         " ON CONFLICT DO NOTHING",
         [
             (
@@ -230,6 +230,7 @@ def _step_logged(db: Db, envelope: Envelope, event: StepLogged) -> None:
                 event.step_index,
                 line.at.isoformat().replace("+00:00", "Z"),
                 line.text,
+                event.attempt,
             )
             for offset, line in enumerate(event.lines)
         ],

@@ -40,8 +40,8 @@ CREATE TABLE IF NOT EXISTS steps (
 );
 CREATE TABLE IF NOT EXISTS log_lines (
     run_id TEXT NOT NULL, job_id TEXT NOT NULL, line INTEGER NOT NULL, step_index INTEGER NOT NULL,
-    at TEXT NOT NULL, text TEXT NOT NULL,
-    PRIMARY KEY (run_id, job_id, line)
+    at TEXT NOT NULL, text TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, job_id, attempt, line)
 );
 CREATE TABLE IF NOT EXISTS repositories (
     name TEXT PRIMARY KEY, url TEXT NOT NULL, default_branch TEXT NOT NULL,
@@ -54,6 +54,22 @@ CREATE TABLE IF NOT EXISTS projector_position (
 SCHEMA += runners.SCHEMA
 _ADDED_COLUMNS = {"repositories": ("github TEXT", "webhook_secret TEXT", "token TEXT"), "jobs": ("labels TEXT",)}
 """Columns added after a table's first version: a read model written before them gains them when opened."""
+
+
+def _key_log_lines_by_attempt(db: sqlite3.Connection) -> None:
+    """A read model written before log lines were kept per attempt of a job: its lines become the first
+    attempt's (a table's key cannot be altered in place: the table is copied)."""
+    present = {row["name"] for row in db.execute("PRAGMA table_info(log_lines)")}
+    if not present or "attempt" in present:
+        return
+    with db:
+        db.execute("ALTER TABLE log_lines RENAME TO log_lines_unkeyed")
+        db.executescript(SCHEMA)
+        db.execute(
+            "INSERT INTO log_lines (run_id, job_id, line, step_index, at, text)"
+            " SELECT run_id, job_id, line, step_index, at, text FROM log_lines_unkeyed"
+        )
+        db.execute("DROP TABLE log_lines_unkeyed")
 
 
 class SqliteProjections:
@@ -70,6 +86,7 @@ class SqliteProjections:
         self._local = threading.local()
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
+            _key_log_lines_by_attempt(db)
             db.executescript(SCHEMA)
             for table, columns in _ADDED_COLUMNS.items():
                 present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}

@@ -166,13 +166,16 @@ def _runs_router(log: EventLog, queries: Queries, access: Access, remotes: GitRe
         job: str,
         after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="only lines after this line number")] = 0,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+        attempt: Annotated[
+            int | None, Query(ge=1, le=MAX_POSITION, description="this attempt's lines [default: the latest's]")
+        ] = None,
     ) -> dict[str, Any]:
-        found = await queries.job_logs(run_id, job, after=after, limit=limit)
+        found = await queries.job_logs(run_id, job, after=after, limit=limit, attempt=attempt)
         if found is None:
             raise HTTPException(404, f"no run '{run_id}'")
         if found.job_id is None:
             raise HTTPException(404, f"no job '{job}' in run '{run_id}'")
-        return {"run": run_id, "job": found.job_id, "lines": found.lines}
+        return {"run": run_id, "job": found.job_id, "attempt": found.attempt, "lines": found.lines}
 
     @router.post("/{run_id}/cancel", status_code=202, dependencies=write)
     async def cancel_run(run_id: str) -> Accepted:

@@ -13,9 +13,10 @@ from conveyor_ingest import runner_queries
 
 
 class JobLogs(NamedTuple):
-    """A job's log lines, read with its id (None: the run has no such job)."""
+    """A job's log lines of one attempt, read with its id (None: the run has no such job)."""
 
     job_id: str | None
+    attempt: int
     lines: list[dict[str, Any]]
 
 
@@ -90,17 +91,21 @@ class Queries:
 
     async def job_id(self, run_id: str, job: str) -> str | None:
         """The job's id from its id or, when that is unambiguous in the run, its key."""
-        return await self._store.read(lambda rows: _job_id(rows, run_id, job))
+        return await self._store.read(lambda rows: _job(rows, run_id, job)[0])
 
-    async def job_logs(self, run_id: str, job: str, *, after: int = 0, limit: int = 10_000) -> JobLogs | None:
-        """The job's log lines after line `after`, with its id as `job_id` finds it, in one read (a client polls
-        for lines): None when there is no such run."""
+    async def job_logs(
+        self, run_id: str, job: str, *, after: int = 0, limit: int = 10_000, attempt: int | None = None
+    ) -> JobLogs | None:
+        """The job's log lines after line `after` of its latest attempt (or of `attempt`), with its id as
+        `job_id` finds it, in one read (a client polls for lines): None when there is no such run."""
 
         def ask(rows: Rows) -> JobLogs | None:
             if not rows("SELECT 1 FROM runs WHERE run_id = ?", run_id):
                 return None
-            job_id = _job_id(rows, run_id, job)
-            return JobLogs(job_id, [] if job_id is None else _log_lines(rows, run_id, job_id, after, limit))
+            job_id, latest = _job(rows, run_id, job)
+            chosen = attempt or latest
+            lines = [] if job_id is None else _log_lines(rows, run_id, job_id, chosen, after, limit)
+            return JobLogs(job_id, chosen, lines)
 
         return await self._store.read(ask)
 
@@ -170,21 +175,22 @@ class Queries:
         return await self._store.read(lambda rows: [dict(row) for row in rows(query, full_name)])
 
 
-def _job_id(rows: Rows, run_id: str, job: str) -> str | None:
+def _job(rows: Rows, run_id: str, job: str) -> tuple[str | None, int]:
+    """The job's id (None when there is no such job) and its latest attempt (at least 1)."""
     found = rows(
-        "SELECT job_id FROM jobs WHERE run_id = ? AND (job_id = ? OR job_key = ?) ORDER BY job_id != ?",
+        "SELECT job_id, attempt FROM jobs WHERE run_id = ? AND (job_id = ? OR job_key = ?) ORDER BY job_id != ?",
         run_id, job, job, job,
     )
     if not found or (len(found) > 1 and found[0]["job_id"] != job):
-        return None
-    return str(found[0]["job_id"])
+        return None, 1
+    return str(found[0]["job_id"]), max(int(found[0]["attempt"]), 1)
 
 
-def _log_lines(rows: Rows, run_id: str, job_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+def _log_lines(rows: Rows, run_id: str, job_id: str, attempt: int, after: int, limit: int) -> list[dict[str, Any]]:
     found = rows(
-        "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? AND job_id = ? AND line > ?"
-        " ORDER BY line LIMIT ?",
-        run_id, job_id, after, limit,
+        "SELECT line, step_index, at, text FROM log_lines WHERE run_id = ? AND job_id = ? AND attempt = ?"
+        " AND line > ? ORDER BY line LIMIT ?",
+        run_id, job_id, attempt, after, limit,
     )
     return [{"line": r["line"], "step": r["step_index"] + 1, "at": r["at"], "text": r["text"]} for r in found]
 

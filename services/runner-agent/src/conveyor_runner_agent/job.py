@@ -324,6 +324,7 @@ class JobRun(StepProcesses):
             actor=self.request.actor,
             run_id=self.request.run_id,
             run_number=self.event.run_number or 1,
+            run_attempt=self.event.run_attempt or self.event.attempt,
             workflow=self.plan.workflow_name or self.plan.workflow,
             workflow_path=self.plan.workflow,
             job=self.plan.job_key.rsplit("/", 1)[-1],

@@ -290,7 +290,6 @@ class StepProcesses:
             "GITHUB_ACTIONS": "true",
             **{f"GITHUB_{key.upper()}": _variable(github[key]) for key in _GITHUB_VARIABLES},
             "GITHUB_EVENT_PATH": str(event_path),
-            "GITHUB_RUN_ATTEMPT": str(self.event.attempt),
             "GITHUB_WORKFLOW": github["workflow"],
             "RUNNER_OS": "Linux",
             "RUNNER_ARCH": runner_arch(),
@@ -341,7 +340,7 @@ EXIT_CODE = "Process completed with exit code"
 _GITHUB_VARIABLES = (
     "actor", "actor_id", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
     "ref_name", "ref_protected", "ref_type", "repository", "repository_id", "repository_owner", "repository_owner_id",
-    "retention_days", "run_id", "run_number", "server_url", "sha", "triggering_actor", "workflow_ref",
+    "retention_days", "run_attempt", "run_id", "run_number", "server_url", "sha", "triggering_actor", "workflow_ref",
     "workflow_sha", "workspace",
 )
 """The keys of the `github` context a step also finds as `GITHUB_<KEY>` variables."""

@@ -219,7 +219,8 @@ def queued(
     run: RunState, job: JobState, needs: dict[str, NeedResult] | None = None, contexts: dict[str, Any] | None = None
 ) -> JobQueued:
     """The job's next attempt queued, with what its runner needs of the run: the `needs`, `strategy` and (in a
-    called workflow) `inputs` contexts, its workflow's run number, and its `runs-on` labels evaluated."""
+    called workflow) `inputs` contexts, its workflow's run number and the run's attempt, and its `runs-on` labels
+    evaluated."""
     if needs is None or contexts is None:
         needs = needs_context(run, job)
         contexts = job_contexts(run, job, needs)
@@ -232,6 +233,7 @@ def queued(
         inputs=contexts["inputs"] if job.plan.call else None,
         strategy=contexts["strategy"],
         run_number=int(contexts["github"]["run_number"]),
+        run_attempt=run.attempt,
     )
 
 
