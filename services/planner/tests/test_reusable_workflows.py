@@ -16,6 +16,9 @@ jobs:
     name: Build
     needs: setup
     if: github.ref == 'refs/heads/main'
+    concurrency:
+      group: build-${{ github.ref }}
+      cancel-in-progress: true
     uses: ./.github/workflows/build.yml
     with:
       target: release
@@ -112,6 +115,7 @@ def test_the_call_frame_carries_what_the_scheduler_and_runner_evaluate_later() -
     assert not frame.inherit_secrets
     assert frame.outputs == {"artifact": "${{ jobs.package.outputs.name }}"}
     assert frame.matrix is None
+    assert frame.concurrency == {"group": "build-${{ github.ref }}", "cancel-in-progress": True}
 
 
 def test_a_matrix_on_the_caller_makes_one_call_per_leg() -> None:

@@ -7,6 +7,7 @@ from functools import reduce
 from typing import Any
 
 from conveyor_events import (
+    CallFrame,
     Conclusion,
     Event,
     JobAssigned,
@@ -54,6 +55,16 @@ def graphs(draw: st.DrawFn, run_id: str) -> list[Event]:
                 matrix={"leg": leg} if legs else None,
                 condition=draw(st.sampled_from([None, None, "always()", "failure()"])),
             ))
+    if draw(st.booleans()):  # a call of a reusable workflow of two jobs, perhaps holding a group together
+        concurrency = draw(st.sampled_from([None, "one", "call", {"group": "call", "cancel-in-progress": True}]))
+        needed = draw(st.lists(st.sampled_from(sorted(ids)), unique=True))
+        frame = CallFrame(job_id="ci.c", job_key="c", workflow="called.yml", name="c", concurrency=concurrency,
+                          needs=[need_id for need in needed for need_id in ids[need]])
+        plain = {"strategy": {"fail-fast": True, "max-parallel": None}}
+        ids["c/a"], ids["c/b"] = ["ci.c/a"], ["ci.c/b"]
+        for key, within in (("a", frame.needs), ("b", ["ci.c/a"])):
+            events.append(JobPlanned(run_id=run_id, job_id=f"ci.c/{key}", workflow="ci.yml", job_key=f"c/{key}",
+                                     name=key, needs=list(within), runs_on=["linux"], spec=plain, call=[frame]))
     workflow_group = draw(st.sampled_from([None, "wf", {"group": "wf", "cancel-in-progress": True}]))
     extra = {"concurrency": workflow_group} if workflow_group else {}
     jobs = [job_id for key in ids for job_id in ids[key]]
@@ -166,7 +177,7 @@ class Scheduling(RuleBasedStateMachine):
     def limits_hold(self) -> None:
         for name, group in groups(self.state).items():
             assert len(group.holders) <= SLOTS.get(name, 1), f"group {name}: {group.holders}"
-            if name in ("one", "wf"):
+            if name in ("one", "wf", "call"):
                 assert len(group.waiters) <= 1
         for run in self.state.runs.values():
             by_key: dict[tuple[str, ...], list[Any]] = {}

@@ -167,6 +167,8 @@ class CallFrame(BaseModel):
     """The caller's `strategy.matrix` as written when it is computed from expressions: the call is planned once,
     its jobs standing for every leg's, and the scheduler expands it into legs (a `MatrixExpanded` for each of
     its jobs, then their `JobPlanned`s per leg) once the jobs the caller needs have finished."""
+    concurrency: Any = None
+    """The caller's `concurrency:`, unevaluated: the call's jobs hold its group together, as one entry."""
 
 
 class JobPlanned(RunEvent):

@@ -94,6 +94,9 @@ class ConcurrencyWaited(RunEvent):
     """When it began to wait; waiters are served in this order."""
     slots: int = 1
     """How many entries may hold the group at once (Conveyor's `max-in-progress`; 1 on GitHub)."""
+    call: bool = False
+    """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
+    the group together."""
 
 
 class RunNumbered(RunEvent):
@@ -115,6 +118,9 @@ class ConcurrencyAcquired(RunEvent):
     workflow: str
     job_id: str | None = None
     group: str
+    call: bool = False
+    """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
+    the group together."""
 
 
 class ConcurrencyCancelled(RunEvent):
@@ -129,6 +135,9 @@ class ConcurrencyCancelled(RunEvent):
     job_id: str | None = None
     group: str
     reason: Literal["superseded", "cancel-in-progress", "queue-full"]
+    call: bool = False
+    """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
+    the group together."""
 
 
 class ApprovalRequested(RunEvent):

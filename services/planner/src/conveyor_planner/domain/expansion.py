@@ -156,6 +156,7 @@ def _leg(
         matrix=matrix,
         strategy={key: value for key, value in (job.strategy or {}).items() if key != "matrix"},
         matrix_expression=late,
+        concurrency=job.concurrency,
     )
     inner = _Scope(
         run_id=scope.run_id,

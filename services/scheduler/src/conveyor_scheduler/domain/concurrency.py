@@ -4,7 +4,8 @@ Groups are read from the runs' workflows and jobs rather than kept apart, so a r
 brings its places back with it. GitHub's rule: one holder and one pending entry; a newer pending entry
 replaces (cancels) the older, and `cancel-in-progress` cancels the holder. With `queue: max` up to
 `MAX_PENDING` entries wait in FIFO order and one arriving at a full queue is cancelled. With Conveyor's
-`max-in-progress: N` N entries hold the group and the others wait in FIFO order.
+`max-in-progress: N` N entries hold the group and the others wait in FIFO order. An entry is a workflow, a job,
+or a call of a reusable workflow, whose jobs hold the group together until the last of them completes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Entry:
     since: datetime
     slots: int = 1
     cancelled: bool = False
+    call: bool = False
+    """`job_id` is a call's (its calling job's leg): the call's jobs hold the group together."""
 
 
 @dataclass
@@ -59,6 +62,16 @@ def _add_run(found: dict[str, Group], run: RunState) -> None:
             found.setdefault(workflow.group, Group()).holders.append(entry)
         elif workflow.status == "waiting" and not workflow.cancelled and not run.cancel_requested:
             found.setdefault(workflow.group, Group()).waiters.append(entry)
+    for call_id, call in run.calls.items():
+        if not call.group:
+            continue
+        members = [job for job in run.jobs.values() if any(frame.job_id == call_id for frame in job.plan.call)]
+        entry = Entry(run.run_id, members[0].plan.workflow if members else "", call_id, call.since, call.slots,
+                      call.cancelled, call=True)
+        if call.status == "holding" and any(job.status != "completed" for job in members):
+            found.setdefault(call.group, Group()).holders.append(entry)
+        elif call.status == "waiting" and not call.cancelled and not run.cancel_requested:
+            found.setdefault(call.group, Group()).waiters.append(entry)
     for job in run.jobs.values():
         if not job.group or job.status == "completed":
             continue
@@ -70,22 +83,25 @@ def _add_run(found: dict[str, Group], run: RunState) -> None:
             found.setdefault(job.group, Group()).waiters.append(entry)
 
 
-def enter(state: SchedulerState, run_id: str, workflow: str, job_id: str | None, rule: Concurrency) -> list[RunEvent]:
-    """What follows when a workflow (`job_id` None) or job asks for a slot in `rule.group`."""
+def enter(
+    state: SchedulerState, run_id: str, workflow: str, job_id: str | None, rule: Concurrency, *, call: bool = False
+) -> list[RunEvent]:
+    """What follows when a workflow (`job_id` None), a job or a call (`call`) asks for a slot in `rule.group`."""
     group = groups(state).get(rule.group, Group())
     if len(group.holders) < rule.slots and not group.waiters:
-        return [ConcurrencyAcquired(run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group)]
+        return [ConcurrencyAcquired(run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, call=call)]
     decided: list[RunEvent] = []
     if rule.cancel_in_progress:
         decided += [_cancel(entry, rule.group, "cancel-in-progress") for entry in group.holders if not entry.cancelled]
     if rule.max_in_progress is None and rule.queue == "single":
         decided += [_cancel(entry, rule.group, "superseded") for entry in group.waiters]
     waited = ConcurrencyWaited(
-        run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, since=state.now, slots=rule.slots
+        run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, since=state.now, slots=rule.slots,
+        call=call,
     )
     if rule.queue == "max" and len(group.waiters) >= MAX_PENDING:
         full = ConcurrencyCancelled(
-            run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, reason="queue-full"
+            run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, reason="queue-full", call=call
         )
         return [*decided, waited, full]
     return [*decided, waited]
@@ -96,7 +112,8 @@ def promote(state: SchedulerState) -> list[RunEvent]:
     for name, group in sorted(groups(state).items()):
         if group.waiters and len(group.holders) < group.waiters[0].slots:
             first = group.waiters[0]
-            return [ConcurrencyAcquired(run_id=first.run_id, workflow=first.workflow, job_id=first.job_id, group=name)]
+            return [ConcurrencyAcquired(run_id=first.run_id, workflow=first.workflow, job_id=first.job_id, group=name,
+                                        call=first.call)]
     return []
 
 
@@ -107,4 +124,5 @@ def _cancel(entry: Entry, group: str, reason: str) -> ConcurrencyCancelled:
         job_id=entry.job_id,
         group=group,
         reason="superseded" if reason == "superseded" else "cancel-in-progress",
+        call=entry.call,
     )

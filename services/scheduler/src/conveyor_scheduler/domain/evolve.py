@@ -162,6 +162,27 @@ def numbered(state: SchedulerState, event: RunNumbered) -> SchedulerState:
     return changed(state, numbers={**state.numbers, key: event.number})
 
 
+def _call_concurrency(
+    run: RunState, event: ConcurrencyWaited | ConcurrencyAcquired | ConcurrencyCancelled, now: datetime
+) -> RunState:
+    """A call's place in its group; a call that gives way cancels each of its jobs still to complete."""
+    call_id = event.job_id
+    assert call_id is not None
+    match event:
+        case ConcurrencyWaited():
+            return run.call(call_id, status="waiting", group=event.group, since=event.since, slots=event.slots)
+        case ConcurrencyAcquired() if not run.calls.get(call_id, WorkflowState()).cancelled:
+            return run.call(call_id, status="holding", group=event.group, since=now)
+        case ConcurrencyCancelled():
+            run = run.call(call_id, cancelled=True)
+            reason = f"{event.reason} in concurrency group '{event.group}'"
+            for job_id, job in run.jobs.items():
+                if job.status != "completed" and any(frame.job_id == call_id for frame in job.plan.call):
+                    run = run.job(job_id, cancel_reason=reason)
+            return run
+    return run
+
+
 def _may_review(job: JobState, approver: str) -> bool:
     return not job.reviewers or approver.lower() in {reviewer.lower() for reviewer in job.reviewers}
 
@@ -181,6 +202,8 @@ def _concurrency(
             case ConcurrencyCancelled():
                 return run.workflow(event.workflow, cancelled=True)
         return run
+    if event.call:
+        return _call_concurrency(run, event, now)
     job = run.jobs.get(event.job_id)
     if job is None or job.status == "completed":
         return run

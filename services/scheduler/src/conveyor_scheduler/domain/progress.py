@@ -107,6 +107,8 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[s
         return _late_call(run, job, depth)
     if job.plan.call and (decided := _called(run, job)):
         return decided
+    if job.plan.call and (gate := _call_concurrency(state, run, job)) is not None:
+        return gate
     job_status = status(run, job)
     try:
         runs = evaluate_condition(job.plan.condition, contexts, status=job_status)
@@ -159,6 +161,33 @@ def _called(run: RunState, job: JobState, depth: int | None = None) -> list[RunE
         return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason="the run was cancelled")]
     reason = f"if: {closed.condition or 'success()'} of the calling job '{closed.job_key}'"
     return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+
+
+def _call_concurrency(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent] | None:
+    """Each call the job runs within whose caller has a `concurrency:`, outermost first, enters its group before
+    any of its jobs goes on (the group evaluated in the caller's contexts), and its jobs wait while it waits:
+    decisions, or None to go on."""
+    for depth, frame in enumerate(job.plan.call):
+        if frame.concurrency is None:
+            continue
+        call = run.calls.get(frame.job_id)
+        if call is None or call.status == "none":
+            try:
+                contexts = calls.caller_contexts(run, job.plan.call[: depth + 1])
+            except (ExpressionError, calls.CallInputError) as error:
+                return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                                     attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+            rule = rules.concurrency(frame.concurrency, contexts)
+            if rule is None:
+                return [ConcurrencyAcquired(run_id=run.run_id, workflow=job.plan.workflow, job_id=frame.job_id,
+                                            group="", call=True)]
+            return concurrency.enter(state, run.run_id, job.plan.workflow, frame.job_id, rule, call=True)
+        if call.cancelled or (call.status == "waiting" and cancelled(run, job)):
+            reason = "the call gave way in its concurrency group" if call.cancelled else "the run was cancelled"
+            return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+        if call.status == "waiting":
+            return []
+    return None
 
 
 def _protect(

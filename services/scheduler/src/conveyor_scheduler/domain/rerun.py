@@ -36,12 +36,14 @@ def rerun(run: RunState, event: RunRerunRequested, now: datetime) -> RunState:
         else w
         for path, w in run.workflows.items()
     }
+    called = {frame.job_id for job_id, job in run.jobs.items() if job_id in chosen for frame in job.plan.call}
     return replace(
         run,
         attempt=run.attempt + 1,
         started_at=now,
         jobs=jobs,
         workflows=workflows,
+        calls={call_id: call for call_id, call in run.calls.items() if call_id not in called},
         cancel_requested=False,
         timed_out=False,
         conclusion=None,

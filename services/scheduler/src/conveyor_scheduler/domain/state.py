@@ -92,7 +92,8 @@ class JobState:
 
 @dataclass(frozen=True)
 class WorkflowState:
-    """Workflow-level concurrency: `none` (no group or not yet evaluated), waiting, holding, or cancelled."""
+    """Workflow-level concurrency: `none` (no group or not yet evaluated), waiting, holding, or cancelled; a
+    call's concurrency is kept the same way."""
 
     status: Literal["none", "waiting", "holding", "free"] = "none"
     name: str = ""
@@ -118,6 +119,9 @@ class RunState:
     planned: frozenset[str] = frozenset()
     workflows: dict[str, WorkflowState] = field(default_factory=dict)
     jobs: dict[str, JobState] = field(default_factory=dict)
+    calls: dict[str, WorkflowState] = field(default_factory=dict)
+    """The concurrency of each call of a reusable workflow whose calling job has a `concurrency:`, by the
+    calling job's leg (`CallFrame.job_id`), kept as a workflow's is."""
     expanded: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Jobs whose matrix was computed from expressions, each replaced by its legs (see `matrices`)."""
     cancel_requested: bool = False
@@ -130,6 +134,10 @@ class RunState:
     def workflow(self, path: str, **changes: Any) -> RunState:
         current = self.workflows.get(path, WorkflowState())
         return changed(self, workflows={**self.workflows, path: changed(current, **changes)})
+
+    def call(self, call_id: str, **changes: Any) -> RunState:
+        current = self.calls.get(call_id, WorkflowState())
+        return changed(self, calls={**self.calls, call_id: changed(current, **changes)})
 
 
 @dataclass(frozen=True)
