@@ -15,6 +15,8 @@ import pytest
 from conveyor_events import (
     ApprovalRejected,
     ApprovalRequested,
+    ConcurrencyAcquired,
+    ConcurrencyCancelled,
     ConcurrencyWaited,
     Envelope,
     Event,
@@ -470,6 +472,45 @@ async def test_a_retry_opens_the_job_again_as_a_new_attempt(store: ProjectionSto
     )
     job = await job_row(store)
     assert (job["status"], job["conclusion"], job["attempt"], job["error"]) == ("queued", None, 2, None)
+
+
+async def test_a_calls_place_in_its_group_shows_on_its_jobs(store: ProjectionStore) -> None:
+    called = [f"{BUILD}/{key}" for key in ("migrate", "release")]
+    planned = [JobPlanned(run_id=RUN, job_id=job_id, workflow=WORKFLOW, job_key=job_id, name=job_id)
+               for job_id in called]
+    start: list[Event] = [
+        RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
+        *planned,
+        RunPlanned(run_id=RUN, workflow=WORKFLOW, workflow_name="CI", index=1, count=1, jobs=called),
+    ]
+    place = {"run_id": RUN, "workflow": WORKFLOW, "job_id": BUILD, "group": "deploy", "call": True}
+    envelopes = envelopes_of([
+        *start,
+        ConcurrencyWaited(**place, since=at(1)),
+        ConcurrencyAcquired(**place),
+        JobQueued(run_id=RUN, job_id=called[0]),
+        ConcurrencyCancelled(**place, reason="cancel-in-progress"),
+    ])
+    placed = [envelope.placed(n, n) for n, envelope in enumerate(envelopes, 1)]
+    query = "SELECT job_id, status, reason FROM jobs ORDER BY job_id"
+
+    await store.apply(placed[:-3])
+    waiting = "waiting for the concurrency group deploy"
+    assert await rows(store, query) == [
+        {"job_id": called[0], "status": "waiting", "reason": waiting},
+        {"job_id": called[1], "status": "waiting", "reason": waiting},
+    ]
+    await store.apply(placed[-3:-1])
+    assert await rows(store, query) == [
+        {"job_id": called[0], "status": "queued", "reason": None},
+        {"job_id": called[1], "status": "pending", "reason": None},
+    ]
+    await store.apply(placed[-1:])
+    gave_way = "cancelled in the concurrency group deploy (cancel-in-progress)"
+    assert await rows(store, query) == [
+        {"job_id": called[0], "status": "queued", "reason": gave_way},
+        {"job_id": called[1], "status": "pending", "reason": gave_way},
+    ]
 
 
 async def test_each_attempt_keeps_its_own_log_lines(store: ProjectionStore) -> None:

@@ -16,6 +16,7 @@ from conveyor_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
+    ConcurrencyAcquired,
     ConcurrencyCancelled,
     ConcurrencyWaited,
     Envelope,
@@ -312,12 +313,37 @@ def _reason(event: Any) -> str:
 
 
 def _run_concurrency(db: Db, envelope: Envelope, event: Any) -> None:
+    if event.job_id is not None and event.call:
+        _call_concurrency(db, envelope, event)
+        return
+    if isinstance(event, ConcurrencyAcquired):
+        return
     if event.job_id is not None:
         status = "waiting" if isinstance(event, ConcurrencyWaited) else None
         _job_note(status)(db, envelope, event)
         return
     if isinstance(event, ConcurrencyWaited):
         db.execute("UPDATE runs SET status = 'waiting' WHERE run_id = ? AND status != 'completed'", (event.run_id,))
+
+
+def _call_concurrency(db: Db, envelope: Envelope, event: Any) -> None:
+    """A call's place in its group, shown on its jobs (`<calling job's leg>/…`): they wait while it waits and
+    are no longer waiting for it once it holds the group."""
+    prefix = f"{event.job_id}/"
+    cursor: Any = db.execute("SELECT job_id, status FROM jobs WHERE run_id = ?", (event.run_id,))
+    for job_id, status in cursor.fetchall():
+        if not str(job_id).startswith(prefix) or status == "completed":
+            continue
+        if isinstance(event, ConcurrencyAcquired):
+            if status == "waiting":
+                db.execute(
+                    "UPDATE jobs SET status = 'pending', reason = NULL, queued_at = NULL"
+                    " WHERE run_id = ? AND job_id = ?",
+                    (event.run_id, job_id),
+                )
+        elif status == "pending" or not isinstance(event, ConcurrencyWaited):
+            status_now = "waiting" if isinstance(event, ConcurrencyWaited) else None
+            _job_note(status_now)(db, envelope, event.model_copy(update={"job_id": job_id}))
 
 
 def _run_rerun_requested(db: Db, envelope: Envelope, event: RunRerunRequested) -> None:
@@ -353,6 +379,7 @@ APPLY: dict[str, Apply] = {
     ApprovalRejected.event_type(): _job_note(None, ending=True),
     WaitTimerStarted.event_type(): _job_note("waiting"),
     ConcurrencyWaited.event_type(): _run_concurrency,
+    ConcurrencyAcquired.event_type(): _run_concurrency,
     ConcurrencyCancelled.event_type(): _run_concurrency,
     RunRerunRequested.event_type(): _run_rerun_requested,
     LeaseRenewed.event_type(): runners.lease_renewed,
