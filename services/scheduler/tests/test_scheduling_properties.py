@@ -175,7 +175,7 @@ class Scheduling(RuleBasedStateMachine):
 
     @invariant()
     def limits_hold(self) -> None:
-        for name, group in groups(self.state).items():
+        for (_, name), group in groups(self.state).items():
             assert len(group.holders) <= SLOTS.get(name, 1), f"group {name}: {group.holders}"
             if name in ("one", "wf", "call"):
                 assert len(group.waiters) <= 1

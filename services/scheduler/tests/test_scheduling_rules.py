@@ -195,6 +195,20 @@ def test_a_group_holds_one_runs_one_pending_and_a_newer_pending_replaces_the_old
     ]
 
 
+def test_a_group_is_its_repositorys_own() -> None:
+    s = Scheduler()
+    s.plan("r1", job("r1", "a"), concurrency="deploy")
+    elsewhere = RunRequested(run_id="r2", repository="/srv/other", repository_name="o/other", ref="refs/heads/main",
+                             sha="a" * 40)
+    planned = RunPlanned(run_id="r2", workflow="ci.yml", workflow_name="CI", index=1, count=1, jobs=["ci.a"],
+                         concurrency="deploy")
+
+    decided = s.feed(elsewhere, job("r2", "a"), planned)
+
+    assert [type(e).__name__ for e in decided] == ["RunNumbered", "ConcurrencyAcquired", "JobQueued"]
+    assert [type(e).__name__ for e in s.plan("r3", job("r3", "a"), concurrency="deploy")] == ["ConcurrencyWaited"]
+
+
 def test_queue_max_keeps_every_pending_entry_in_order() -> None:
     s = Scheduler()
     group = {"group": "deploy", "queue": "max"}

@@ -1,4 +1,4 @@
-"""Concurrency groups across runs: who holds a group, who waits for it, and what an entrant causes.
+"""Concurrency groups across runs of a repository: who holds a group, who waits for it, and what an entrant causes.
 
 Groups are read from the runs' workflows and jobs rather than kept apart, so a run rebuilt from its stream
 brings its places back with it. GitHub's rule: one holder and one pending entry; a newer pending entry
@@ -40,9 +40,13 @@ class Group:
     waiters: list[Entry] = field(default_factory=list)
 
 
-def groups(state: SchedulerState) -> dict[str, Group]:
+GroupKey = tuple[str, str]
+"""A group as GitHub scopes it: the repository (as `github.repository` names it) and the group's name."""
+
+
+def groups(state: SchedulerState) -> dict[GroupKey, Group]:
     """Every group in use, its waiters in the order they are served."""
-    found: dict[str, Group] = {}
+    found: dict[GroupKey, Group] = {}
     for run in state.runs.values():
         if run.request is not None and run.conclusion is None:
             _add_run(found, run)
@@ -51,7 +55,9 @@ def groups(state: SchedulerState) -> dict[str, Group]:
     return found
 
 
-def _add_run(found: dict[str, Group], run: RunState) -> None:
+def _add_run(found: dict[GroupKey, Group], run: RunState) -> None:
+    assert run.request is not None
+    repository = run.request.github_repository
     for path, workflow in run.workflows.items():
         if not workflow.group:
             continue
@@ -59,9 +65,9 @@ def _add_run(found: dict[str, Group], run: RunState) -> None:
         if workflow.status == "holding" and any(
             job.status != "completed" for job in run.jobs.values() if job.plan.workflow == path
         ):
-            found.setdefault(workflow.group, Group()).holders.append(entry)
+            found.setdefault((repository, workflow.group), Group()).holders.append(entry)
         elif workflow.status == "waiting" and not workflow.cancelled and not run.cancel_requested:
-            found.setdefault(workflow.group, Group()).waiters.append(entry)
+            found.setdefault((repository, workflow.group), Group()).waiters.append(entry)
     for call_id, call in run.calls.items():
         if not call.group:
             continue
@@ -69,25 +75,28 @@ def _add_run(found: dict[str, Group], run: RunState) -> None:
         entry = Entry(run.run_id, members[0].plan.workflow if members else "", call_id, call.since, call.slots,
                       call.cancelled, call=True)
         if call.status == "holding" and any(job.status != "completed" for job in members):
-            found.setdefault(call.group, Group()).holders.append(entry)
+            found.setdefault((repository, call.group), Group()).holders.append(entry)
         elif call.status == "waiting" and not call.cancelled and not run.cancel_requested:
-            found.setdefault(call.group, Group()).waiters.append(entry)
+            found.setdefault((repository, call.group), Group()).waiters.append(entry)
     for job in run.jobs.values():
         if not job.group or job.status == "completed":
             continue
         entry = Entry(run.run_id, job.plan.workflow, job.plan.job_id, job.since, job.slots, bool(job.cancel_reason))
         if job.holds:
-            found.setdefault(job.group, Group()).holders.append(entry)
+            found.setdefault((repository, job.group), Group()).holders.append(entry)
         elif job.status == "waiting" and not entry.cancelled:
             # in a cancelled run only a job that carries on (`always()`) is still waiting
-            found.setdefault(job.group, Group()).waiters.append(entry)
+            found.setdefault((repository, job.group), Group()).waiters.append(entry)
 
 
 def enter(
     state: SchedulerState, run_id: str, workflow: str, job_id: str | None, rule: Concurrency, *, call: bool = False
 ) -> list[RunEvent]:
-    """What follows when a workflow (`job_id` None), a job or a call (`call`) asks for a slot in `rule.group`."""
-    group = groups(state).get(rule.group, Group())
+    """What follows when a workflow (`job_id` None), a job or a call (`call`) asks for a slot in `rule.group` of
+    its run's repository."""
+    request = state.run(run_id).request
+    assert request is not None
+    group = groups(state).get((request.github_repository, rule.group), Group())
     if len(group.holders) < rule.slots and not group.waiters:
         return [ConcurrencyAcquired(run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, call=call)]
     decided: list[RunEvent] = []
@@ -109,7 +118,7 @@ def enter(
 
 def promote(state: SchedulerState) -> list[RunEvent]:
     """The first waiter of a group with a free slot acquires it."""
-    for name, group in sorted(groups(state).items()):
+    for (_, name), group in sorted(groups(state).items()):
         if group.waiters and len(group.holders) < group.waiters[0].slots:
             first = group.waiters[0]
             return [ConcurrencyAcquired(run_id=first.run_id, workflow=first.workflow, job_id=first.job_id, group=name,
