@@ -27,7 +27,9 @@ from services.scheduler.tests.feeding import Feed
 WORKFLOW = ".github/workflows/ci.yml"
 
 
-def deploying(run_id: str, concurrency: Any, *, legs: tuple[str, ...] = ("",)) -> list[Event]:
+def deploying(
+    run_id: str, concurrency: Any, *, legs: tuple[str, ...] = ("",), workflow_concurrency: Any = None
+) -> list[Event]:
     """A run whose job `deploy` calls a workflow of two jobs (`migrate`, then `release`) with `concurrency`, once
     per leg (a leg names its matrix value `env`)."""
     jobs: list[JobPlanned] = []
@@ -43,7 +45,7 @@ def deploying(run_id: str, concurrency: Any, *, legs: tuple[str, ...] = ("",)) -
         RunRequested(run_id=run_id, repository="/repo", ref="refs/heads/main", sha="a" * 40),
         *jobs,
         RunPlanned(run_id=run_id, workflow=WORKFLOW, workflow_name="CI", index=1, count=1,
-                   jobs=[job.job_id for job in jobs]),
+                   jobs=[job.job_id for job in jobs], concurrency=workflow_concurrency),
     ]
 
 
@@ -137,3 +139,12 @@ def test_a_call_without_a_group_and_a_rerun_of_a_call_that_gave_way() -> None:
     decided = feed.feed(RunRerunRequested(run_id="r2", mode="failed"))
 
     assert queued(decided) == [("r2", "ci.deploy/migrate")]  # the call enters its group again, and holds it
+
+
+def test_a_call_asking_for_the_group_its_workflow_holds_is_cancelled() -> None:
+    feed = Feed()
+    decided = feed.feed(*deploying("r1", "deploy", workflow_concurrency="deploy"))
+
+    [deadlock] = [e for e in decided if isinstance(e, ConcurrencyCancelled)]
+    assert (deadlock.job_id, deadlock.call, deadlock.reason) == ("ci.deploy", True, "deadlock")
+    assert RunCompleted(run_id="r1", conclusion=Conclusion.CANCELLED) in decided

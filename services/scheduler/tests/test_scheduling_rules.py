@@ -209,6 +209,24 @@ def test_a_group_is_its_repositorys_own() -> None:
     assert [type(e).__name__ for e in s.plan("r3", job("r3", "a"), concurrency="deploy")] == ["ConcurrencyWaited"]
 
 
+def test_a_job_asking_for_the_group_its_workflow_holds_is_cancelled_not_left_waiting() -> None:
+    s = Scheduler()
+    decided = s.plan("r1", job("r1", "a", concurrency="Same"), job("r1", "b", ("ci.a",)), concurrency="same")
+
+    assert [(type(e).__name__, getattr(e, "reason", "")) for e in decided][:2] == [
+        ("ConcurrencyAcquired", ""),
+        ("ConcurrencyCancelled", "deadlock"),
+    ]
+    [ended] = [e for e in decided if isinstance(e, JobCompleted)]
+    assert (ended.job_id, ended.conclusion, ended.error) == (
+        "ci.a", Conclusion.CANCELLED, "cancelled: deadlock in concurrency group 'same'"
+    )
+    assert completed(decided) == Conclusion.CANCELLED
+    assert [type(e).__name__ for e in s.plan("r2", job("r2", "a"), concurrency="same")] == [
+        "ConcurrencyAcquired", "JobQueued"  # the group was given back
+    ]
+
+
 def test_queue_max_keeps_every_pending_entry_in_order() -> None:
     s = Scheduler()
     group = {"group": "deploy", "queue": "max"}

@@ -127,14 +127,15 @@ class ConcurrencyCancelled(RunEvent):
     """A workflow (`job_id` is None) or job gave way in its concurrency group and is being cancelled.
 
     `reason` is `superseded` when a newer waiter replaced it as the one pending entry, `cancel-in-progress`
-    when a newer entry with `cancel-in-progress: true` arrived while it held the group, or `queue-full` when it
-    arrived at a `queue: max` group whose queue already held its limit of pending entries.
+    when a newer entry with `cancel-in-progress: true` arrived while it held the group, `queue-full` when it
+    arrived at a `queue: max` group whose queue already held its limit of pending entries, or `deadlock` when
+    its own workflow (or the call it runs within) held the group it asked for.
     """
 
     workflow: str
     job_id: str | None = None
     group: str
-    reason: Literal["superseded", "cancel-in-progress", "queue-full"]
+    reason: Literal["superseded", "cancel-in-progress", "queue-full", "deadlock"]
     call: bool = False
     """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
     the group together."""

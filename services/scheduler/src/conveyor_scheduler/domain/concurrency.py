@@ -94,9 +94,14 @@ def enter(
 ) -> list[RunEvent]:
     """What follows when a workflow (`job_id` None), a job or a call (`call`) asks for a slot in `rule.group` of
     its run's repository."""
-    request = state.run(run_id).request
-    assert request is not None
-    group = groups(state).get((request.github_repository, rule.group), Group())
+    run = state.run(run_id)
+    assert run.request is not None
+    group = groups(state).get((run.request.github_repository, rule.group), Group())
+    enclosing = _enclosing(run, job_id, call)
+    if any(entry.run_id == run_id and (entry.job_id, entry.call) in enclosing for entry in group.holders):
+        # its own workflow or call holds the group and waits for it: GitHub cancels rather than wait forever
+        return [ConcurrencyCancelled(run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group,
+                                     reason="deadlock", call=call)]
     if len(group.holders) < rule.slots and not group.waiters:
         return [ConcurrencyAcquired(run_id=run_id, workflow=workflow, job_id=job_id, group=rule.group, call=call)]
     decided: list[RunEvent] = []
@@ -114,6 +119,23 @@ def enter(
         )
         return [*decided, waited, full]
     return [*decided, waited]
+
+
+def _enclosing(run: RunState, job_id: str | None, call: bool) -> set[tuple[str | None, bool]]:
+    """The entries (`job_id`, `call`) of the run that hold a slot for the entrant's jobs while they run: its
+    workflow's, and the calls it runs within."""
+    if job_id is None:
+        return set()
+    found: set[tuple[str | None, bool]] = {(None, False)}
+    if call:
+        member = next((job for job in run.jobs.values() if any(f.job_id == job_id for f in job.plan.call)), None)
+    else:
+        member = run.jobs.get(job_id)
+    for frame in member.plan.call if member is not None else ():
+        if frame.job_id == job_id:
+            break
+        found.add((frame.job_id, True))
+    return found
 
 
 def promote(state: SchedulerState) -> list[RunEvent]:
