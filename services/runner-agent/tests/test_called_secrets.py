@@ -43,3 +43,18 @@ def test_a_called_job_sees_only_the_secrets_passed_down(calls: list[CallFrame], 
 def test_a_secret_that_cannot_be_evaluated_is_an_error() -> None:
     with pytest.raises(ExpressionError):
         passed_secrets([call(secrets={"token": "${{ steps.x.outputs.y }}"})], SECRETS, {"github": {}, "vars": {}})
+
+
+def test_a_callers_secrets_read_its_needs_and_inputs() -> None:
+    calls = [
+        call(secrets={"token": "${{ needs.setup.outputs.key }}"}),
+        call(secrets={"inner": "${{ secrets.token }}/${{ inputs.suffix }}"}),
+    ]
+    callers: list[dict[str, Any]] = [
+        {"needs": {"setup": {"result": "success", "outputs": {"key": "k3y"}}}, "inputs": {}},
+        {"needs": {}, "inputs": {"suffix": "s"}},
+    ]
+
+    assert passed_secrets(calls, SECRETS, {"github": {}, "vars": {}}, callers) == {
+        "GITHUB_TOKEN": "gh", "inner": "k3y/s"
+    }

@@ -95,6 +95,10 @@ def test_a_call_gets_typed_inputs_and_its_dependant_reads_the_calls_outputs() ->
     compile_ = queued(run.complete("ci.setup", level="5"))["ci.call/compile"]
     assert compile_.inputs == {"target": "release", "level": 5, "debug": False}
     assert compile_.needs == {}
+    # what the caller's `secrets:` may read: its own needs and inputs (the run's, outside any call)
+    assert compile_.callers == [
+        {"needs": {"setup": {"result": "success", "outputs": {"level": "5"}}}, "inputs": {}}
+    ]
 
     package = queued(run.complete("ci.call/compile", bin="app"))["ci.call/package"]
     assert package.needs == {"compile": NeedResult(result=Conclusion.SUCCESS, outputs={"bin": "app"})}

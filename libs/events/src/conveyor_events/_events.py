@@ -217,6 +217,9 @@ class JobQueued(RunEvent):
     run_attempt: int | None = None
     """`github.run_attempt`: 1, and one more for each re-run of the run (a job's `attempt` also counts its
     automatic retries); None in events from before it was recorded."""
+    callers: list[dict[str, Any]] = Field(default_factory=list)
+    """For a job of a called workflow, the `needs` and `inputs` contexts of each of its callers, outermost first:
+    what the values of a caller's `secrets:` may read besides its secrets."""
 
 
 class JobSkipped(RunEvent):

@@ -306,7 +306,7 @@ class JobRun(StepProcesses):
         if not self.plan.call:
             return
         contexts = {"github": self._github(), "vars": dict(self.request.variables)}
-        self.secrets = passed_secrets(self.plan.call, self.secrets, contexts)
+        self.secrets = passed_secrets(self.plan.call, self.secrets, contexts, self.event.callers)
         for value in self.secrets.values():
             self.masker.add(value)
 

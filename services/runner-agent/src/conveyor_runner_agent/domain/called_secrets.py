@@ -13,19 +13,24 @@ ALWAYS_PASSED = ("GITHUB_TOKEN",)
 
 
 def passed_secrets(
-    calls: Sequence[CallFrame], secrets: Mapping[str, str], contexts: Mapping[str, Any]
+    calls: Sequence[CallFrame],
+    secrets: Mapping[str, str],
+    contexts: Mapping[str, Any],
+    callers: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, str]:
     """`secrets` as the job inside `calls` (a `JobPlanned.call`, outermost first) sees them.
 
     Each call hands on every secret its caller sees (`secrets: inherit`) or only those it names, each value an
-    expression over the caller's `secrets` (and `contexts`: github, vars, the caller's matrix leg). Raises
+    expression over the caller's `secrets` (and `contexts`: github, vars; the caller's matrix leg; and its
+    `needs` and `inputs`, from `callers`, one per call as `JobQueued.callers` gives them). Raises
     `ExpressionError` when a value cannot be evaluated.
     """
     seen = dict(secrets)
-    for call in calls:
+    for depth, call in enumerate(calls):
         if call.inherit_secrets:
             continue
-        scope = {**contexts, "secrets": seen, "matrix": dict(call.matrix or {})}
+        caller = callers[depth] if depth < len(callers) else {}
+        scope = {**contexts, **caller, "secrets": seen, "matrix": dict(call.matrix or {})}
         passed = {name: interpolate(str(value), scope) for name, value in call.secrets.items()}
         seen = {**{name: seen[name] for name in ALWAYS_PASSED if name in seen}, **passed}
     return seen

@@ -234,7 +234,17 @@ def queued(
         strategy=contexts["strategy"],
         run_number=int(contexts["github"]["run_number"]),
         run_attempt=run.attempt,
+        callers=[_secret_contexts(run, job.plan.call[: depth + 1]) for depth in range(len(job.plan.call))],
     )
+
+
+def _secret_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
+    """The contexts the innermost caller of `frames` reads in its `secrets:` besides github, vars and secrets."""
+    try:
+        contexts = caller_contexts(run, frames)
+    except (ExpressionError, CallInputError):
+        return {}
+    return {"needs": contexts["needs"], "inputs": contexts["inputs"]}
 
 
 def labels(run: RunState, job: JobState, contexts: Mapping[str, Any]) -> list[str]:
