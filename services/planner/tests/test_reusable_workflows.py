@@ -276,6 +276,13 @@ def test_a_call_that_cannot_run_rejects_its_workflow_naming_the_caller(files: di
     assert not [e for e in events if isinstance(e, JobPlanned) and e.workflow == ".github/workflows/ci.yml"]
 
 
+def test_secret_names_are_not_case_sensitive() -> None:
+    events = plan(build("    with: {target: x}\n    secrets: {TOKEN: t}\n"))
+
+    assert not [e for e in events if isinstance(e, RunRejected)]
+    assert jobs_of(events)["ci.call/package"].call[0].secrets == {"TOKEN": "t"}
+
+
 def test_every_input_problem_of_a_call_is_reported() -> None:
     text = caller(CALL_BUILD, "    with: {colour: red, level: high}\n")
     [rejected] = [e for e in plan({"ci.yml": text, "build.yml": BUILD}) if isinstance(e, RunRejected)]

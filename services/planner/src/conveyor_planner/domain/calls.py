@@ -199,13 +199,17 @@ def _check_secrets(caller: Workflow, job: Job, secrets: Mapping[str, Any]) -> No
     if job.secrets == "inherit":
         return
     passed: Mapping[str, Any] = job.secrets if isinstance(job.secrets, Mapping) else {}
+    # secret names are not case-sensitive
+    declared, given = {name.lower() for name in secrets}, {name.lower() for name in passed}
     problems = [
-        _problem(caller, job, f"secret '{name}' is not defined by {job.uses}") for name in passed if name not in secrets
+        _problem(caller, job, f"secret '{name}' is not defined by {job.uses}")
+        for name in passed
+        if name.lower() not in declared
     ]
     problems += [
         _problem(caller, job, f"secret '{name}' is required by {job.uses} but not passed")
         for name, spec in secrets.items()
-        if isinstance(spec, Mapping) and spec.get("required") and name not in passed
+        if isinstance(spec, Mapping) and spec.get("required") and name.lower() not in given
     ]
     if problems:
         raise CallError(problems)
