@@ -181,6 +181,33 @@ def test_an_eleventh_level_is_refused_naming_the_chain() -> None:
     assert rejected.reason.endswith("→ .github/workflows/w10.yml")
 
 
+def calling(count: int, *, nested: bool = False) -> dict[str, str]:
+    """`ci.yml` calling `count` different workflows, each a leaf; with `nested`, the last of them is called
+    through a workflow of its own (which makes one more)."""
+    files = {f"w{n}.yml": LEAF for n in range(count)}
+    jobs = [f"  c{n}:\n    uses: ./.github/workflows/w{n}.yml\n" for n in range(count - 1)]
+    if nested:
+        files["middle.yml"] = f"on: workflow_call\njobs:\n  c:\n    uses: ./.github/workflows/w{count - 1}.yml\n"
+        jobs.append("  last:\n    uses: ./.github/workflows/middle.yml\n")
+    else:
+        jobs.append(f"  last:\n    uses: ./.github/workflows/w{count - 1}.yml\n")
+    files["ci.yml"] = "on: push\njobs:\n" + "".join(jobs)
+    return files
+
+
+def test_fifty_unique_workflows_may_be_called_and_a_fifty_first_is_refused() -> None:
+    planned = plan(calling(50))
+    twice = plan({**calling(50), "ci.yml": calling(50)["ci.yml"] + "  again:\n    uses: ./.github/workflows/w0.yml\n"})
+    [rejected] = [e for e in plan(calling(50, nested=True)) if isinstance(e, RunRejected)]
+
+    assert len(jobs_of(planned)) == 50
+    assert len(jobs_of(twice)) == 51  # a workflow called again is not another unique one
+    assert rejected.reason == (
+        "job 'c': calls ./.github/workflows/w49.yml, one more than the 50 unique reusable workflows a workflow may "
+        "call (its nested calls included)"
+    )
+
+
 CALL_BUILD = "./.github/workflows/build.yml"
 
 

@@ -4,8 +4,8 @@ A call names a workflow of the same repository (`./.github/workflows/x.yml`, rel
 calling workflow) or of another one (`owner/repo/.github/workflows/x.yml@ref`, read through the
 `RemoteWorkflows` port). What GitHub refuses when the run starts is refused here, naming the calling job: a
 remote repository or ref that cannot be read, a file that is missing, invalid or has no `on: workflow_call`, a
-call cycle, nesting deeper than GitHub's limit, an unknown or missing input, an input literal of the wrong type,
-an unknown or missing secret.
+call cycle, nesting deeper than GitHub's limit, more unique workflows called than it allows, an unknown or
+missing input, an input literal of the wrong type, an unknown or missing secret.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from conveyor_workflow import Job, Workflow, WorkflowError
 
 MAX_LEVELS = 10
 """GitHub connects at most ten levels of workflows: the top-level caller and nine levels of reusable workflows."""
+MAX_UNIQUE = 50
+"""GitHub calls at most 50 unique reusable workflows from one workflow file, the nested ones included."""
 LOCAL_PREFIX = "./"
 REMOTE_CALL = re.compile(r"(?P<owner>[^/@\s]+)/(?P<repo>[^/@\s]+)/(?P<path>\.github/workflows/[^/@\s]+)@(?P<ref>\S+)")
 """`{owner}/{repo}/.github/workflows/{filename}@{ref}`, the only form GitHub accepts for another repository."""
@@ -161,6 +163,15 @@ def _remote_target(caller: Workflow, job: Job, uses: str) -> tuple[str, str, str
             "this repository, or <owner>/<repo>/.github/workflows/<file>@<ref> for one of another repository",
         )
     return match["path"], f"{match['owner']}/{match['repo']}", match["ref"]
+
+
+def count_unique(caller: Workflow, job: Job, called: Called, unique: set[str]) -> None:
+    """Add the workflow `job` calls to the `unique` ones the triggered workflow's tree of calls has called;
+    raises `CallError` past `MAX_UNIQUE`."""
+    unique.add(called.entry)
+    if len(unique) > MAX_UNIQUE:
+        raise _error(caller, job, f"calls {job.uses}, one more than the {MAX_UNIQUE} unique reusable workflows "
+                                  "a workflow may call (its nested calls included)")
 
 
 def call_spec(called: Workflow) -> dict[str, Any]:

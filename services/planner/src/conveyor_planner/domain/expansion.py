@@ -34,7 +34,15 @@ from conveyor_workflow import (
     matrix_needs_late_evaluation,
 )
 
-from conveyor_planner.domain.calls import Loader, Origin, RemoteFiles, RemoteWorkflows, call_spec, called_workflow
+from conveyor_planner.domain.calls import (
+    Loader,
+    Origin,
+    RemoteFiles,
+    RemoteWorkflows,
+    call_spec,
+    called_workflow,
+    count_unique,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class _Scope:
     name_prefix: str = ""
     frames: tuple[CallFrame, ...] = ()
     outer_needs: tuple[str, ...] = ()
+    unique: set[str] = field(default_factory=set)
+    """The reusable workflows the triggered workflow's tree of calls has called so far, shared by its scopes."""
 
 
 def expand_jobs(
@@ -138,6 +148,7 @@ def _leg(
             )
         ]
     target = called_workflow(workflow, job, scope.files, scope.origin, scope.chain, scope.load, scope.remote)
+    count_unique(workflow, job, target, scope.unique)
     called = target.workflow
     spec = call_spec(called)
     outputs = spec.get("outputs") or {}
@@ -172,6 +183,7 @@ def _leg(
         name_prefix=f"{name} / ",
         frames=(*scope.frames, frame),
         outer_needs=tuple(needs),
+        unique=scope.unique,
     )
     return _expand(called, list(called.jobs), inner)
 
