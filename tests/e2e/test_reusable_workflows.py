@@ -149,3 +149,42 @@ def test_a_call_with_a_missing_required_input_rejects_the_run(repository: Callab
     assert code == 1, output
     assert "job 'call': input 'target' is required by ./.github/workflows/build.yml but not given" in output
     assert "compiling" not in output
+
+
+GROUPED_CALLER = """
+name: Deploy
+on: push
+concurrency: ${{ github.workflow }}-${{ github.ref }}
+jobs:
+  call:
+    uses: ./.github/workflows/steps.yml
+"""
+GROUPED_CALLED = """
+on: workflow_call
+concurrency: ${{ github.workflow }}-${{ github.ref }}
+jobs:
+  step:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "never runs"
+"""
+
+
+def test_a_called_workflow_in_its_callers_concurrency_group_is_cancelled_as_a_deadlock(
+    repository: Callable[..., Path], tmp_path: Path
+) -> None:
+    # github.workflow is the caller's in the called workflow too, so both name one group
+    root = repository({".github/workflows/ci.yml": GROUPED_CALLER, ".github/workflows/steps.yml": GROUPED_CALLED})
+    data = tmp_path / "data"
+
+    code, output = conveyor("run", "-C", str(root), "--data-dir", str(data))
+
+    assert code == 1, output
+    assert "never runs" not in output
+    run = stored_run(data, run_id_of(output))
+    assert run is not None
+    assert run["conclusion"] == "cancelled"
+    [job] = run["jobs"]
+    assert (job["conclusion"], job["error"]) == (
+        "cancelled", "cancelled: deadlock in concurrency group 'deploy-refs/heads/main'"
+    )

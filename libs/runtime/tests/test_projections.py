@@ -483,7 +483,7 @@ async def test_a_calls_place_in_its_group_shows_on_its_jobs(store: ProjectionSto
         *planned,
         RunPlanned(run_id=RUN, workflow=WORKFLOW, workflow_name="CI", index=1, count=1, jobs=called),
     ]
-    place = {"run_id": RUN, "workflow": WORKFLOW, "job_id": BUILD, "group": "deploy", "call": True}
+    place = {"run_id": RUN, "workflow": WORKFLOW, "job_id": BUILD, "group": "deploy", "call": "caller"}
     envelopes = envelopes_of([
         *start,
         ConcurrencyWaited(**place, since=at(1)),

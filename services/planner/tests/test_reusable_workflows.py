@@ -45,6 +45,7 @@ on:
         value: ${{ jobs.package.outputs.name }}
 env:
   CALLED: yes
+concurrency: build-${{ inputs.target }}
 jobs:
   package:
     needs: compile
@@ -116,6 +117,7 @@ def test_the_call_frame_carries_what_the_scheduler_and_runner_evaluate_later() -
     assert frame.outputs == {"artifact": "${{ jobs.package.outputs.name }}"}
     assert frame.matrix is None
     assert frame.concurrency == {"group": "build-${{ github.ref }}", "cancel-in-progress": True}
+    assert frame.workflow_concurrency == "build-${{ inputs.target }}"
 
 
 def test_a_matrix_on_the_caller_makes_one_call_per_leg() -> None:

@@ -8,6 +8,7 @@ from conveyor_events import (
     CallFrame,
     Conclusion,
     ConcurrencyCancelled,
+    ConcurrencyWaited,
     Event,
     JobCancelRequested,
     JobCompleted,
@@ -28,15 +29,23 @@ WORKFLOW = ".github/workflows/ci.yml"
 
 
 def deploying(
-    run_id: str, concurrency: Any, *, legs: tuple[str, ...] = ("",), workflow_concurrency: Any = None
+    run_id: str,
+    concurrency: Any,
+    *,
+    legs: tuple[str, ...] = ("",),
+    workflow_concurrency: Any = None,
+    called_concurrency: Any = None,
 ) -> list[Event]:
     """A run whose job `deploy` calls a workflow of two jobs (`migrate`, then `release`) with `concurrency`, once
-    per leg (a leg names its matrix value `env`)."""
+    per leg (a leg names its matrix value `env`, and passes it as the input `env`); the called workflow has
+    `called_concurrency`, the triggered one `workflow_concurrency`."""
     jobs: list[JobPlanned] = []
     for leg in legs:
         caller = f"ci.deploy.{leg}" if leg else "ci.deploy"
         frame = CallFrame(job_id=caller, job_key="deploy", workflow=".github/workflows/deploy.yml", name="deploy",
-                          concurrency=concurrency, matrix={"env": leg} if leg else None)
+                          concurrency=concurrency, matrix={"env": leg} if leg else None,
+                          workflow_concurrency=called_concurrency, inputs={"env": {"type": "string"}},
+                          with_={"env": "${{ matrix.env }}"} if leg else {})
         for key, needs in (("migrate", ()), ("release", (f"{caller}/migrate",))):
             jobs.append(JobPlanned(run_id=run_id, job_id=f"{caller}/{key}", workflow=WORKFLOW,
                                    job_key=f"deploy/{key}", name=key, needs=list(needs), runs_on=["x"],
@@ -103,7 +112,7 @@ def test_a_newer_pending_call_replaces_the_older() -> None:
 
     [superseded] = [e for e in decided if isinstance(e, ConcurrencyCancelled)]
     assert (superseded.run_id, superseded.job_id, superseded.call, superseded.reason) == (
-        "r2", "ci.deploy", True, "superseded"
+        "r2", "ci.deploy", "caller", "superseded"
     )
     assert sorted((e.run_id, e.job_id) for e in decided if isinstance(e, JobCompleted | JobSkipped)) == [
         ("r2", "ci.deploy/migrate"),
@@ -146,5 +155,40 @@ def test_a_call_asking_for_the_group_its_workflow_holds_is_cancelled() -> None:
     decided = feed.feed(*deploying("r1", "deploy", workflow_concurrency="deploy"))
 
     [deadlock] = [e for e in decided if isinstance(e, ConcurrencyCancelled)]
-    assert (deadlock.job_id, deadlock.call, deadlock.reason) == ("ci.deploy", True, "deadlock")
+    assert (deadlock.job_id, deadlock.call, deadlock.reason) == ("ci.deploy", "caller", "deadlock")
     assert RunCompleted(run_id="r1", conclusion=Conclusion.CANCELLED) in decided
+
+
+def test_the_called_workflows_own_concurrency_is_held_by_the_call_reading_its_inputs() -> None:
+    feed = Feed()
+    group = "deploy-${{ inputs.env }}"
+    first = feed.feed(*deploying("r1", None, legs=("staging", "production"), called_concurrency=group))
+    second = feed.feed(*deploying("r2", None, legs=("staging",), called_concurrency=group))
+
+    assert queued(first) == [("r1", "ci.deploy.staging/migrate"), ("r1", "ci.deploy.production/migrate")]
+    assert queued(second) == []
+    complete(feed, "r1", "ci.deploy.staging/migrate")
+    assert queued(complete(feed, "r1", "ci.deploy.staging/release")) == [("r2", "ci.deploy.staging/migrate")]
+
+
+def test_a_called_workflow_naming_its_callers_group_is_a_deadlock() -> None:
+    # `github.workflow` is the caller's in a called workflow too: the same group at both levels
+    group = {"group": "${{ github.workflow }}-${{ github.ref }}", "cancel-in-progress": True}
+    feed = Feed()
+    decided = feed.feed(*deploying("r1", None, workflow_concurrency=group, called_concurrency=group))
+
+    [deadlock] = [e for e in decided if isinstance(e, ConcurrencyCancelled)]
+    assert (deadlock.job_id, deadlock.call, deadlock.reason) == ("ci.deploy", "workflow", "deadlock")
+    assert RunCompleted(run_id="r1", conclusion=Conclusion.CANCELLED) in decided
+
+
+def test_the_callers_concurrency_is_entered_before_the_called_workflows() -> None:
+    feed = Feed()
+    feed.feed(*deploying("r1", "outer", called_concurrency="inner"))
+    decided = feed.feed(*deploying("r2", "outer", called_concurrency="inner"))
+
+    assert [(type(e).__name__, e.call) for e in decided if isinstance(e, ConcurrencyWaited)] == [
+        ("ConcurrencyWaited", "caller")
+    ]
+    complete(feed, "r1", "ci.deploy/migrate")
+    assert queued(complete(feed, "r1", "ci.deploy/release")) == [("r2", "ci.deploy/migrate")]

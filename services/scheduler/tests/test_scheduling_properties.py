@@ -59,7 +59,8 @@ def graphs(draw: st.DrawFn, run_id: str) -> list[Event]:
         concurrency = draw(st.sampled_from([None, "one", "call", {"group": "call", "cancel-in-progress": True}]))
         needed = draw(st.lists(st.sampled_from(sorted(ids)), unique=True))
         frame = CallFrame(job_id="ci.c", job_key="c", workflow="called.yml", name="c", concurrency=concurrency,
-                          needs=[need_id for need in needed for need_id in ids[need]])
+                          needs=[need_id for need in needed for need_id in ids[need]],
+                          workflow_concurrency=draw(st.sampled_from([None, "call", "one", "wf"])))
         plain = {"strategy": {"fail-fast": True, "max-parallel": None}}
         ids["c/a"], ids["c/b"] = ["ci.c/a"], ["ci.c/b"]
         for key, within in (("a", frame.needs), ("b", ["ci.c/a"])):

@@ -169,6 +169,9 @@ class CallFrame(BaseModel):
     its jobs, then their `JobPlanned`s per leg) once the jobs the caller needs have finished."""
     concurrency: Any = None
     """The caller's `concurrency:`, unevaluated: the call's jobs hold its group together, as one entry."""
+    workflow_concurrency: Any = None
+    """The called workflow's own top-level `concurrency:`, unevaluated (it reads the caller's `github` and the
+    call's `inputs`): held the same way, once the caller's is."""
 
 
 class JobPlanned(RunEvent):

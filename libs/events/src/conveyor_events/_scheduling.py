@@ -13,6 +13,9 @@ from pydantic import Field
 
 from conveyor_events._base import RunEvent
 
+CallLevel = Literal["caller", "workflow"]
+"""Which `concurrency:` of a call of a reusable workflow: its calling job's, or the called workflow's own."""
+
 
 class JobCancelRequested(RunEvent):
     """The scheduler asks the runner holding this attempt to stop it; the runner answers with `JobCompleted`."""
@@ -94,9 +97,10 @@ class ConcurrencyWaited(RunEvent):
     """When it began to wait; waiters are served in this order."""
     slots: int = 1
     """How many entries may hold the group at once (Conveyor's `max-in-progress`; 1 on GitHub)."""
-    call: bool = False
-    """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
-    the group together."""
+    call: CallLevel | None = None
+    """Set when `job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose
+    jobs hold the group together: `caller` for the calling job's `concurrency:`, `workflow` for the called
+    workflow's own."""
 
 
 class RunNumbered(RunEvent):
@@ -118,9 +122,10 @@ class ConcurrencyAcquired(RunEvent):
     workflow: str
     job_id: str | None = None
     group: str
-    call: bool = False
-    """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
-    the group together."""
+    call: CallLevel | None = None
+    """Set when `job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose
+    jobs hold the group together: `caller` for the calling job's `concurrency:`, `workflow` for the called
+    workflow's own."""
 
 
 class ConcurrencyCancelled(RunEvent):
@@ -136,9 +141,10 @@ class ConcurrencyCancelled(RunEvent):
     job_id: str | None = None
     group: str
     reason: Literal["superseded", "cancel-in-progress", "queue-full", "deadlock"]
-    call: bool = False
-    """`job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose jobs hold
-    the group together."""
+    call: CallLevel | None = None
+    """Set when `job_id` names a call of a reusable workflow (its calling job's leg, `CallFrame.job_id`), whose
+    jobs hold the group together: `caller` for the calling job's `concurrency:`, `workflow` for the called
+    workflow's own."""
 
 
 class ApprovalRequested(RunEvent):

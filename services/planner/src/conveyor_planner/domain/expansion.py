@@ -168,6 +168,7 @@ def _leg(
         strategy={key: value for key, value in (job.strategy or {}).items() if key != "matrix"},
         matrix_expression=late,
         concurrency=job.concurrency,
+        workflow_concurrency=called.concurrency,
     )
     inner = _Scope(
         run_id=scope.run_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from conveyor_events import ConcurrencyAcquired, ConcurrencyCancelled, ConcurrencyWaited, RunEvent
+from conveyor_events import CallLevel, ConcurrencyAcquired, ConcurrencyCancelled, ConcurrencyWaited, RunEvent
 
 from conveyor_scheduler.domain.rules import Concurrency
 from conveyor_scheduler.domain.state import RunState, SchedulerState
@@ -30,8 +30,8 @@ class Entry:
     since: datetime
     slots: int = 1
     cancelled: bool = False
-    call: bool = False
-    """`job_id` is a call's (its calling job's leg): the call's jobs hold the group together."""
+    call: CallLevel | None = None
+    """Set when `job_id` is a call's (its calling job's leg): the call's jobs hold the group together."""
 
 
 @dataclass
@@ -68,12 +68,12 @@ def _add_run(found: dict[GroupKey, Group], run: RunState) -> None:
             found.setdefault((repository, workflow.group), Group()).holders.append(entry)
         elif workflow.status == "waiting" and not workflow.cancelled and not run.cancel_requested:
             found.setdefault((repository, workflow.group), Group()).waiters.append(entry)
-    for call_id, call in run.calls.items():
+    for (call_id, level), call in run.calls.items():
         if not call.group:
             continue
         members = [job for job in run.jobs.values() if any(frame.job_id == call_id for frame in job.plan.call)]
         entry = Entry(run.run_id, members[0].plan.workflow if members else "", call_id, call.since, call.slots,
-                      call.cancelled, call=True)
+                      call.cancelled, call=level)
         if call.status == "holding" and any(job.status != "completed" for job in members):
             found.setdefault((repository, call.group), Group()).holders.append(entry)
         elif call.status == "waiting" and not call.cancelled and not run.cancel_requested:
@@ -90,10 +90,16 @@ def _add_run(found: dict[GroupKey, Group], run: RunState) -> None:
 
 
 def enter(
-    state: SchedulerState, run_id: str, workflow: str, job_id: str | None, rule: Concurrency, *, call: bool = False
+    state: SchedulerState,
+    run_id: str,
+    workflow: str,
+    job_id: str | None,
+    rule: Concurrency,
+    *,
+    call: CallLevel | None = None,
 ) -> list[RunEvent]:
-    """What follows when a workflow (`job_id` None), a job or a call (`call`) asks for a slot in `rule.group` of
-    its run's repository."""
+    """What follows when a workflow (`job_id` None), a job or a call (`call` says which of its concurrencies)
+    asks for a slot in `rule.group` of its run's repository."""
     run = state.run(run_id)
     assert run.request is not None
     group = groups(state).get((run.request.github_repository, rule.group), Group())
@@ -121,20 +127,22 @@ def enter(
     return [*decided, waited]
 
 
-def _enclosing(run: RunState, job_id: str | None, call: bool) -> set[tuple[str | None, bool]]:
+def _enclosing(run: RunState, job_id: str | None, call: CallLevel | None) -> set[tuple[str | None, CallLevel | None]]:
     """The entries (`job_id`, `call`) of the run that hold a slot for the entrant's jobs while they run: its
-    workflow's, and the calls it runs within."""
+    workflow's, and those of the calls it runs within (a called workflow's own within its caller's)."""
     if job_id is None:
         return set()
-    found: set[tuple[str | None, bool]] = {(None, False)}
-    if call:
+    found: set[tuple[str | None, CallLevel | None]] = {(None, None)}
+    if call is not None:
         member = next((job for job in run.jobs.values() if any(f.job_id == job_id for f in job.plan.call)), None)
     else:
         member = run.jobs.get(job_id)
     for frame in member.plan.call if member is not None else ():
         if frame.job_id == job_id:
+            if call == "workflow":
+                found.add((frame.job_id, "caller"))
             break
-        found.add((frame.job_id, True))
+        found.update({(frame.job_id, "caller"), (frame.job_id, "workflow")})
     return found
 
 

@@ -166,15 +166,16 @@ def _call_concurrency(
     run: RunState, event: ConcurrencyWaited | ConcurrencyAcquired | ConcurrencyCancelled, now: datetime
 ) -> RunState:
     """A call's place in its group; a call that gives way cancels each of its jobs still to complete."""
-    call_id = event.job_id
+    call_id, level = event.job_id, event.call
     assert call_id is not None
+    assert level is not None
     match event:
         case ConcurrencyWaited():
-            return run.call(call_id, status="waiting", group=event.group, since=event.since, slots=event.slots)
-        case ConcurrencyAcquired() if not run.calls.get(call_id, WorkflowState()).cancelled:
-            return run.call(call_id, status="holding", group=event.group, since=now)
+            return run.call(call_id, level, status="waiting", group=event.group, since=event.since, slots=event.slots)
+        case ConcurrencyAcquired() if not run.calls.get((call_id, level), WorkflowState()).cancelled:
+            return run.call(call_id, level, status="holding", group=event.group, since=now)
         case ConcurrencyCancelled():
-            run = run.call(call_id, cancelled=True)
+            run = run.call(call_id, level, cancelled=True)
             reason = f"{event.reason} in concurrency group '{event.group}'"
             for job_id, job in run.jobs.items():
                 if job.status != "completed" and any(frame.job_id == call_id for frame in job.plan.call):

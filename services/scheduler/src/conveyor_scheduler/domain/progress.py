@@ -8,11 +8,14 @@ reviewers, its environment's wait timer, and then `JobQueued` for the next attem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from conveyor_events import (
     ApprovalRequested,
+    CallFrame,
+    CallLevel,
     Conclusion,
     ConcurrencyAcquired,
     JobCompleted,
@@ -164,30 +167,45 @@ def _called(run: RunState, job: JobState, depth: int | None = None) -> list[RunE
 
 
 def _call_concurrency(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent] | None:
-    """Each call the job runs within whose caller has a `concurrency:`, outermost first, enters its group before
-    any of its jobs goes on (the group evaluated in the caller's contexts), and its jobs wait while it waits:
-    decisions, or None to go on."""
+    """Each call the job runs within, outermost first, enters the group of its calling job's `concurrency:` (in
+    the caller's contexts) and then that of the called workflow's own (in the call's `inputs`), before any of
+    its jobs goes on; its jobs wait while it waits: decisions, or None to go on."""
     for depth, frame in enumerate(job.plan.call):
-        if frame.concurrency is None:
-            continue
-        call = run.calls.get(frame.job_id)
-        if call is None or call.status == "none":
-            try:
-                contexts = calls.caller_contexts(run, job.plan.call[: depth + 1])
-            except (ExpressionError, calls.CallInputError) as error:
-                return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                                     attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
-            rule = rules.concurrency(frame.concurrency, contexts)
-            if rule is None:
-                return [ConcurrencyAcquired(run_id=run.run_id, workflow=job.plan.workflow, job_id=frame.job_id,
-                                            group="", call=True)]
-            return concurrency.enter(state, run.run_id, job.plan.workflow, frame.job_id, rule, call=True)
-        if call.cancelled or (call.status == "waiting" and cancelled(run, job)):
-            reason = "the call gave way in its concurrency group" if call.cancelled else "the run was cancelled"
-            return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
-        if call.status == "waiting":
-            return []
+        frames = job.plan.call[: depth + 1]
+        levels: tuple[tuple[CallLevel, Any], ...] = (
+            ("caller", frame.concurrency), ("workflow", frame.workflow_concurrency)
+        )
+        for level, raw in levels:
+            if raw is None:
+                continue
+            call = run.calls.get((frame.job_id, level))
+            if call is None or call.status == "none":
+                return _enter_call(state, run, job, frames, level, raw)
+            if call.cancelled or (call.status == "waiting" and cancelled(run, job)):
+                reason = "the call gave way in its concurrency group" if call.cancelled else "the run was cancelled"
+                return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
+            if call.status == "waiting":
+                return []
     return None
+
+
+def _enter_call(
+    state: SchedulerState, run: RunState, job: JobState, frames: Sequence[CallFrame], level: CallLevel, raw: Any
+) -> list[RunEvent]:
+    frame = frames[-1]
+    try:
+        if level == "caller":
+            contexts = calls.caller_contexts(run, frames)
+        else:
+            contexts = {**workflow_contexts(run, job.plan.workflow), "inputs": calls.call_inputs(run, frames)}
+    except (ExpressionError, calls.CallInputError) as error:
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                             attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+    rule = rules.concurrency(raw, contexts)
+    if rule is None:
+        return [ConcurrencyAcquired(run_id=run.run_id, workflow=job.plan.workflow, job_id=frame.job_id, group="",
+                                    call=level)]
+    return concurrency.enter(state, run.run_id, job.plan.workflow, frame.job_id, rule, call=level)
 
 
 def _protect(

@@ -43,7 +43,7 @@ def rerun(run: RunState, event: RunRerunRequested, now: datetime) -> RunState:
         started_at=now,
         jobs=jobs,
         workflows=workflows,
-        calls={call_id: call for call_id, call in run.calls.items() if call_id not in called},
+        calls={key: call for key, call in run.calls.items() if key[0] not in called},
         cancel_requested=False,
         timed_out=False,
         conclusion=None,

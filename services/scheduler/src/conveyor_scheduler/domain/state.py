@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal, TypeVar
 
-from conveyor_events import Conclusion, JobPlanned, RunRequested
+from conveyor_events import CallLevel, Conclusion, JobPlanned, RunRequested
 
 from conveyor_scheduler.domain.policy import Policy
 from conveyor_scheduler.domain.runs import Runs
@@ -119,9 +119,9 @@ class RunState:
     planned: frozenset[str] = frozenset()
     workflows: dict[str, WorkflowState] = field(default_factory=dict)
     jobs: dict[str, JobState] = field(default_factory=dict)
-    calls: dict[str, WorkflowState] = field(default_factory=dict)
-    """The concurrency of each call of a reusable workflow whose calling job has a `concurrency:`, by the
-    calling job's leg (`CallFrame.job_id`), kept as a workflow's is."""
+    calls: dict[tuple[str, CallLevel], WorkflowState] = field(default_factory=dict)
+    """The concurrency of each call of a reusable workflow whose calling job or called workflow has a
+    `concurrency:`, by the calling job's leg (`CallFrame.job_id`) and which of the two, kept as a workflow's is."""
     expanded: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Jobs whose matrix was computed from expressions, each replaced by its legs (see `matrices`)."""
     cancel_requested: bool = False
@@ -135,9 +135,9 @@ class RunState:
         current = self.workflows.get(path, WorkflowState())
         return changed(self, workflows={**self.workflows, path: changed(current, **changes)})
 
-    def call(self, call_id: str, **changes: Any) -> RunState:
-        current = self.calls.get(call_id, WorkflowState())
-        return changed(self, calls={**self.calls, call_id: changed(current, **changes)})
+    def call(self, call_id: str, level: CallLevel, **changes: Any) -> RunState:
+        current = self.calls.get((call_id, level), WorkflowState())
+        return changed(self, calls={**self.calls, (call_id, level): changed(current, **changes)})
 
 
 @dataclass(frozen=True)
