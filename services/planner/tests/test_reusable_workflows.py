@@ -305,6 +305,40 @@ def test_a_call_that_cannot_run_rejects_its_workflow_naming_the_caller(files: di
     assert not [e for e in events if isinstance(e, JobPlanned) and e.workflow == ".github/workflows/ci.yml"]
 
 
+def permitted(caller_permissions: str, called_permissions: str, middle: str = "") -> list[RunEvent]:
+    """Plans ci.yml (workflow-level `caller_permissions`) calling leaf.yml, whose job has `called_permissions`;
+    with `middle`, through a workflow of its own whose calling job has those permissions."""
+    leaf = LEAF.replace("    runs-on: x\n", f"    runs-on: x\n    permissions: {called_permissions}\n")
+    files = {"leaf.yml": leaf}
+    target = "./.github/workflows/leaf.yml"
+    if middle:
+        files["middle.yml"] = f"on: workflow_call\njobs:\n  inner:\n    permissions: {middle}\n    uses: {target}\n"
+        target = "./.github/workflows/middle.yml"
+    files["ci.yml"] = f"on: push\npermissions: {caller_permissions}\njobs:\n  call:\n    uses: {target}\n"
+    return plan(files)
+
+
+def test_a_called_workflow_may_lower_permissions_but_not_raise_them() -> None:
+    def refused(events: list[RunEvent]) -> list[str]:
+        return [problem.message for e in events if isinstance(e, RunRejected) for problem in e.problems]
+
+    assert refused(permitted("write-all", "{contents: read}")) == []
+    assert refused(permitted("{contents: write}", "{contents: write}")) == []
+    assert refused(permitted("{contents: read}", "{contents: write, packages: read}")) == [
+        "job 'call': calls ./.github/workflows/leaf.yml, whose job 'leaf' is requesting 'contents: write', but is "
+        "only allowed 'contents: read'",
+        "job 'call': calls ./.github/workflows/leaf.yml, whose job 'leaf' is requesting 'packages: read', but is "
+        "only allowed 'packages: none'",
+    ]
+    assert refused(permitted("read-all", "{id-token: write}")) == [
+        "job 'call': calls ./.github/workflows/leaf.yml, whose job 'leaf' is requesting 'id-token: write', but is "
+        "only allowed 'id-token: none'",
+    ]
+    # what a nested caller passes on is what it has, lowered: its callee may not take back what it gave up
+    [message] = refused(permitted("write-all", "{contents: write}", middle="{contents: read}"))
+    assert message.startswith("job 'inner': calls ./.github/workflows/leaf.yml, whose job 'leaf' is requesting")
+
+
 def test_secret_names_are_not_case_sensitive() -> None:
     events = plan(build("    with: {target: x}\n    secrets: {TOKEN: t}\n"))
 

@@ -1,7 +1,7 @@
 """The GitHub Actions workflow language: a pure library (no I/O but through injected functions).
 
 Loading and validation (`load_workflow`), expressions (`evaluate`, `interpolate`,
-`evaluate_condition`), matrix expansion, trigger filters and the job graph.
+`evaluate_condition`), matrix expansion, trigger filters, the job graph and GITHUB_TOKEN permissions.
 """
 
 from conveyor_workflow._contexts import github_context
@@ -25,6 +25,7 @@ from conveyor_workflow._matrix import (
     name_uses_matrix,
 )
 from conveyor_workflow._model import Diagnostic, Job, Step, Workflow, WorkflowError
+from conveyor_workflow._permissions import elevated, granted
 from conveyor_workflow._schema import as_text
 from conveyor_workflow._triggers import skip_requested, triggered, validate_filters
 
@@ -42,11 +43,13 @@ __all__ = [
     "ancestors",
     "as_text",
     "dispatch_inputs",
+    "elevated",
     "evaluate",
     "evaluate_condition",
     "expand_matrix",
     "find_cycle",
     "github_context",
+    "granted",
     "interpolate",
     "job_levels",
     "load_workflow",

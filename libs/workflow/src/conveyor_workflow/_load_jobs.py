@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from conveyor_workflow import _schema_expr as places
 from conveyor_workflow._loader_yaml import scalar
 from conveyor_workflow._model import Job, Step
+from conveyor_workflow._permissions import SCOPES, levels
 from conveyor_workflow._schema import Fields, Reader, is_null
 
 _COMMON = ("name", "needs", "if", "permissions", "concurrency", "strategy")
@@ -41,35 +42,6 @@ _ACTION = re.compile(r"[^/@\s]+/[^/@\s]+(/[^@\s]+)?@\S+\Z")
 _CALLED = re.compile(
     r"([^/@\s]+/[^/@\s]+/\.github/workflows/[^/@\s]+\.ya?ml@\S+|\./\.github/workflows/[^/@\s]+\.ya?ml)\Z"
 )
-_SCOPES = frozenset(
-    [
-        "actions",
-        "artifact-metadata",
-        "attestations",
-        "checks",
-        "contents",
-        "copilot-requests",
-        "deployments",
-        "discussions",
-        "id-token",
-        "issues",
-        "models",
-        "packages",
-        "pages",
-        "pull-requests",
-        "repository-projects",
-        "security-events",
-        "statuses",
-        "vulnerability-alerts",
-    ]
-)
-_LEVELS = {
-    "copilot-requests": ("write", "none"),
-    "id-token": ("write", "none"),
-    "models": ("read", "none"),
-    "vulnerability-alerts": ("read", "none"),
-}
-"""Scopes that take fewer access levels than read, write and none."""
 _M = TypeVar("_M", bound=BaseModel)
 _CONTAINER = frozenset(("image", "credentials", "env", "ports", "volumes", "options"))
 
@@ -275,11 +247,11 @@ def read_permissions(reader: Reader, node: yaml.Node) -> Any:
         return value
     result: dict[str, str] = {}
     for name, key, value_node in reader.pairs(node) or []:
-        if name not in _SCOPES:
+        if name not in SCOPES:
             reader.error(key, f"Unexpected value '{name}'")
             continue
         level = reader.text(value_node, None)
-        if level not in _LEVELS.get(name, ("read", "write", "none")):
+        if level not in levels(name):
             reader.unexpected(value_node)
         elif level is not None:
             result[name] = level

@@ -5,7 +5,8 @@ calling workflow) or of another one (`owner/repo/.github/workflows/x.yml@ref`, r
 `RemoteWorkflows` port). What GitHub refuses when the run starts is refused here, naming the calling job: a
 remote repository or ref that cannot be read, a file that is missing, invalid or has no `on: workflow_call`, a
 call cycle, nesting deeper than GitHub's limit, more unique workflows called than it allows, an unknown or
-missing input, an input literal of the wrong type, an unknown or missing secret.
+missing input, an input literal of the wrong type, an unknown or missing secret, a called job asking for more
+GITHUB_TOKEN permissions than its caller has.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from conveyor_events import Problem
-from conveyor_workflow import Job, Workflow, WorkflowError
+from conveyor_workflow import Job, Workflow, WorkflowError, elevated, granted
 
 MAX_LEVELS = 10
 """GitHub connects at most ten levels of workflows: the top-level caller and nine levels of reusable workflows."""
@@ -172,6 +173,28 @@ def count_unique(caller: Workflow, job: Job, called: Called, unique: set[str]) -
     if len(unique) > MAX_UNIQUE:
         raise _error(caller, job, f"calls {job.uses}, one more than the {MAX_UNIQUE} unique reusable workflows "
                                   "a workflow may call (its nested calls included)")
+
+
+def check_permissions(
+    caller: Workflow, job: Job, called: Called, inherited: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """The GITHUB_TOKEN permissions the calling `job` passes on (its own `permissions:`, else its workflow's,
+    else `inherited`: None when only the repository's default is known); raises `CallError` when a job of the
+    called workflow asks for more, which GitHub refuses (a called workflow may only lower them)."""
+    allowed = granted(job.permissions) or granted(caller.permissions) or inherited
+    if allowed is None:
+        return None
+    problems = []
+    for name, called_job in called.workflow.jobs.items():
+        requested = granted(called_job.permissions) or granted(called.workflow.permissions) or {}
+        problems += [
+            _problem(caller, job, f"calls {job.uses}, whose job '{name}' is requesting '{scope}: {level}', but is "
+                                  f"only allowed '{scope}: {limit}'")
+            for scope, level, limit in elevated(requested, allowed)
+        ]
+    if problems:
+        raise CallError(problems)
+    return dict(allowed)
 
 
 def call_spec(called: Workflow) -> dict[str, Any]:

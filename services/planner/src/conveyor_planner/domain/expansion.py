@@ -41,6 +41,7 @@ from conveyor_planner.domain.calls import (
     RemoteWorkflows,
     call_spec,
     called_workflow,
+    check_permissions,
     count_unique,
 )
 
@@ -65,6 +66,9 @@ class _Scope:
     outer_needs: tuple[str, ...] = ()
     unique: set[str] = field(default_factory=set)
     """The reusable workflows the triggered workflow's tree of calls has called so far, shared by its scopes."""
+    permissions: dict[str, str] | None = None
+    """The GITHUB_TOKEN permissions the workflow's caller passed on; None outside calls, or when only the
+    repository's default is known."""
 
 
 def expand_jobs(
@@ -149,6 +153,7 @@ def _leg(
         ]
     target = called_workflow(workflow, job, scope.files, scope.origin, scope.chain, scope.load, scope.remote)
     count_unique(workflow, job, target, scope.unique)
+    permissions = check_permissions(workflow, job, target, scope.permissions)
     called = target.workflow
     spec = call_spec(called)
     outputs = spec.get("outputs") or {}
@@ -185,6 +190,7 @@ def _leg(
         frames=(*scope.frames, frame),
         outer_needs=tuple(needs),
         unique=scope.unique,
+        permissions=permissions,
     )
     return _expand(called, list(called.jobs), inner)
 
