@@ -55,8 +55,8 @@ def retries(state: SchedulerState, run: RunState) -> list[RunEvent]:
 
 
 def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
-    for path in run.planned:
-        if run.workflows[path].number == 0:
+    for path, workflow in run.workflows.items():  # in the order they were planned
+        if path in run.planned and workflow.number == 0:
             return [_numbered(state, run, path)]
     for path, workflow in run.workflows.items():
         if path in run.planned and workflow.status == "none" and not cancelled_run(run, path):
