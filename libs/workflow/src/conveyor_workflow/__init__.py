@@ -26,7 +26,7 @@ from conveyor_workflow._matrix import (
 )
 from conveyor_workflow._model import Diagnostic, Job, Step, Workflow, WorkflowError
 from conveyor_workflow._permissions import elevated, granted
-from conveyor_workflow._schema import as_text
+from conveyor_workflow._schema import as_flag, as_text
 from conveyor_workflow._triggers import skip_requested, triggered, validate_filters
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "ancestors",
+    "as_flag",
     "as_text",
     "dispatch_inputs",
     "elevated",

@@ -31,6 +31,14 @@ def as_text(value: Scalar) -> str:
     return str(value)
 
 
+def as_flag(value: Any) -> bool:
+    """A boolean setting (`continue-on-error`, `fail-fast`, `cancel-in-progress`) from what its expression gave:
+    a string counts as true only when it says `true`, so `${{ env.FLAG }}` holding `false` is false."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
 class Reader:
     """Typed reads of nodes; each read that fails records a Problem and returns None."""
 

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor_events import Conclusion
-from conveyor_workflow import ExpressionError, Status, Step, as_text, evaluate, evaluate_condition, interpolate
+from conveyor_workflow import (
+    ExpressionError,
+    Status,
+    Step,
+    as_flag,
+    as_text,
+    evaluate,
+    evaluate_condition,
+    interpolate,
+)
 
 from conveyor_runner_agent.adapters import CheckoutError, checkout
 from conveyor_runner_agent.adapters.action_source import ActionSource, find_metadata
@@ -332,27 +341,31 @@ class ActionSteps:
             written = {name: value for name, value in job.env.items() if job_env.get(name) != value}
             env = {**env, **written}
             job_env = dict(job.env)
-            contexts = {**outer, "github": github, "inputs": prepared.inputs, "steps": steps, "env": env}
+            around = {**outer, "github": github, "inputs": prepared.inputs, "steps": steps, "env": env}
             status: Status = "failure" if failed else "success"
+            try:  # the step's own env is what the rest of it reads, as in a job's steps
+                nested_env, env_error = job.step_env(nested.env, around, base=env), None
+            except ExpressionError as error:
+                nested_env, env_error = dict(env), error
+            contexts = {**around, "env": nested_env}
             nested_name = job.masker.mask(interpolate(step_name(nested), contexts))
             if not evaluate_condition(nested.if_, contexts, status=status):
                 if nested.id:
                     steps[nested.id] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
                 continue
-            nested_env = job.step_env(nested.env, contexts, base=env)
             nested_env["GITHUB_ACTION_PATH"] = str(prepared.directory)
             inner = job.new_record()
             outcome = Conclusion.SUCCESS
             try:
+                if env_error is not None:
+                    raise env_error
                 if nested.uses is not None:
-                    await self.run(
-                        index, nested, {**contexts, "env": nested_env}, nested_env, inner, nested_name, depth=depth + 1
-                    )
+                    await self.run(index, nested, contexts, nested_env, inner, nested_name, depth=depth + 1)
                 else:
                     directory = interpolate(nested.working_directory, contexts) if nested.working_directory else ""
                     await job.run_script(
                         index,
-                        interpolate(nested.run or "", {**contexts, "env": nested_env}),
+                        interpolate(nested.run or "", contexts),
                         nested.shell,
                         env=nested_env,
                         cwd=job.workspace / directory,
@@ -368,7 +381,7 @@ class ActionSteps:
                 outcome = Conclusion.FAILURE
             continue_on_error = nested.continue_on_error
             if isinstance(continue_on_error, str):
-                continue_on_error = bool(evaluate(continue_on_error, contexts))
+                continue_on_error = as_flag(evaluate(continue_on_error, contexts))
             conclusion = Conclusion.SUCCESS if continue_on_error else outcome
             failed = failed or conclusion == Conclusion.FAILURE
             if nested.id:

@@ -29,6 +29,7 @@ from conveyor_workflow import (
     Job,
     Status,
     Step,
+    as_flag,
     as_text,
     evaluate,
     evaluate_condition,
@@ -97,6 +98,8 @@ class JobRun(StepProcesses):
         self.started = False
         self.action = ""  # the running step's, see `action_names`
         self.timed_out: float | None = None
+        self.stopping = False
+        """The job is being stopped (cancelled, or past its timeout): `job.status` is cancelled."""
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
 
@@ -148,6 +151,7 @@ class JobRun(StepProcesses):
                 else:
                     stopped = Conclusion.CANCELLED
             if stopped is not None:
+                self.stopping = True
                 await self._steps(job, status="cancelled")  # what still runs: if: always() or cancelled()
             await self.actions.run_posts(
                 "cancelled" if stopped else "failure" if self._status() == "failure" else "success"
@@ -212,9 +216,9 @@ class JobRun(StepProcesses):
             self.action = names[index]
             self.results.append(await self._step(index, job.steps[index], job, status=status))
 
-    def _minutes(self, value: float | str | None, default: float) -> float:
+    def _minutes(self, value: float | str | None, default: float, contexts: Mapping[str, Any] | None = None) -> float:
         if isinstance(value, str):
-            value = evaluate(value, self.contexts())
+            value = evaluate(value, self.contexts() if contexts is None else contexts)
         try:
             minutes = float(value) if value not in (None, "") else default
         except (TypeError, ValueError):
@@ -366,6 +370,10 @@ class JobRun(StepProcesses):
         return {"container": container, "services": services}
 
     def _status(self) -> str:
+        """`job.status`: cancelled once the job is being stopped (cancelled, or past its timeout), else failure
+        when a step failed."""
+        if self.stopping:
+            return "cancelled"
         return "failure" if any(r.conclusion == Conclusion.FAILURE for r in self.results) else "success"
 
     def _job_env(self, job: Job) -> dict[str, str]:
@@ -392,7 +400,14 @@ class JobRun(StepProcesses):
     # -- steps ----------------------------------------------------------------------------------------------
 
     async def _step(self, index: int, step: Step, job: Job, *, status: Status | None = None) -> StepResult:
-        contexts = self.contexts()
+        """One step: its own `env` is evaluated first and is what its `if:`, name, working directory, timeout and
+        `continue-on-error` read as `env`, as on GitHub (an `env` that cannot be evaluated fails the step)."""
+        outer = self.contexts()
+        try:
+            env, env_error = self.step_env(step.env, outer), None
+        except ExpressionError as error:
+            env, env_error = dict(self.env), error
+        contexts = {**outer, "env": env}
         name = self.masker.mask(interpolate(step_name(step), contexts))
         if status is None:
             status = "failure" if self._status() == "failure" else "success"
@@ -416,6 +431,8 @@ class JobRun(StepProcesses):
             wait=False,
         )
         try:
+            if env_error is not None:
+                raise env_error
             await self._run_step(index, step, job, contexts, record, name)
             outputs, outcome = record.outputs, Conclusion.SUCCESS
         except asyncio.CancelledError:
@@ -431,7 +448,7 @@ class JobRun(StepProcesses):
             outputs, outcome = record.outputs, Conclusion.FAILURE  # what it wrote before failing, as on GitHub
         continue_on_error = step.continue_on_error
         if isinstance(continue_on_error, str):
-            continue_on_error = bool(evaluate(continue_on_error, contexts))
+            continue_on_error = as_flag(evaluate(continue_on_error, contexts))
         conclusion = Conclusion.SUCCESS if outcome == Conclusion.FAILURE and continue_on_error else outcome
         result = StepResult(outcome, conclusion, outputs)
         await self._completed(index, step, name, result, record)
@@ -466,12 +483,13 @@ class JobRun(StepProcesses):
     async def _run_step(
         self, index: int, step: Step, job: Job, contexts: dict[str, Any], record: StepRecord, name: str
     ) -> None:
-        env = self.step_env(step.env, contexts)
+        """Run the step with `contexts`, whose `env` is the step's environment."""
+        env = contexts["env"]
         if step.uses is not None:
-            minutes = self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
+            minutes = self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES, contexts)
             try:
                 async with asyncio.timeout(minutes * 60):
-                    await self.actions.run(index, step, {**contexts, "env": env}, env, record, name)
+                    await self.actions.run(index, step, contexts, env, record, name)
             except TimeoutError:
                 raise StepError(f"The action '{name}' has timed out after {minutes:g} minutes.") from None
             return
@@ -479,23 +497,23 @@ class JobRun(StepProcesses):
         working_directory = step.working_directory or defaults.get("working-directory")
         await self.run_script(
             index,
-            interpolate(step.run or "", {**contexts, "env": env}),
+            interpolate(step.run or "", contexts),
             step.shell or defaults.get("shell"),
             env=env,
             cwd=self.workspace / interpolate(working_directory, contexts) if working_directory else self.workspace,
             record=record,
-            timeout_minutes=self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES),
+            timeout_minutes=self._minutes(step.timeout_minutes, DEFAULT_TIMEOUT_MINUTES, contexts),
             name=name,
         )
 
     def step_env(
         self, extra: Mapping[str, str], contexts: Mapping[str, Any], base: Mapping[str, str] | None = None
     ) -> dict[str, str]:
-        """`base` (the job's environment) with a step's own `env` over it, each value interpolated in order."""
-        env = dict(self.env if base is None else base)
-        for variable, value in extra.items():
-            env[variable] = interpolate(as_text(value), {**contexts, "env": env})
-        return env
+        """`base` (the job's environment) with a step's own `env` over it. Each value reads the `env` around the
+        step, not the step's other values: variables in an `env` map cannot be defined in terms of each other."""
+        outside = dict(self.env if base is None else base)
+        scope = {**contexts, "env": outside}
+        return {**outside, **{variable: interpolate(as_text(value), scope) for variable, value in extra.items()}}
 
     async def _emit(self, event: RunEvent, kind: str, index: int | None = None, *, wait: bool = True) -> None:
         """Append `event`; without `wait`, only queue it (the order is kept) and go on with the step.

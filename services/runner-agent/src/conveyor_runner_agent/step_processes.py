@@ -168,7 +168,8 @@ class StepProcesses:
         `$GITHUB_STATE` or `::save-state::` (an action's state for its post step).
         """
         if not cwd.is_dir():
-            raise StepError(f"working-directory '{cwd.relative_to(self.workspace)}' does not exist in the workspace")
+            shown = cwd.relative_to(self.workspace) if cwd.is_relative_to(self.workspace) else cwd
+            raise StepError(f"working-directory '{shown}' does not exist")
         tag = f"{index}-{len(self.scripts)}"
         self.scripts.append(tag)
         files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
@@ -208,6 +209,8 @@ class StepProcesses:
                     )
         except TimeoutError:
             raise StepError(f"The action '{name}' has timed out after {timeout_minutes:g} minutes.") from None
+        except OSError as error:  # the shell or program is not there, or cannot be run: the step fails, not the job
+            raise StepError(f"{argv[0]}: {error.strerror or error}") from None
         # Each file on its own, as GitHub's runner does: one that cannot be read fails the step, not the others.
         errors: list[str] = []
 
@@ -219,7 +222,7 @@ class StepProcesses:
                 return {}
 
         record.outputs.update(read("GITHUB_OUTPUT"))
-        self.env.update(read("GITHUB_ENV"))
+        self.env.update(_settable(read("GITHUB_ENV"), index, self._log))
         saved = {**record.state, **read("GITHUB_STATE")}
         for entry in parse_path_file(files["GITHUB_PATH"].read_text(errors="replace")):
             self._prepend_path(entry)
@@ -332,6 +335,14 @@ class StepProcesses:
         elif self.path_entries:
             merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
         return merged
+
+
+def _settable(variables: dict[str, str], index: int, log: Callable[[int, str], None]) -> dict[str, str]:
+    """What `$GITHUB_ENV` may set: not NODE_OPTIONS, which GitHub refuses for security, with a warning."""
+    if "NODE_OPTIONS" in variables:
+        log(index, "##[warning]NODE_OPTIONS cannot be set with $GITHUB_ENV; it was left as it was.")
+        variables = {name: value for name, value in variables.items() if name != "NODE_OPTIONS"}
+    return variables
 
 
 EXIT_CODE = "Process completed with exit code"

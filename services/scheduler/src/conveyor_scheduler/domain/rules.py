@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from conveyor_workflow import ExpressionError, evaluate, interpolate
+from conveyor_workflow import ExpressionError, as_flag, evaluate, interpolate
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,7 @@ def _bool(raw: Any, contexts: Mapping[str, Any], default: bool) -> bool:
         value = evaluated(raw, contexts)
     except ExpressionError:
         return default
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return default if value is None else bool(value)
+    return default if value is None else as_flag(value)
 
 
 def _number(raw: Any, contexts: Mapping[str, Any], default: float) -> float:

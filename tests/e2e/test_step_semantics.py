@@ -1,0 +1,124 @@
+"""What a step reads and what its failures do, as GitHub documents them, run through `conveyor run`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.read_models import stored_run
+from tests.e2e.test_conveyor_run import conveyor, run_id_of
+
+pytestmark = pytest.mark.e2e
+
+STEP_ENV = """
+on: push
+env:
+  WHERE: workflow
+jobs:
+  env:
+    runs-on: x
+    env:
+      A: job
+    steps:
+      - run: mkdir -p stepdir
+      - name: named with A=${{ env.A }}
+        if: env.A == 'step'
+        working-directory: ${{ env.DIR }}
+        env:
+          A: step
+          B: ${{ env.A }}-b
+          DIR: stepdir
+          CONT: 'false'
+        continue-on-error: ${{ env.CONT }}
+        run: echo "A=$A B=$B in $(basename "$PWD")"
+"""
+
+
+def test_a_steps_own_env_is_what_the_rest_of_the_step_reads(repository: Callable[..., Path]) -> None:
+    code, output = conveyor("run", "-C", str(repository({".github/workflows/ci.yml": STEP_ENV})))
+
+    assert code == 0, output
+    assert "[env] ⭐ named with A=step" in output  # its name and `if:` read the step's own env
+    # a value of the map reads the env around the step, not the map's other values
+    assert "A=step B=job-b in stepdir" in output
+
+
+FAILURES = """
+on: push
+jobs:
+  failing:
+    runs-on: x
+    outputs:
+      kept: ${{ steps.first.outputs.value }}
+    steps:
+      - id: first
+        run: echo "value=kept" >> "$GITHUB_OUTPUT"
+      - id: noshell
+        shell: no-such-shell {0}
+        continue-on-error: true
+        run: echo never
+      - run: echo "after the missing shell, ${{ steps.noshell.outcome }}/${{ steps.noshell.conclusion }}"
+      - working-directory: /no/such/folder
+        run: echo never
+      - if: always()
+        run: echo "cleanup sees job.status=${{ job.status }}"
+  flagged:
+    runs-on: x
+    env:
+      CONT: 'false'
+    steps:
+      - continue-on-error: ${{ env.CONT }}
+        run: exit 3
+      - if: failure()
+        run: echo "a string that says false is false"
+  node-options:
+    runs-on: x
+    steps:
+      - run: |
+          echo "NODE_OPTIONS=--max-old-space-size=64" >> "$GITHUB_ENV"
+          echo "OTHER=set" >> "$GITHUB_ENV"
+      - run: echo "NODE_OPTIONS=[$NODE_OPTIONS] OTHER=[$OTHER]"
+"""
+
+
+def test_a_step_that_cannot_start_fails_itself_not_the_job(repository: Callable[..., Path], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    root = repository({".github/workflows/ci.yml": FAILURES})
+
+    code, output = conveyor("run", "-C", str(root), "--data-dir", str(data))
+
+    assert code == 1, output
+    assert "no-such-shell: No such file or directory" in output
+    assert "after the missing shell, failure/success" in output  # continue-on-error held
+    assert "working-directory '/no/such/folder' does not exist" in output
+    assert "cleanup sees job.status=failure" in output
+    assert "a string that says false is false" in output
+    assert "NODE_OPTIONS=[] OTHER=[set]" in output
+    assert "NODE_OPTIONS cannot be set with $GITHUB_ENV" in output
+    run = stored_run(data, run_id_of(output))
+    assert run is not None
+    jobs = {job["key"]: job for job in run["jobs"]}
+    assert (jobs["failing"]["conclusion"], jobs["failing"]["outputs"]) == ("failure", {"kept": "kept"})
+    assert jobs["flagged"]["conclusion"] == "failure"
+
+
+TIMED_OUT = """
+on: push
+jobs:
+  slow:
+    runs-on: x
+    timeout-minutes: 0.05
+    steps:
+      - run: sleep 30
+      - if: cancelled()
+        run: echo "job.status=${{ job.status }}"
+"""
+
+
+def test_job_status_is_cancelled_while_a_stopped_job_runs_its_always_steps(repository: Callable[..., Path]) -> None:
+    code, output = conveyor("run", "-C", str(repository({".github/workflows/ci.yml": TIMED_OUT})))
+
+    assert code == 1, output
+    assert "job.status=cancelled" in output
