@@ -296,6 +296,15 @@ def test_a_failing_leg_of_a_matrix_of_calls_cancels_the_other_legs_by_default() 
     assert [e.job_id for e in decided if isinstance(e, JobCancelRequested)] == ["ci.call.3/build"]
 
 
+def test_a_matrix_of_calls_reads_its_strategy_from_expressions() -> None:
+    run, first = matrix_of_calls({"fail-fast": "${{ github.event_name != 'push' }}",
+                                  "max-parallel": "${{ fromJSON('2') }}"})
+    assert list(queued(first)) == ["ci.call.1/build", "ci.call.2/build"]
+    decided = run.complete("ci.call.1/build", Conclusion.FAILURE)
+    assert list(queued(decided)) == ["ci.call.3/build"]  # not cancelled: fail-fast is false
+    assert not [e for e in decided if isinstance(e, JobCompleted | JobCancelRequested)]
+
+
 def test_max_parallel_of_a_matrix_of_calls_limits_the_legs_in_progress() -> None:
     run, first = matrix_of_calls({"max-parallel": 1, "fail-fast": False})
     assert list(queued(first)) == ["ci.call.1/build"]

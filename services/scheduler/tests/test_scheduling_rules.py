@@ -111,6 +111,7 @@ def completed(events: list[RunEvent]) -> Conclusion | None:
         ({}, True, []),
         ({}, "${{ matrix.n == 1 }}", []),
         ({}, "${{ matrix.n == 2 }}", [("JobCancelRequested", "ci.t.2"), ("JobCompleted", "ci.t.3")]),
+        ({"fail-fast": "${{ github.event_name != 'push' }}"}, False, []),
     ],
 )
 def test_fail_fast_cancels_the_other_legs(strategy: dict[str, Any], continue_on_error: Any, expected: Any) -> None:
@@ -119,6 +120,15 @@ def test_fail_fast_cancels_the_other_legs(strategy: dict[str, Any], continue_on_
     s.start("r1", "ci.t.1")
     s.start("r1", "ci.t.2")
     assert kinds(s.end("r1", "ci.t.1", Conclusion.FAILURE)) == expected
+
+
+def test_the_strategy_context_holds_the_settings_evaluated() -> None:
+    s = Scheduler()
+    strategy = {"fail-fast": "${{ github.event_name != 'push' }}", "max-parallel": "${{ fromJSON('2') }}"}
+    decided = s.plan("r1", *matrix("r1", "t", 3, strategy=strategy))
+    assert [e.strategy for e in decided if isinstance(e, JobQueued)] == [
+        {"fail-fast": False, "job-index": index, "job-total": 3, "max-parallel": 2} for index in (0, 1)
+    ]
 
 
 def test_fail_fast_run_fails_and_cancelled_legs_conclude_when_their_runner_stops() -> None:
@@ -155,6 +165,20 @@ def test_a_matrix_jobs_outputs_are_those_of_the_leg_that_completed_last() -> Non
                                       outputs={"v": f"leg-{leg}"}))
     [after] = [e for e in decided if isinstance(e, JobQueued)]
     assert after.needs["t"].outputs == {"v": "leg-2"}
+
+
+def test_a_matrix_legs_empty_output_does_not_hide_another_legs() -> None:
+    # GitHub's example: each leg sets only its own output; the dependant sees them all
+    s = Scheduler()
+    legs = matrix("r1", "t", 3, strategy={"fail-fast": False})
+    s.plan("r1", *legs, job("r1", "after", tuple(leg.job_id for leg in legs)))
+    for minute, leg in ((1, 2), (2, 3), (3, 1)):
+        s.at(minute)
+        outputs = {f"output_{n}": str(n) if n == leg else "" for n in (1, 2, 3)}
+        decided = s.feed(JobCompleted(run_id="r1", job_id=f"ci.t.{leg}", conclusion=Conclusion.SUCCESS,
+                                      outputs=outputs))
+    [after] = [e for e in decided if isinstance(e, JobQueued)]
+    assert after.needs["t"].outputs == {"output_1": "1", "output_2": "2", "output_3": "3"}
 
 
 # max-parallel ----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ and its outputs are the called workflow's `on.workflow_call.outputs` over the `j
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from conveyor_events import CallFrame, Conclusion, JobQueued, NeedResult
@@ -49,16 +49,22 @@ def results(run: RunState, jobs: Iterable[JobState], frames: Sequence[CallFrame]
 def _result(run: RunState, members: list[JobState], depth: int) -> NeedResult:
     """Matrix legs combined; a call's jobs combined, and its outputs merged.
 
-    Outputs are merged in the order the legs completed, so the last to complete wins, as on GitHub. Of a matrix
-    of calls, only a leg that succeeded and a value it actually set count ("the output set by the last
-    successful completing reusable workflow of the matrix which actually sets a value"); a single call gives
-    its outputs as they are.
+    Outputs are merged in the order the legs completed, so the last to complete wins, as on GitHub; a leg's
+    empty value does not hide another leg's (the outputs are "combined from all jobs inside the matrix"). Of a
+    matrix of calls, only a leg that succeeded and a value it actually set count ("the output set by the last
+    successful completing reusable workflow of the matrix which actually sets a value"); a single job or call
+    gives its outputs as they are.
     """
     result = combined([effective(run, member) or Conclusion.SKIPPED for member in members])
     outputs: dict[str, str] = {}
     calls: dict[str, list[JobState]] = {}
-    for member in sorted((m for m in members if len(m.plan.call) == depth), key=lambda m: m.since):
-        outputs.update(member.outputs)
+    legs = sorted((m for m in members if len(m.plan.call) == depth), key=lambda m: m.since)
+    for member in legs:
+        outputs.update(
+            member.outputs
+            if len(legs) == 1
+            else {name: value for name, value in member.outputs.items() if value != "" or name not in outputs}
+        )
     for member in members:
         if len(member.plan.call) > depth:
             calls.setdefault(member.plan.call[depth].job_id, []).append(member)
@@ -112,16 +118,29 @@ def call_inputs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
 
 def caller_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
     """What the caller of the innermost call of `frames` reads in its `with:` and `if:`."""
+    contexts = _strategy_contexts(run, frames)
+    contexts["matrix"] = dict(frames[-1].matrix or {})
+    contexts["strategy"] = _caller_strategy(run, frames, contexts)
+    return contexts
+
+
+def _strategy_contexts(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
+    """What the innermost caller of `frames` reads in its `strategy:`: github, vars, inputs and needs."""
     outer, frame = frames[:-1], frames[-1]
     needed = [run.jobs[need] for need in frame.needs if need in run.jobs]
     needs = {name: result.model_dump(mode="json") for name, result in results(run, needed, outer).items()}
-    return {
-        **workflow_contexts(run, _top(run, frames)),
-        "inputs": call_inputs(run, outer),
-        "needs": needs,
-        "matrix": dict(frame.matrix or {}),
-        "strategy": _caller_strategy(run, frames),
-    }
+    return {**workflow_contexts(run, _top(run, frames)), "inputs": call_inputs(run, outer), "needs": needs}
+
+
+def _caller_setting(run: RunState, frames: Sequence[CallFrame], read: Callable[..., Any]) -> Any:
+    """`read` (a `rules` function of a job spec and contexts) of the innermost caller's `strategy:`, its
+    contexts worked out only when the setting is an expression."""
+    spec = {"strategy": frames[-1].strategy}
+    written = any(isinstance(value, str) and "${{" in value for value in frames[-1].strategy.values())
+    try:
+        return read(spec, _strategy_contexts(run, frames) if written else {})
+    except (ExpressionError, CallInputError):
+        return read(spec, {})
 
 
 def call_legs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, list[JobState]]:
@@ -137,21 +156,22 @@ def call_legs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, list[JobS
     return legs or {frame.job_id: []}
 
 
-def _caller_strategy(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
-    """The `strategy` context of the innermost caller of `frames`, as one of its legs sees it."""
+def _caller_strategy(run: RunState, frames: Sequence[CallFrame], contexts: Mapping[str, Any]) -> dict[str, Any]:
+    """The `strategy` context of the innermost caller of `frames`, as one of its legs sees it; `contexts` are
+    what its settings read."""
     frame, legs = frames[-1], list(call_legs(run, frames))
-    max_parallel = frame.strategy.get("max-parallel")
+    spec = {"strategy": frame.strategy}
     return {
-        "fail-fast": caller_fails_fast(frame),
+        "fail-fast": rules.fail_fast(spec, contexts),
         "job-index": legs.index(frame.job_id) if frame.job_id in legs else 0,
         "job-total": len(legs),
-        "max-parallel": max_parallel if isinstance(max_parallel, int) else len(legs),
+        "max-parallel": rules.max_parallel(spec, contexts) or len(legs),
     }
 
 
-def caller_fails_fast(frame: CallFrame) -> bool:
-    """The caller's `strategy.fail-fast` (true unless it says a literal false)."""
-    return frame.strategy.get("fail-fast", True) is not False
+def caller_fails_fast(run: RunState, frames: Sequence[CallFrame]) -> bool:
+    """The innermost caller's `strategy.fail-fast`, true by default."""
+    return bool(_caller_setting(run, frames, rules.fail_fast))
 
 
 def failed_call_leg(run: RunState, job: JobState) -> JobState | None:
@@ -160,7 +180,7 @@ def failed_call_leg(run: RunState, job: JobState) -> JobState | None:
     from conveyor_scheduler.domain.progress import retryable  # progress reads this module
 
     for depth, frame in enumerate(job.plan.call):
-        if frame.matrix is None or not caller_fails_fast(frame):
+        if frame.matrix is None or not caller_fails_fast(run, job.plan.call[: depth + 1]):
             continue  # a caller without a matrix is one leg: there is no other to fail
         legs = call_legs(run, job.plan.call[: depth + 1])
         for leg, members in legs.items():
@@ -177,8 +197,10 @@ def call_legs_busy(run: RunState, job: JobState) -> bool:
     """The job's leg of a matrix of calls has not started while its caller's `max-parallel` legs are in
     progress: it waits, as a matrix job's legs do."""
     for depth, frame in enumerate(job.plan.call):
-        limit = frame.strategy.get("max-parallel")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        if frame.strategy.get("max-parallel") is None:
+            continue
+        limit = _caller_setting(run, job.plan.call[: depth + 1], rules.max_parallel)
+        if limit is None:
             continue
         legs = call_legs(run, job.plan.call[: depth + 1])
         if _leg_in_progress(legs.get(frame.job_id, [])):

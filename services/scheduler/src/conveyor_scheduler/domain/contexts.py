@@ -40,17 +40,17 @@ def legs(run: RunState, job: JobState) -> list[JobState]:
 def job_contexts(run: RunState, job: JobState, needs: dict[str, NeedResult]) -> dict[str, Any]:
     """What a job-level expression may read: the workflow's contexts plus needs, matrix and strategy."""
     siblings = legs(run, job)
-    strategy = rules.strategy(job.plan.spec)
     contexts = workflow_contexts(run, job.plan.workflow)
     if job.plan.call:
         contexts["inputs"] = _called_inputs(run, job)
     contexts["needs"] = {key: need.model_dump(mode="json") for key, need in needs.items()}
     contexts["matrix"] = dict(job.plan.matrix or {})
+    # `strategy` reads github, needs, vars and inputs: its settings are evaluated before the context is made
     contexts["strategy"] = {
-        "fail-fast": strategy.get("fail-fast", True),
+        "fail-fast": rules.fail_fast(job.plan.spec, contexts),
         "job-index": next((i for i, leg in enumerate(siblings) if leg.plan.job_id == job.plan.job_id), 0),
         "job-total": len(siblings),
-        "max-parallel": strategy.get("max-parallel", len(siblings)),
+        "max-parallel": rules.max_parallel(job.plan.spec, contexts) or len(siblings),
     }
     return contexts
 
