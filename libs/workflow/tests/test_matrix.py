@@ -102,6 +102,15 @@ def test_include_only_matrix_gives_one_leg_per_entry():
     assert expand_matrix(matrix) == [{"site": "prod", "dc": "a"}, {"site": "staging", "dc": "b"}]
 
 
+def test_keys_of_include_and_exclude_entries_are_case_insensitive():
+    matrix = {
+        "os": ["a", "b"],
+        "exclude": [{"OS": "a"}],
+        "include": [{"Os": "b", "extra": "x"}, {"OS": "b", "EXTRA": "y"}],
+    }
+    assert expand_matrix(matrix) == [{"os": "b", "extra": "y"}]
+
+
 def test_object_and_array_values_are_kept_and_copied():
     shared = {"name": "x", "tags": ["a"]}
     legs = expand_matrix({"target": [shared, [1, 2]]})

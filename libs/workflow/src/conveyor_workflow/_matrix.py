@@ -38,6 +38,7 @@ def expand_matrix(matrix: Mapping[str, Any], *, max_jobs: int = 256) -> list[dic
       would overwrite an original vector value (values added by an earlier include may be overwritten).
       An entry that fits no original combination becomes a combination of its own, appended in order.
     - A matrix of only `include` entries gives one combination per entry.
+    - Keys are compared without regard to case (`OS` in an entry names the vector `os`).
 
     Raises `MatrixError` when a vector is not a non-empty array, an exclude names a key that is not a
     vector, no combination remains, or more than `max_jobs` would result (checked without building the
@@ -47,8 +48,10 @@ def expand_matrix(matrix: Mapping[str, Any], *, max_jobs: int = 256) -> list[dic
     if not isinstance(matrix, Mapping):
         raise MatrixError(f"The matrix must be a mapping, got {_kind(matrix)}")
     vectors = _vectors(matrix)
-    excludes = _entries(matrix, "exclude")
-    includes = _entries(matrix, "include")
+    # Matrix keys are case-insensitive: an entry's key is spelled as the vector (or earlier include) it names.
+    spelling = {key.lower(): key for key in vectors}
+    excludes = [_spelled(entry, spelling, learn=False) for entry in _entries(matrix, "exclude")]
+    includes = [_spelled(entry, spelling, learn=True) for entry in _entries(matrix, "include")]
     if not vectors and not includes:
         raise MatrixError("Matrix must define at least one vector (a key with an array of values) or include")
     for entry in excludes:
@@ -124,6 +127,15 @@ def _vectors(matrix: Mapping[str, Any]) -> dict[str, list[Any]]:
             raise MatrixError(f"Matrix vector '{key}' does not contain any values")
         vectors[str(key)] = list(values)
     return vectors
+
+
+def _spelled(entry: Mapping[str, Any], spelling: dict[str, str], *, learn: bool) -> dict[str, Any]:
+    """`entry` with each key spelled as `spelling` first saw it; with `learn`, a key not seen yet is added."""
+    spelled: dict[str, Any] = {}
+    for key, value in entry.items():
+        name = str(key)
+        spelled[spelling.setdefault(name.lower(), name) if learn else spelling.get(name.lower(), name)] = value
+    return spelled
 
 
 def _entries(matrix: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
