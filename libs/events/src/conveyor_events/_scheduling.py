@@ -103,16 +103,6 @@ class ConcurrencyWaited(RunEvent):
     workflow's own."""
 
 
-class RunNumbered(RunEvent):
-    """A workflow of the run got its run number: `github.run_number`, counted per workflow file of a repository
-    from 1 for its first run, as on GitHub. A re-run keeps the number."""
-
-    workflow: str
-    repository: str
-    """The repository as `github.repository` names it: the numbers of its workflows are counted apart."""
-    number: int
-
-
 class ConcurrencyAcquired(RunEvent):
     """A workflow of the run (`job_id` is None) or one job holds a slot in a concurrency group.
 
@@ -199,3 +189,13 @@ class MatrixExpanded(RunEvent):
     """The matrix its expressions evaluated to."""
     legs: list[str] = Field(default_factory=list)
     """The legs' job ids, in the order GitHub runs them."""
+
+
+class RunNumbered(RunEvent):
+    """A workflow of the run got its run number: `github.run_number`, counted per workflow file of a repository
+    from 1 for its first run, as on GitHub. A re-run keeps the number."""
+
+    workflow: str
+    repository: str
+    """The repository as `github.repository` names it: the numbers of its workflows are counted apart."""
+    number: int

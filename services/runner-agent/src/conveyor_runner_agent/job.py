@@ -98,9 +98,9 @@ class JobRun(StepProcesses):
         self.started = False
         self.action = ""  # the running step's, see `action_names`
         self.timed_out: float | None = None
+        """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.stopping = False
         """The job is being stopped (cancelled, or past its timeout): `job.status` is cancelled."""
-        """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
 
     @property
