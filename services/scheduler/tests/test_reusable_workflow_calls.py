@@ -65,7 +65,7 @@ def queued(events: list[RunEvent]) -> dict[str, JobQueued]:
 
 BUILD = call(
     needs=["ci.setup"],
-    with_={"target": "release", "level": "${{ needs.setup.outputs.level }}"},
+    with_={"target": "release", "level": "${{ fromJSON(needs.setup.outputs.level) }}"},
     inputs={
         "target": {"type": "string", "required": True},
         "level": {"type": "number", "default": 1},
@@ -125,16 +125,29 @@ def test_replaying_a_run_with_calls_rebuilds_the_same_state_and_decides_nothing_
     assert decide(replayed, run.log[-1]) == []
 
 
-def test_an_input_of_the_wrong_type_fails_the_called_jobs_and_the_run() -> None:
+@pytest.mark.parametrize(
+    ("expression", "output", "wrong"),
+    [
+        ("${{ fromJSON(needs.setup.outputs.level) }}", "high", "Error parsing fromJson"),
+        # a job's output is a string, which a number input refuses: GitHub's answer is fromJSON
+        ("${{ needs.setup.outputs.level }}", "5", "passes '5' to input 'level' of .github/workflows/called.yml, "
+                                                  "which is a number"),
+    ],
+)
+def test_an_input_of_the_wrong_type_fails_the_called_jobs_and_the_run(expression: str, output: str, wrong: str) -> None:
     run = Run()
-    run.feed(*build_run())
+    events = build_run()
+    run.feed(*[
+        e.model_copy(update={"call": [e.call[0].model_copy(update={"with_": {"target": "x", "level": expression}})]})
+        if isinstance(e, JobPlanned) and e.call else e
+        for e in events
+    ])
 
-    decided = run.complete("ci.setup", level="high")
+    decided = run.complete("ci.setup", level=output)
 
     failed = [e for e in decided if isinstance(e, JobCompleted)]
     assert [e.job_id for e in failed] == ["ci.call/compile", "ci.call/package"]
     assert failed[0].conclusion == Conclusion.FAILURE
-    wrong = "passes 'high' to input 'level' of .github/workflows/called.yml, which is a number"
     assert wrong in (failed[0].error or "")
     assert [e.job_id for e in decided if isinstance(e, JobSkipped)] == ["ci.report"]
     assert decided[-1] == RunCompleted(run_id=RUN, conclusion=Conclusion.FAILURE)
@@ -316,7 +329,7 @@ def test_max_parallel_of_a_matrix_of_calls_limits_the_legs_in_progress() -> None
 
 
 def test_nested_calls_pass_inputs_down_and_outputs_up() -> None:
-    outer = call(with_={"m": "7"}, inputs={"m": {"type": "number"}}, outputs={"top": "${{ jobs.inner.outputs.deep }}"})
+    outer = call(with_={"m": 7}, inputs={"m": {"type": "number"}}, outputs={"top": "${{ jobs.inner.outputs.deep }}"})
     inner = call("ci.call/inner", "inner", with_={"n": "${{ inputs.m }}", "flag": "${{ inputs.m > 5 }}"},
                  inputs={"n": {"type": "string"}, "flag": {"type": "boolean"}},
                  outputs={"deep": "${{ jobs.leaf.outputs.v }}-${{ inputs.n }}-${{ inputs.flag }}"})

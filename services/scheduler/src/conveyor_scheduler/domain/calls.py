@@ -98,7 +98,9 @@ def call_inputs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
     """The `inputs` context inside the innermost call of `frames` (the run's inputs outside every call).
 
     Each input is its `with:` value, else its default, else the empty value of its type, evaluated in the
-    caller's contexts and checked against its type. Raises `ExpressionError` or `CallInputError`.
+    caller's contexts and checked against its type. A `with:` value must be of the input's type, as on GitHub:
+    a string (a job's output, a dispatch input) given to a boolean or number input is refused, where
+    `fromJSON` would convert it. Raises `ExpressionError` or `CallInputError`.
     """
     request = run.request
     assert request is not None
@@ -108,11 +110,12 @@ def call_inputs(run: RunState, frames: Sequence[CallFrame]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, spec in frame.inputs.items():
         kind = str(spec.get("type", "string"))
-        raw = frame.with_.get(name, spec.get("default"))
+        given = frame.with_.get(name)
+        raw = spec.get("default") if given is None else given
         if raw is None:
             values[name] = _UNSET.get(kind, "")
         else:
-            values[name] = _typed(frame, name, kind, rules.evaluated(raw, contexts))
+            values[name] = _typed(frame, name, kind, rules.evaluated(raw, contexts), strict=given is not None)
     return values
 
 
@@ -299,20 +302,21 @@ def _caller_status(run: RunState, job: JobState, frames: Sequence[CallFrame]) ->
     return status_over(run, scoped)
 
 
-def _typed(frame: CallFrame, name: str, kind: str, value: Any) -> Any:
+def _typed(frame: CallFrame, name: str, kind: str, value: Any, *, strict: bool) -> Any:
+    """`value` as the input's `kind`; only a default (not `strict`) may be a string spelling a boolean or number."""
     if kind == "boolean":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        if not strict and isinstance(value, str) and value.strip().lower() in ("true", "false"):
             return value.strip().lower() == "true"
     elif kind == "number":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return value
         try:
-            number = float(str(value))
+            number = None if strict else float(str(value))
         except ValueError:
-            pass
-        else:
+            number = None
+        if number is not None:
             return int(number) if number.is_integer() else number
     else:
         return ("true" if value else "false") if isinstance(value, bool) else "" if value is None else str(value)
