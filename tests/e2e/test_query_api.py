@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 WORKFLOW = """
 name: API
+run-name: "API on ${{ github.ref_name }} #${{ github.run_number }}"
 on: [push, workflow_dispatch]
 jobs:
   hello:
@@ -49,7 +50,9 @@ async def test_dispatch_a_registered_repository_and_follow_the_run(
     run = await until(client, run_id, lambda run: run["status"] == "completed")
     assert run["conclusion"] == "success"
     assert run["ref"] == "refs/heads/trunk"
-    assert run["workflows"] == [{"path": ".github/workflows/api.yml", "name": "API", "number": 1}]
+    assert run["workflows"] == [
+        {"path": ".github/workflows/api.yml", "name": "API", "number": 1, "title": "API on trunk #1"}
+    ]
     [job] = run["jobs"]
     assert (job["id"], job["key"], job["conclusion"]) == ("api.hello", "hello", "success")
     assert [(step["number"], step["conclusion"]) for step in job["steps"]] == [(1, "success"), (2, "success")]
@@ -77,17 +80,17 @@ async def test_each_run_of_a_workflow_takes_the_next_number(
 ) -> None:
     await register(client, repository({".github/workflows/api.yml": WORKFLOW}, branch="trunk"))
 
-    numbers: list[list[int]] = []
+    numbers: list[list[tuple[int, str]]] = []
     lines: list[str] = []
     for _ in range(2):
         dispatched = await client.post("/api/runs", json={"repository": "demo"})
         run_id = dispatched.json()["id"]
         run = await until(client, run_id, lambda run: run["status"] == "completed")
-        numbers.append([workflow["number"] for workflow in run["workflows"]])
+        numbers.append([(workflow["number"], workflow["title"]) for workflow in run["workflows"]])
         logs = await client.get(f"/api/runs/{run_id}/jobs/hello/logs", params={"after": 1})
         lines.extend(line["text"] for line in logs.json()["lines"])
 
-    assert numbers == [[1], [2]]
+    assert numbers == [[(1, "API on trunk #1")], [(2, "API on trunk #2")]]  # run-name reads the number
     assert lines == ["second step says api in run 1/1", "second step says api in run 2/2"]
 
 

@@ -7,6 +7,7 @@ from conveyor_planner.domain import job_id_for, plan_run
 
 CI = """
 name: CI
+run-name: CI of ${{ github.ref_name }}
 on:
   push:
     branches: [main]
@@ -43,6 +44,7 @@ def test_a_triggered_workflow_plans_its_jobs_then_itself() -> None:
     assert (planned.workflow, planned.workflow_name, planned.index, planned.count) == (
         ".github/workflows/ci.yml", "CI", 1, 1
     )
+    assert planned.run_name == "CI of ${{ github.ref_name }}"  # evaluated by the scheduler, with the run's number
     assert all(isinstance(job, JobPlanned) for job in jobs)
     by_id = {job.job_id: job for job in jobs if isinstance(job, JobPlanned)}
     assert list(by_id) == ["ci.build", "ci.test.1", "ci.test.2", "ci.report"]

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conveyor_events import Conclusion, Envelope, JobCompleted, JobPlanned, RunEvent, RunPlanned, RunRequested
+from conveyor_events import (
+    Conclusion,
+    Envelope,
+    JobCompleted,
+    JobPlanned,
+    RunEvent,
+    RunNumbered,
+    RunPlanned,
+    RunRequested,
+)
 from conveyor_planner import WorkflowRunTrigger
 from conveyor_planner.adapters import Changes, RepositoryError
+from conveyor_planner.domain import HISTORY_TYPES
 from conveyor_runtime import SqliteEventLog
 
 AFTER_CI = """
@@ -49,6 +59,7 @@ def run_events(payload: dict[str, Any]) -> list[RunEvent]:
         RunPlanned(
             run_id="run-1", workflow=".github/workflows/ci.yml", workflow_name="CI", index=1, count=1, jobs=["ci.build"]
         ),
+        RunNumbered(run_id="run-1", workflow=".github/workflows/ci.yml", repository="/repo", number=1),
         JobCompleted(run_id="run-1", job_id="ci.build", conclusion=Conclusion.FAILURE),
     ]
 
@@ -94,3 +105,9 @@ async def test_nothing_is_requested_when_no_workflow_listens(tmp_path: Path) -> 
         trigger = WorkflowRunTrigger(log, FakeSource({"ci.yml": "on: push\njobs: {}\n"}), FakeHeads({}))
 
         assert await handle_all(trigger, log, run_events({})) == []
+
+
+def test_the_consumer_reads_every_event_the_history_folds() -> None:
+    trigger = WorkflowRunTrigger(None, FakeSource({}), FakeHeads({}))  # type: ignore[arg-type]  # no log read
+
+    assert sorted(trigger.consumer().types) == sorted(HISTORY_TYPES)

@@ -13,6 +13,7 @@ from conveyor_events import (
     MatrixExpanded,
     RunCompleted,
     RunEvent,
+    RunNumbered,
     RunPlanned,
     RunRequested,
     RunRerunRequested,
@@ -43,7 +44,12 @@ def planned(path: str, name: str, jobs: dict[str, dict[str, Any]]) -> list[RunEv
         for key, spec in jobs.items()
     ]
     ids = [f"{stem}.{key}" for key in jobs]
-    return [*plans, RunPlanned(run_id="run-1", workflow=path, workflow_name=name, index=1, count=1, jobs=ids)]
+    return [
+        *plans,
+        RunPlanned(run_id="run-1", workflow=path, workflow_name=name, index=1, count=1, jobs=ids),
+        # the scheduler's first decision: what the request is made on, with the run's number and title
+        RunNumbered(run_id="run-1", workflow=path, repository="/repo", number=7, title=f"{name}: a title"),
+    ]
 
 
 def done(job_id: str, conclusion: Conclusion = Conclusion.SUCCESS) -> RunEvent:
@@ -83,7 +89,8 @@ def test_a_planned_workflow_requests_a_workflow_run_like_githubs() -> None:
     assert request.payload["workflow_run"] == {
         "id": "run-1",
         "name": "CI",
-        "display_title": "CI",
+        "display_title": "CI: a title",
+        "run_number": 7,
         "path": CI,
         "head_branch": "feature",
         "head_sha": "a" * 40,

@@ -101,3 +101,29 @@ async def test_a_restarted_scheduler_goes_on_counting(tmp_path: Path) -> None:
     assert [(e.workflow, e.number) for e in decided if isinstance(e, RunNumbered)] == [("ci", 3)]
     # both still open: taken up with their numbers, r2's decided after the checkpoint included
     assert [restarted.state.run(run_id).workflows["ci"].number for run_id in ("r1", "r2")] == [1, 2]
+
+
+def titled(run_id: str, *, run_name: str | None = None, event_name: str = "push", **payload: object) -> list[RunEvent]:
+    request = RunRequested(run_id=run_id, repository="/repo", ref="refs/heads/main", sha="a" * 40,
+                           event_name=event_name, payload=dict(payload), inputs={"target": "prod"})
+    job = JobPlanned(run_id=run_id, job_id="ci.build", workflow="ci", job_key="build", name="build", runs_on=["x"])
+    planned = RunPlanned(run_id=run_id, workflow="ci", workflow_name="CI", index=1, count=1, jobs=["ci.build"],
+                         run_name=run_name)
+    return [request, job, planned]
+
+
+def test_a_runs_title_is_its_run_name_else_what_its_event_says_else_the_workflows_name() -> None:
+    feed = Feed()
+    run_name = "Deploy ${{ inputs.target }} #${{ github.run_number }}"
+
+    def title(events: list[RunEvent]) -> str:
+        [numbered] = [e for e in feed.feed(*events) if isinstance(e, RunNumbered)]
+        return numbered.title
+
+    assert title(titled("r1", run_name=run_name)) == "Deploy prod #1"
+    assert title(titled("r2", run_name="  ", head_commit={"message": "Fix the build\n\nLong story."})) == (
+        "Fix the build"
+    )
+    assert title(titled("r3", event_name="pull_request", pull_request={"title": "Add a feature"})) == "Add a feature"
+    assert title(titled("r4", run_name="${{ github.nope.deeper }}")) == "CI"
+    assert title(titled("r5", event_name="workflow_dispatch")) == "CI"

@@ -73,7 +73,7 @@ class Scheduler:
                              jobs=[j.job_id for j in jobs], **extra)
         numbered, *decided = self.feed(request(run), *jobs, planned)
         self.runs += 1
-        assert numbered == RunNumbered(run_id=run, workflow="ci.yml", repository="o/r", number=self.runs)
+        assert numbered == RunNumbered(run_id=run, workflow="ci.yml", repository="o/r", number=self.runs, title="CI")
         return decided
 
     def at(self, minutes: float) -> list[RunEvent]:

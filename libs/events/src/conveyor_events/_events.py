@@ -112,6 +112,8 @@ class RunPlanned(RunEvent):
     jobs: list[str]
     concurrency: Any = None
     """The workflow's `concurrency:` (a group name, or a mapping with `group` and `cancel-in-progress`)."""
+    run_name: str | None = None
+    """The workflow's `run-name:`, unevaluated: it may read `github.run_number`, known once the run is numbered."""
 
 
 class RunRejected(RunEvent):

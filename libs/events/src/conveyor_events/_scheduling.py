@@ -199,3 +199,6 @@ class RunNumbered(RunEvent):
     repository: str
     """The repository as `github.repository` names it: the numbers of its workflows are counted apart."""
     number: int
+    title: str = ""
+    """The run's name as GitHub shows it: the workflow's `run-name:` evaluated, else what the event says (a push's
+    head commit message, a pull request's title), else the workflow's name."""

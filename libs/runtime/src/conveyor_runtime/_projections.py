@@ -93,7 +93,8 @@ def _run_planned(db: Db, envelope: Envelope, event: RunPlanned) -> None:
 def _run_numbered(db: Db, envelope: Envelope, event: RunNumbered) -> None:
     (workflows,) = db.execute("SELECT workflows FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
     listed = [
-        {**workflow, "number": event.number} if workflow.get("path") == event.workflow else workflow
+        {**workflow, "number": event.number, "title": event.title} if workflow.get("path") == event.workflow
+        else workflow
         for workflow in json.loads(workflows)
     ]
     db.execute("UPDATE runs SET workflows = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))

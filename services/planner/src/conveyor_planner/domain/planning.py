@@ -118,6 +118,7 @@ def _plan_workflow(
         count=count,
         jobs=[job.job_id for job in jobs],
         concurrency=workflow.concurrency,
+        run_name=workflow.run_name,
     )
     return [*jobs, planned]
 

@@ -21,6 +21,7 @@ from conveyor_events import (
     MatrixExpanded,
     RunCompleted,
     RunEvent,
+    RunNumbered,
     RunPlanned,
     RunRequested,
     RunRerunRequested,
@@ -34,7 +35,8 @@ MAX_CHAIN_DEPTH = 3
 HISTORY_TYPES = tuple(
     cls.event_type()
     for cls in (
-        RunRequested, JobPlanned, RunPlanned, MatrixExpanded, JobCompleted, JobSkipped, RunCompleted, RunRerunRequested
+        RunRequested, JobPlanned, RunPlanned, RunNumbered, MatrixExpanded, JobCompleted, JobSkipped, RunCompleted,
+        RunRerunRequested,
     )
 )
 """The events of a run that `workflow_run_triggers` reads; others may be left out of the history."""
@@ -71,6 +73,10 @@ class _Workflow:
     attempt: int
     pending: set[str]
     """Its jobs without a final conclusion yet: the workflow completes when none is left."""
+    number: int = 0
+    """Its run number, 0 until the scheduler numbered it (`RunNumbered`)."""
+    title: str = ""
+    """The run's name as GitHub shows it (`RunNumbered.title`)."""
 
 
 @dataclass
@@ -141,6 +147,9 @@ def _evolve(run: RunHistory, event: RunEvent) -> None:
             run.workflows[event.workflow] = _Workflow(
                 event.workflow, event.workflow_name, list(event.jobs), run.attempt, pending
             )
+        case RunNumbered() if event.workflow in run.workflows:
+            run.workflows[event.workflow].number = event.number
+            run.workflows[event.workflow].title = event.title
         case MatrixExpanded():  # the job gives way to its legs, which the workflow now waits for
             for workflow in _workflows_of(run, event.job_id):
                 if event.job_id not in workflow.jobs:
@@ -173,7 +182,7 @@ def _decide(run: RunHistory, event: RunEvent) -> list[Decision]:
     if run.request is None or run.request.workdir is not None:
         return []
     match event:
-        case RunPlanned() if event.workflow in run.workflows:
+        case RunNumbered() if event.workflow in run.workflows:  # numbered and named: what the payload tells
             workflow = run.workflows[event.workflow]
             return [_requested(run, workflow), *_completed(run, [workflow])]
         case JobCompleted() | JobSkipped():
@@ -248,7 +257,8 @@ def _request(run: RunHistory, workflow: _Workflow, action: str, conclusion: Conc
         "workflow_run": {
             "id": source.run_id,
             "name": workflow.name,
-            "display_title": workflow.name,
+            "display_title": workflow.title or workflow.name,
+            "run_number": workflow.number,
             "path": workflow.path,
             "head_branch": _short(source.ref),
             "head_sha": source.sha,

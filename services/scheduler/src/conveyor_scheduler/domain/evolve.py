@@ -81,7 +81,8 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
         case RunPlanned():
             concurrency = event.concurrency
             status = "free" if not concurrency else "none"
-            run = run.workflow(event.workflow, name=event.workflow_name, concurrency=concurrency, status=status)
+            run = run.workflow(event.workflow, name=event.workflow_name, concurrency=concurrency, status=status,
+                               run_name=event.run_name)
             return changed(
                 run,
                 workflows_expected=event.count,

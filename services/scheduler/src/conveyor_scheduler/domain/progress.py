@@ -8,7 +8,7 @@ reviewers, its environment's wait timer, and then `JobQueued` for the next attem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -25,12 +25,12 @@ from conveyor_events import (
     RunNumbered,
     WaitTimerStarted,
 )
-from conveyor_workflow import ExpressionError, evaluate_condition
+from conveyor_workflow import ExpressionError, evaluate_condition, interpolate
 
 from conveyor_scheduler.domain import calls, concurrency, matrices, rules
 from conveyor_scheduler.domain.conclusions import status
 from conveyor_scheduler.domain.contexts import cancelled, job_contexts, legs, workflow_contexts
-from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, SchedulerState
+from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, SchedulerState, changed
 
 _RETRIED_ON_ANY = frozenset({"step", "timeout"})
 
@@ -73,11 +73,35 @@ def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
 
 
 def _numbered(state: SchedulerState, run: RunState, path: str) -> RunNumbered:
-    """The workflow's run number, before anything of it is decided: one more than its repository's last."""
+    """The workflow's run number, before anything of it is decided: one more than its repository's last; and
+    the run's title, which may read it."""
     assert run.request is not None
     repository = run.request.github_repository
     number = state.numbers.get((repository, path), 0) + 1
-    return RunNumbered(run_id=run.run_id, workflow=path, repository=repository, number=number)
+    numbered = changed(run, workflows={**run.workflows, path: changed(run.workflows[path], number=number)})
+    return RunNumbered(run_id=run.run_id, workflow=path, repository=repository, number=number,
+                       title=_title(numbered, path))
+
+
+def _title(run: RunState, path: str) -> str:
+    """What GitHub names a run: its `run-name:` (github and inputs), else the event's own words, else the
+    workflow's name. A `run-name:` that cannot be evaluated, or is blank, leaves the default."""
+    assert run.request is not None
+    workflow = run.workflows[path]
+    if workflow.run_name:
+        try:
+            title = interpolate(workflow.run_name, workflow_contexts(run, path)).strip()
+        except ExpressionError:
+            title = ""
+        if title:
+            return title
+    payload = run.request.payload
+    commit, pull = payload.get("head_commit"), payload.get("pull_request")
+    if run.request.event_name == "push" and isinstance(commit, Mapping) and commit.get("message"):
+        return str(commit["message"]).splitlines()[0]
+    if isinstance(pull, Mapping) and pull.get("title"):
+        return str(pull["title"])
+    return workflow.name or path
 
 
 def cancelled_run(run: RunState, workflow: str) -> bool:

@@ -30,7 +30,8 @@ def rerun(run: RunState, event: RunRerunRequested, now: datetime) -> RunState:
     touched = {job.plan.workflow for job_id, job in run.jobs.items() if job_id in chosen}
     workflows = {
         path: WorkflowState(
-            name=w.name, number=w.number, concurrency=w.concurrency, status="free" if not w.concurrency else "none"
+            name=w.name, number=w.number, run_name=w.run_name, concurrency=w.concurrency,
+            status="free" if not w.concurrency else "none",
         )
         if path in touched
         else w

@@ -100,6 +100,8 @@ class WorkflowState:
     """The workflow's `name:` (its path when it has none), what `github.workflow` reads."""
     number: int = 0
     """`github.run_number`; 0 until the scheduler numbered the workflow (`RunNumbered`)."""
+    run_name: str | None = None
+    """The workflow's `run-name:`, unevaluated."""
     group: str | None = None
     slots: int = 1
     since: datetime = EPOCH
