@@ -122,3 +122,48 @@ def test_job_status_is_cancelled_while_a_stopped_job_runs_its_always_steps(repos
 
     assert code == 1, output
     assert "job.status=cancelled" in output
+
+
+FILES_AND_LIMITS = """
+on: push
+jobs:
+  files:
+    runs-on: x
+    steps:
+      - run: |
+          echo "FROM_CONTEXT=yes" >> "${{ github.env }}"
+          echo "/opt/from-context" >> "${{ github.path }}"
+          test -s "${{ github.event_path }}" && echo "the event is at github.event_path"
+      - run: echo "FROM_CONTEXT=$FROM_CONTEXT first-path=${PATH%%:*}"
+      - id: big
+        run: |
+          head -c 1100000 /dev/zero | tr '\\0' a >> "$GITHUB_STEP_SUMMARY"
+          for n in $(seq 15); do echo "::warning::warned $n"; done
+      - env:
+          ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS: 'TRUE'
+        run: |
+          echo "::stop-commands::pause-logging"
+          echo "::warning::not a command while stopped"
+          echo "::pause-logging::"
+"""
+
+
+def test_file_command_paths_summaries_and_annotations_as_github_keeps_them(
+    repository: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    code, output = conveyor("run", "-C", str(repository({".github/workflows/ci.yml": FILES_AND_LIMITS})),
+                            "--data-dir", str(data))
+
+    assert code == 0, output
+    assert "the event is at github.event_path" in output
+    assert "FROM_CONTEXT=yes first-path=/opt/from-context" in output
+    assert "::warning::not a command while stopped" in output  # a stop token word is allowed when asked for
+    run = stored_run(data, run_id_of(output))
+    assert run is not None
+    [job] = run["jobs"]
+    big = job["steps"][2]
+    assert big["summary"] == ""  # more than 1 MiB: refused whole, as GitHub refuses it
+    levels = [annotation["level"] for annotation in big["annotations"]]
+    assert levels.count("warning") == 10
+    assert any("GITHUB_STEP_SUMMARY was not kept" in annotation["message"] for annotation in big["annotations"])

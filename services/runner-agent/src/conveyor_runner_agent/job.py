@@ -59,6 +59,21 @@ from conveyor_runner_agent.sink import JobEvents
 from conveyor_runner_agent.step_processes import StepError, StepProcesses, StepRecord, runner_arch
 
 DEFAULT_TIMEOUT_MINUTES = 360
+SUMMARY_LIMIT = 1024 * 1024
+"""The most a step's `$GITHUB_STEP_SUMMARY` may hold, as on GitHub (1 MiB)."""
+ANNOTATIONS_PER_LEVEL = 10
+"""The error and the warning annotations GitHub keeps of a step: the first ten of each."""
+
+
+def capped(annotations: list[EventAnnotation]) -> list[EventAnnotation]:
+    """The step's annotations as GitHub keeps them: at most `ANNOTATIONS_PER_LEVEL` errors and as many warnings."""
+    seen: dict[str, int] = {}
+    kept = []
+    for annotation in annotations:
+        seen[annotation.level] = seen.get(annotation.level, 0) + 1
+        if annotation.level == "notice" or seen[annotation.level] <= ANNOTATIONS_PER_LEVEL:
+            kept.append(annotation)
+    return kept
 
 
 @dataclass
@@ -97,6 +112,8 @@ class JobRun(StepProcesses):
         self.budget = LogBudget(self.log_limit)
         self.started = False
         self.action = ""  # the running step's, see `action_names`
+        self.step_index = 0
+        self.processes = 0
         self.timed_out: float | None = None
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.stopping = False
@@ -213,7 +230,7 @@ class JobRun(StepProcesses):
         """Run the steps not yet run, in order; `status` overrides what the status functions report."""
         names = action_names(job.steps)
         for index in range(len(self.results), len(job.steps)):
-            self.action = names[index]
+            self.action, self.step_index = names[index], index
             self.results.append(await self._step(index, job.steps[index], job, status=status))
 
     def _minutes(self, value: float | str | None, default: float, contexts: Mapping[str, Any] | None = None) -> float:
@@ -316,7 +333,13 @@ class JobRun(StepProcesses):
 
     def _github(self, workspace: str | None = None) -> dict[str, Any]:
         """The `github` context; `github.job` is the job's key in its own workflow, a called one's included."""
-        more: dict[str, Any] = {"action": self.action}
+        files = self.command_files(self.step_index)
+        more: dict[str, Any] = {
+            "action": self.action,
+            "event_path": str(self.temp / "event.json"),
+            "env": str(files["GITHUB_ENV"]),
+            "path": str(files["GITHUB_PATH"]),
+        }
         if workspace is not None:
             more["workspace"] = workspace
         return github_context(
@@ -456,6 +479,14 @@ class JobRun(StepProcesses):
 
     async def _completed(self, index: int, step: Step, name: str, result: StepResult, record: StepRecord) -> None:
         await self.logs.flush()
+        summary = self.masker.mask(record.summary)
+        if len(summary.encode()) > SUMMARY_LIMIT:  # GitHub refuses the whole summary and says so
+            size = len(summary.encode()) // 1024
+            record.annotations.append(EventAnnotation(
+                level="error",
+                message=f"$GITHUB_STEP_SUMMARY was not kept: a step's summary may hold up to 1024k, this one {size}k",
+            ))
+            summary = ""
         if step.id:
             self.steps[step.id] = {
                 "outputs": result.outputs,
@@ -473,8 +504,8 @@ class JobRun(StepProcesses):
                 outputs=result.outputs,
                 step_id=step.id,
                 name=name,
-                annotations=record.annotations,
-                summary=self.masker.mask(record.summary),
+                annotations=capped(record.annotations),
+                summary=summary,
             ),
             "step-completed",
             index,

@@ -84,6 +84,10 @@ class StepProcesses:
     tracking_id: str
     action: str
     """The running step's `github.action` (GITHUB_ACTION)."""
+    step_index: int
+    """The running step's place in the job: its file commands' files are named by it."""
+    processes: int
+    """How many processes the job has started: each gets file-command files of its own."""
 
     @property
     def event(self) -> JobQueued:
@@ -170,9 +174,8 @@ class StepProcesses:
         if not cwd.is_dir():
             shown = cwd.relative_to(self.workspace) if cwd.is_relative_to(self.workspace) else cwd
             raise StepError(f"working-directory '{shown}' does not exist")
-        tag = f"{index}-{len(self.scripts)}"
-        self.scripts.append(tag)
-        files = {file: self.temp / f"{file.lower()}-{tag}" for file in _FILE_COMMANDS}
+        files = self.command_files(index)
+        self.processes += 1
         for file in files.values():
             file.touch()
         place: Place = (
@@ -183,7 +186,8 @@ class StepProcesses:
         process_env.update({f"STATE_{key}": value for key, value in (state or {}).items()})
         commands = CommandProcessor(
             debug=self._debug(),
-            allow_unsecure_commands=process_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS") == "true",
+            allow_unsecure_commands=_says_true(process_env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS")),
+            allow_unsecure_stop_tokens=_says_true(process_env.get("ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS")),
             workspace=str(self.workspace),
         )
         try:
@@ -270,6 +274,11 @@ class StepProcesses:
         for shown in processed.lines:
             self._log(index, shown)
 
+    def command_files(self, index: int) -> dict[str, Path]:
+        """The file-command files (GITHUB_OUTPUT, GITHUB_ENV, …) the next process of step `index` gets: what
+        `github.env` and `github.path` name while the step's expressions are evaluated."""
+        return {file: self.temp / f"{file.lower()}-{index}-{self.processes}" for file in _FILE_COMMANDS}
+
     @property
     def in_job_container(self) -> bool:
         """The job's steps run in its job container (it has one, and it started)."""
@@ -306,7 +315,7 @@ class StepProcesses:
     def _debug(self) -> bool:
         """GitHub's step debug logging: the ACTIONS_STEP_DEBUG secret or variable, or RUNNER_DEBUG=1."""
         flags = (self.secrets.get("ACTIONS_STEP_DEBUG"), self.request.variables.get("ACTIONS_STEP_DEBUG"))
-        return "true" in flags or self.request.variables.get("RUNNER_DEBUG") == "1"
+        return any(_says_true(flag) for flag in flags) or self.request.variables.get("RUNNER_DEBUG") == "1"
 
     def _process_env(self, env: Mapping[str, str], files: Mapping[str, Path], place: Place) -> dict[str, str]:
         """A step process's environment: the runner's variables and `env`, over the host's own when on the host.
@@ -335,6 +344,11 @@ class StepProcesses:
         elif self.path_entries:
             merged["PATH"] = os.pathsep.join([*self.path_entries, merged.get("PATH", os.defpath)])
         return merged
+
+
+def _says_true(value: str | None) -> bool:
+    """A setting of the runner's (ACTIONS_STEP_DEBUG, ACTIONS_ALLOW_UNSECURE_COMMANDS, …): `true` in any case."""
+    return value is not None and value.strip().lower() == "true"
 
 
 def _settable(variables: dict[str, str], index: int, log: Callable[[int, str], None]) -> dict[str, str]:
