@@ -56,9 +56,27 @@ def test_the_same_repository_in_other_letter_case_is_not_a_fork() -> None:
     assert not decision.fork
 
 
-def test_pull_request_target_runs_the_base_branch_and_commit_with_secrets() -> None:
-    decision = trigger_for("pull_request_target", pull_request("stranger/app", action="labeled"))
-    assert decision == Trigger("refs/heads/trunk", BASE, "mona", fork=False)
+def test_pull_request_target_runs_the_default_branch_with_secrets() -> None:
+    # as GitHub does: the default branch's latest commit, whatever branch the pull request targets
+    payload = pull_request("stranger/app", action="labeled")
+    payload["pull_request"]["base"]["ref"] = "release"
+    assert trigger_for("pull_request_target", payload) == Trigger("refs/heads/trunk", None, "mona", fork=False)
+
+
+def test_a_merged_pull_request_runs_on_the_branch_it_was_merged_into() -> None:
+    payload = pull_request("octo/app", action="closed")
+    payload["pull_request"].update(merged=True, merge_commit_sha="c" * 40)
+    unmerged = pull_request("octo/app", action="closed")
+    unmerged["pull_request"]["merged"] = False
+
+    payload["pull_request"]["base"]["ref"] = "release"
+    assert trigger_for("pull_request", payload) == Trigger("refs/heads/release", "c" * 40, "mona")
+    assert trigger_for("pull_request", unmerged) == Trigger("refs/pull/7/merge", HEAD, "mona")
+
+
+def test_a_review_runs_at_the_pull_requests_merge_ref() -> None:
+    decision = trigger_for("pull_request_review", pull_request("octo/app", action="submitted"))
+    assert decision == Trigger("refs/pull/7/merge", HEAD, "mona")
 
 
 def test_create_runs_at_the_created_branch_or_tag() -> None:

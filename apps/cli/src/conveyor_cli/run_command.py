@@ -124,18 +124,41 @@ def _dispatched(
     return checked.inputs, body
 
 
+_PULL_REQUEST_EVENTS = ("pull_request", "pull_request_review", "pull_request_review_comment")
+_DEFAULT_BRANCH_EVENTS = (
+    "delete", "issue_comment", "issues", "schedule", "workflow_run", "repository_dispatch", "pull_request_target",
+    "discussion", "discussion_comment", "label", "milestone", "watch", "fork", "gollum", "public", "status",
+    "check_run", "check_suite", "page_build", "branch_protection_rule", "registry_package",
+)
+"""Events whose runs GitHub gives the default branch's ref ("Last commit on default branch")."""
+
+
 def event_ref(event_name: str, payload: dict[str, Any], head_ref: str) -> str:
-    """The ref a run of `event_name` gets, as GitHub sets GITHUB_REF for it from the payload: a pull request's
-    merge ref, the base branch of `pull_request_target`, a release's tag, the ref a push or dispatch names;
-    the repository's checked-out branch otherwise."""
-    number, base = payload.get("number"), _dig(payload, "pull_request", "base", "ref")
-    tag = _dig(payload, "release", "tag_name")
-    if event_name == "pull_request" and isinstance(number, int):
-        return f"refs/pull/{number}/merge"
-    if event_name == "pull_request_target" and isinstance(base, str):
-        return f"refs/heads/{base}"
-    if event_name == "release" and isinstance(tag, str):
+    """The ref a run of `event_name` gets, as GitHub sets GITHUB_REF for it from the payload.
+
+    A pull request's merge ref (the base branch once it was merged); a created branch or tag; a merge group's
+    ref; a release's tag; the default branch (`repository.default_branch`) for the events that run there; the
+    ref a push or dispatch names. The repository's checked-out branch when the payload does not say.
+    """
+    found = payload.get("pull_request")
+    pull: dict[str, Any] = found if isinstance(found, dict) else {}
+    number = payload.get("number", pull.get("number"))
+    default = _dig(payload, "repository", "default_branch")
+    if event_name in _PULL_REQUEST_EVENTS:
+        base = _dig(payload, "pull_request", "base", "ref")
+        if payload.get("action") == "closed" and pull.get("merged") is True and isinstance(base, str):
+            return f"refs/heads/{base}"
+        if isinstance(number, int):
+            return f"refs/pull/{number}/merge"
+    if event_name == "create" and isinstance(payload.get("ref"), str) and payload["ref"]:
+        kind = "tags" if payload.get("ref_type") == "tag" else "heads"
+        return f"refs/{kind}/{payload['ref']}"
+    if event_name == "merge_group" and isinstance(head := _dig(payload, "merge_group", "head_ref"), str):
+        return head
+    if event_name == "release" and isinstance(tag := _dig(payload, "release", "tag_name"), str):
         return f"refs/tags/{tag}"
+    if event_name in _DEFAULT_BRANCH_EVENTS:
+        return f"refs/heads/{default}" if isinstance(default, str) and default else head_ref
     if isinstance(payload.get("ref"), str) and payload["ref"]:
         ref = str(payload["ref"])
         return ref if ref.startswith("refs/") else f"refs/heads/{ref}"

@@ -16,6 +16,8 @@ EVENTS = frozenset(
     {
         "push",
         "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
         "pull_request_target",
         "create",
         "delete",
@@ -90,9 +92,12 @@ class _PullRequestBody(_Model):
     number: int
     head: _Side
     base: _Side
+    merged: bool | None = None
+    merge_commit_sha: str | None = None
 
 
 class _PullRequest(_Delivery):
+    action: str = ""
     pull_request: _PullRequestBody
 
 
@@ -153,11 +158,14 @@ def _trigger(event_name: str, payload: Mapping[str, Any]) -> Trigger | Ignored:
             if push.deleted:
                 return Ignored(f"the push deleted {push.ref}: a deletion runs no push workflow")
             return Trigger(push.ref, push.after, actor)
-        case "pull_request" | "pull_request_target":
-            pull = _PullRequest.model_validate(payload).pull_request
-            if event_name == "pull_request_target":
-                # The base's own code, with its secrets: what pull_request_target is for.
-                return Trigger(f"refs/heads/{pull.base.ref}", pull.base.sha, actor)
+        case "pull_request_target":
+            # The default branch's own code, with its secrets: what pull_request_target is for.
+            return default_branch
+        case "pull_request" | "pull_request_review" | "pull_request_review_comment":
+            event = _PullRequest.model_validate(payload)
+            pull = event.pull_request
+            if event.action == "closed" and pull.merged:  # runs on the branch it was merged into
+                return Trigger(f"refs/heads/{pull.base.ref}", pull.merge_commit_sha, actor)
             base = (pull.base.repo or delivery.repository).full_name
             fork = pull.head.repo is None or pull.head.repo.full_name.lower() != base.lower()
             return Trigger(f"refs/pull/{pull.number}/merge", pull.head.sha, actor, fork=fork)
