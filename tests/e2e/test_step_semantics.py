@@ -167,3 +167,33 @@ def test_file_command_paths_summaries_and_annotations_as_github_keeps_them(
     levels = [annotation["level"] for annotation in big["annotations"]]
     assert levels.count("warning") == 10
     assert any("GITHUB_STEP_SUMMARY was not kept" in annotation["message"] for annotation in big["annotations"])
+
+
+SCHEDULED = """
+on:
+  schedule:
+    - cron: '30 5 * * 1,3'
+    - cron: '30 5 * * 2,4'
+jobs:
+  which:
+    runs-on: x
+    steps:
+      - if: github.event.schedule == '30 5 * * 1,3'
+        run: echo "the first schedule fired"
+      - if: github.event.schedule != '30 5 * * 1,3'
+        run: echo "another schedule fired"
+"""
+
+
+def test_a_local_schedule_run_names_the_cron_that_fired(repository: Callable[..., Path], tmp_path: Path) -> None:
+    root = repository({".github/workflows/ci.yml": SCHEDULED})
+    payload = tmp_path / "event.json"
+    payload.write_text('{"schedule": "30 5 * * 2,4"}')
+
+    code, first = conveyor("run", "schedule", "-C", str(root))
+    given_code, given = conveyor("run", "schedule", "-C", str(root), "-e", str(payload))
+
+    assert (code, given_code) == (0, 0), first + given
+    assert "the first schedule fired" in first
+    assert "another schedule fired" not in first
+    assert "another schedule fired" in given

@@ -27,7 +27,7 @@ from conveyor_events import (
 from conveyor_ingest import request_run
 from conveyor_ingest.adapters import GitError, resolve_ref
 from conveyor_runtime import RuntimeSettings
-from conveyor_workflow import WorkflowError, dispatch_inputs, load_workflow
+from conveyor_workflow import Workflow, WorkflowError, dispatch_inputs, load_workflow
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -96,23 +96,41 @@ def find_repository(directory: Path, workflows: tuple[Path, ...] = ()) -> tuple[
     return root, ref, sha, chosen
 
 
+def _listening(root: Path, chosen: list[str], event_name: str) -> list[Workflow]:
+    """The workflows (the chosen ones, else those of .github/workflows) that load and listen for `event_name`."""
+    paths = chosen or sorted(
+        f"{WORKFLOWS}/{file.name}" for pattern in ("*.yml", "*.yaml") for file in (root / WORKFLOWS).glob(pattern)
+    )
+    found = []
+    for path in paths:
+        try:
+            workflow = load_workflow((root / path).read_text(), path)
+        except (OSError, UnicodeDecodeError, WorkflowError):
+            continue  # the planner reports it
+        if event_name in workflow.on:
+            found.append(workflow)
+    return found
+
+
+def _scheduled(root: Path, chosen: list[str], payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A `schedule` payload naming the cron that fired (`github.event.schedule`), as GitHub's does: the first
+    schedule of the first scheduled workflow, unless the payload given names one."""
+    if payload is not None and "schedule" in payload:
+        return payload
+    for workflow in _listening(root, chosen, "schedule"):
+        crons = workflow.on.get("schedule")
+        if isinstance(crons, list) and crons and isinstance(crons[0], dict) and crons[0].get("cron"):
+            return {**(payload or {}), "schedule": crons[0]["cron"]}
+    return payload
+
+
 def _dispatched(
     root: Path, chosen: list[str], given: dict[str, Any], payload: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The inputs of a `workflow_dispatch`, typed and defaulted as the one workflow it dispatches declares them
     (a `RunError` saying why GitHub would refuse them), and the payload with `inputs` as GitHub sends them. With
     several dispatchable workflows, which one is meant is not known: the inputs go as given."""
-    paths = chosen or sorted(
-        f"{WORKFLOWS}/{file.name}" for pattern in ("*.yml", "*.yaml") for file in (root / WORKFLOWS).glob(pattern)
-    )
-    dispatchable = []
-    for path in paths:
-        try:
-            workflow = load_workflow((root / path).read_text(), path)
-        except (OSError, UnicodeDecodeError, WorkflowError):
-            continue  # the planner reports it
-        if "workflow_dispatch" in workflow.on:
-            dispatchable.append(workflow)
+    dispatchable = _listening(root, chosen, "workflow_dispatch")
     if len(dispatchable) != 1:
         return given, payload
     checked = dispatch_inputs(dispatchable[0], given)
@@ -230,6 +248,8 @@ async def run_once(directory: Path, options: RunOptions, console: Console) -> Ru
     inputs: dict[str, Any] = dict(options.inputs)
     if options.event_name == "workflow_dispatch":
         inputs, payload = _dispatched(root, workflows, inputs, payload)
+    elif options.event_name == "schedule":
+        payload = _scheduled(root, workflows, payload)
     with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
         # Its own SQLite log and read models, whatever CONVEYOR_EVENT_LOG and CONVEYOR_DATABASE_URL name: a run of
         # a working tree is nobody else's.
