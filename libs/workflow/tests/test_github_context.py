@@ -35,6 +35,13 @@ def test_a_pull_requests_refs_and_the_ids_come_from_its_payload() -> None:
     assert github["actor_id"] == "583231"
 
 
+def test_head_and_base_refs_are_only_a_pull_request_or_pull_request_targets() -> None:
+    review = context(event_name="pull_request_review")
+    target = context(event_name="pull_request_target")
+    assert (review["base_ref"], review["head_ref"]) == ("", "")
+    assert (target["base_ref"], target["head_ref"]) == ("main", "feature/login")
+
+
 def test_the_workflow_is_named_and_referenced_at_the_ref() -> None:
     github = context()
     assert github["workflow"] == "CI"

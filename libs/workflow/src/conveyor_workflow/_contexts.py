@@ -30,7 +30,8 @@ def github_context(
     `workflow_ref` is made. What only the event's payload says (the ids of the repository and the actor, the
     branches of a pull request) is read from it, and empty when it does not say.
     """
-    pull = _mapping(payload.get("pull_request"))
+    # head_ref and base_ref are set for these two events only, as GitHub sets GITHUB_HEAD_REF and GITHUB_BASE_REF
+    pull = _mapping(payload.get("pull_request")) if event_name in ("pull_request", "pull_request_target") else {}
     owner = _mapping(_mapping(payload.get("repository")).get("owner"))
     context: dict[str, Any] = {
         "event_name": event_name,
