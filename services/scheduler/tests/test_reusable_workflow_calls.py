@@ -295,6 +295,12 @@ def matrix_of_calls(strategy: dict[str, Any], legs: int = 3) -> tuple[Run, list[
     return run, run.feed(request(), *planned(*builds, report))
 
 
+def test_a_matrix_of_one_call_gives_outputs_only_when_the_leg_succeeded() -> None:
+    run, _ = matrix_of_calls({}, legs=1)
+    report = queued(run.complete("ci.call.1/build", Conclusion.FAILURE, v="partial"))["ci.report"]
+    assert report.needs["call"] == NeedResult(result=Conclusion.FAILURE, outputs={})
+
+
 def test_a_failing_leg_of_a_matrix_of_calls_cancels_the_other_legs_by_default() -> None:
     run, first = matrix_of_calls({})
     assert list(queued(first)) == ["ci.call.1/build", "ci.call.2/build", "ci.call.3/build"]

@@ -70,7 +70,7 @@ def _result(run: RunState, members: list[JobState], depth: int) -> NeedResult:
             calls.setdefault(member.plan.call[depth].job_id, []).append(member)
     for called in sorted(calls.values(), key=lambda jobs: max(job.since for job in jobs)):
         values = call_outputs(run, called, called[0].plan.call[: depth + 1])
-        if len(calls) == 1:  # one call, no matrix: its outputs whatever they are
+        if called[0].plan.call[depth].matrix is None:  # one call, no matrix: its outputs whatever they are
             outputs.update(values)
         elif combined([effective(run, job) or Conclusion.SKIPPED for job in called]) == Conclusion.SUCCESS:
             outputs.update({name: value for name, value in values.items() if value != ""})
