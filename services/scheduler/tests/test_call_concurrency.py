@@ -136,9 +136,21 @@ def test_each_leg_of_a_matrix_of_calls_enters_the_group_its_caller_names() -> No
     assert queued(complete(feed, "r1", "ci.deploy.staging/release")) == [("r2", "ci.deploy.staging/migrate")]
 
 
-def test_a_call_without_a_group_and_a_rerun_of_a_call_that_gave_way() -> None:
+def test_a_call_whose_group_is_empty_fails_as_on_github() -> None:
     feed = Feed()
-    assert queued(feed.feed(*deploying("r1", "${{ inputs.missing }}"))) == [("r1", "ci.deploy/migrate")]
+    decided = feed.feed(*deploying("r1", "${{ inputs.missing }}"))
+
+    failed = [e for e in decided if isinstance(e, JobCompleted)]  # the call cannot start: none of its jobs runs
+    assert [(e.job_id, e.conclusion) for e in failed] == [
+        ("ci.deploy/migrate", Conclusion.FAILURE), ("ci.deploy/release", Conclusion.FAILURE)
+    ]
+    assert all("concurrency group evaluated to an empty string" in (e.error or "") for e in failed)
+    assert RunCompleted(run_id="r1", conclusion=Conclusion.FAILURE) in decided
+
+
+def test_a_rerun_of_a_call_that_gave_way() -> None:
+    feed = Feed()
+    feed.feed(*deploying("r1", {"group": "other"}))
     feed.feed(*deploying("r2", {"group": "g", "cancel-in-progress": True}))
     feed.feed(*deploying("r3", {"group": "g", "cancel-in-progress": True}))  # r2's call gives way before it ran
     assert feed.state.run("r2").conclusion == Conclusion.CANCELLED

@@ -219,6 +219,20 @@ def test_a_group_holds_one_runs_one_pending_and_a_newer_pending_replaces_the_old
     ]
 
 
+def test_a_group_that_evaluates_to_nothing_fails_the_workflow_or_the_job() -> None:
+    # `${{ github.head_ref }}` is empty on a push: GitHub fails such a workflow rather than run it ungrouped
+    s = Scheduler()
+    decided = s.plan("r1", job("r1", "a"), job("r1", "b", ("ci.a",)), concurrency="${{ github.head_ref }}")
+    assert [(type(e).__name__, getattr(e, "job_id", "")) for e in decided] == [
+        ("JobCompleted", "ci.a"), ("JobCompleted", "ci.b"), ("RunCompleted", "")
+    ]
+    assert completed(decided) == Conclusion.FAILURE
+    decided = s.plan("r2", job("r2", "a", concurrency={"group": "${{ github.head_ref }}"}), job("r2", "b"))
+    assert [(type(e).__name__, getattr(e, "job_id", "")) for e in decided][:2] == [
+        ("JobCompleted", "ci.a"), ("JobQueued", "ci.b")  # the job fails; the others go on
+    ]
+
+
 def test_a_group_is_its_repositorys_own() -> None:
     s = Scheduler()
     s.plan("r1", job("r1", "a"), concurrency="deploy")

@@ -60,7 +60,13 @@ def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
             return [_numbered(state, run, path)]
     for path, workflow in run.workflows.items():
         if path in run.planned and workflow.status == "none" and not cancelled_run(run, path):
-            rule = rules.concurrency(workflow.concurrency, workflow_contexts(run, path))
+            contexts = workflow_contexts(run, path)
+            rule = rules.concurrency(workflow.concurrency, contexts)
+            if rule is None and rules.empty_group(workflow.concurrency, contexts):
+                # the workflow cannot start: each of its jobs fails, once, and it never takes a group
+                if failed := _fail_workflow(run, path):
+                    return failed
+                continue
             if rule is None:
                 return [ConcurrencyAcquired(run_id=run.run_id, workflow=path, group="")]
             return concurrency.enter(state, run.run_id, path, None, rule)
@@ -69,6 +75,15 @@ def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
             continue
         if decided := _advance_job(state, run, job):
             return decided
+    return []
+
+
+def _fail_workflow(run: RunState, path: str) -> list[RunEvent]:
+    """The next job of the workflow at `path` still to complete, failed for its empty concurrency group."""
+    for job in run.jobs.values():
+        if job.plan.workflow == path and job.status != "completed":
+            return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                                 attempt=max(job.attempt, 1), error=rules.EMPTY_GROUP)]
     return []
 
 
@@ -152,9 +167,13 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[s
         return []
     if job.plan.call and calls.call_legs_busy(run, job):
         return []
-    rule = rules.concurrency(job.plan.spec.get("concurrency"), contexts)
+    raw = job.plan.spec.get("concurrency")
+    rule = rules.concurrency(raw, contexts)
     if rule is not None:
         return concurrency.enter(state, run.run_id, job.plan.workflow, job.plan.job_id, rule)
+    if rules.empty_group(raw, contexts):
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                             attempt=max(job.attempt, 1), error=rules.EMPTY_GROUP)]
     return None
 
 
@@ -226,6 +245,9 @@ def _enter_call(
         return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
                              attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
     rule = rules.concurrency(raw, contexts)
+    if rule is None and rules.empty_group(raw, contexts):
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                             attempt=max(job.attempt, 1), error=rules.EMPTY_GROUP)]
     if rule is None:
         return [ConcurrencyAcquired(run_id=run.run_id, workflow=job.plan.workflow, job_id=frame.job_id, group="",
                                     call=level)]

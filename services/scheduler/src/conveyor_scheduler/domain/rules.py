@@ -127,13 +127,26 @@ def retry(spec: Mapping[str, Any]) -> Retry:
     return Retry()
 
 
+EMPTY_GROUP = (
+    "The concurrency group evaluated to an empty string: give it a value for every event, with a fallback such "
+    "as `${{ github.head_ref || github.run_id }}`"
+)
+"""Why a workflow or job whose concurrency group came out empty fails, as it fails on GitHub."""
+
+
+def empty_group(raw: Any, contexts: Mapping[str, Any]) -> bool:
+    """A `concurrency:` is written whose group evaluates to nothing (`${{ github.head_ref }}` on a push)."""
+    return bool(raw) and concurrency(raw, contexts) is None
+
+
 def concurrency(raw: Any, contexts: Mapping[str, Any]) -> Concurrency | None:
     """The concurrency of a workflow or job; the group name lower-cased (GitHub compares it so)."""
     if not raw:
         return None
     mapping: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {"group": raw}
     try:
-        group = str(evaluated(str(mapping.get("group", "")), contexts)).strip().lower()
+        value = evaluated(str(mapping.get("group", "")), contexts)
+        group = ("" if value is None else str(value)).strip().lower()
     except ExpressionError:
         group = str(mapping.get("group", "")).strip().lower()
     if not group:
