@@ -277,6 +277,46 @@ def test_javascript_actions_run_in_the_job_container(
     assert "post sees the image's tool: true" in output
 
 
+NO_CXX_IMAGE = (
+    "FROM conveyor/debian:bookworm\n"
+    "RUN rm -f /usr/lib/x86_64-linux-gnu/libstdc++.so.6* /usr/lib/aarch64-linux-gnu/libstdc++.so.6* "
+    "&& touch /only-in-the-image\n"
+)
+NODE_REFUSED = """
+on: push
+jobs:
+  js:
+    runs-on: x
+    container: conveyor-test/no-cxx:latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./probe
+"""
+PROBE_IMAGE_FILE = "console.log(`in the image: ${require('fs').existsSync('/only-in-the-image')}`);\n"
+
+
+def test_javascript_actions_fall_back_to_the_host_when_the_container_cannot_run_node(
+    container_engine: str, repository: Callable[..., Path]
+) -> None:
+    # an image the host's Node.js cannot run in (here without libstdc++; Alpine's musl is the usual case)
+    client = docker.DockerClient(base_url=default_socket())
+    try:
+        client.images.build(fileobj=io.BytesIO(NO_CXX_IMAGE.encode()), tag="conveyor-test/no-cxx:latest", rm=True)
+    finally:
+        client.close()
+    root = repository({
+        ".github/workflows/ci.yml": NODE_REFUSED,
+        "probe/action.yml": "name: Probe\nruns:\n  using: node20\n  main: main.js\n",
+        "probe/main.js": PROBE_IMAGE_FILE,
+    })
+
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+
+    assert result.exit_code == 0, result.output
+    assert "Node.js cannot run in the job container" in result.output
+    assert "in the image: false" in result.output
+
+
 def test_a_runs_on_label_mapped_to_an_image(container_engine: str, repository: Callable[..., Path]) -> None:
     workflow = "on: push\njobs:\n  mapped:\n    runs-on: ubuntu-latest\n    steps:\n      - run: cat /etc/os-release\n"
     root = repository({".github/workflows/ci.yml": workflow})

@@ -92,6 +92,8 @@ class ActionSteps:
     pre_posts: dict[int, _Post] = field(default_factory=dict)
     """The `post` of an action whose `pre` ran, by step index: due even when its main step is skipped."""
     docker: DockerActions | None = None
+    warned_node: bool = False
+    """The job was told once that its container cannot run Node.js."""
 
     async def run(
         self,
@@ -212,7 +214,13 @@ class ActionSteps:
         state: Mapping[str, str],
     ) -> dict[str, str]:
         containers = self.job.containers
-        node = containers.node if containers is not None and self.job.in_job_container else None
+        node = await containers.usable_node() if containers is not None and self.job.in_job_container else None
+        if containers is not None and containers.node_refused and not self.warned_node:
+            self.warned_node = True
+            self.job.log_line(
+                index, f"##[warning]Node.js cannot run in the job container ({containers.node_refused}): "
+                "its JavaScript actions run on the host"
+            )
         return await self.job.run_command(
             index,
             [node or "node", str(prepared.directory / script)],

@@ -247,6 +247,9 @@ class JobContainers:
         self.path: str | None = None
         self.node: str | None = None
         """Node.js in the job container (`CONTAINER_NODE`), or None when the host has none to lend it."""
+        self._node_checked: bool | None = None
+        self.node_refused = ""
+        """Why the job container could not run the host's Node.js, once `usable_node` found it could not."""
         """The job image's own PATH, which its steps start from."""
         self.services: dict[str, ServiceInfo] = {}
         self._client: docker.DockerClient | None = None
@@ -310,6 +313,20 @@ class JobContainers:
         out.close()
         err.close()
         return int(await self._call(lambda: _exit_code(client, created["Id"])))
+
+    async def usable_node(self) -> str | None:
+        """`node` when the host's Node.js runs in the job container, else None (asked once): an image whose C
+        library is not the host's (Alpine's musl) cannot run it, and its JavaScript actions run on the host."""
+        if self.node is not None and self._node_checked is None:
+            said: list[str] = []
+            try:
+                code = await self.exec([self.node, "--version"], {}, "/", said.append)
+            except ContainerError:
+                code = -1
+            self._node_checked = code == 0
+            if code != 0:
+                self.node_refused = "; ".join(said[-2:]) or f"exit code {code}"
+        return self.node if self._node_checked else None
 
     async def stop(self) -> None:
         """Remove every container of the job and its network. Safe to call twice, or after a failed start."""
