@@ -82,9 +82,14 @@ def _fail_workflow(run: RunState, path: str) -> list[RunEvent]:
     """The next job of the workflow at `path` still to complete, failed for its empty concurrency group."""
     for job in run.jobs.values():
         if job.plan.workflow == path and job.status != "completed":
-            return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                                 attempt=max(job.attempt, 1), error=rules.EMPTY_GROUP)]
+            return _failed(run, job, rules.EMPTY_GROUP)
     return []
+
+
+def _failed(run: RunState, job: JobState, error: str) -> list[RunEvent]:
+    """The job's attempt fails before it is queued, saying why."""
+    return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
+                         attempt=max(job.attempt, 1), error=error)]
 
 
 def _numbered(state: SchedulerState, run: RunState, path: str) -> RunNumbered:
@@ -155,8 +160,7 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[s
     try:
         runs = evaluate_condition(job.plan.condition, contexts, status=job_status)
     except ExpressionError as error:
-        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                             attempt=max(job.attempt, 1), error=f"the job's if: could not be evaluated: {error}")]
+        return _failed(run, job, f"the job's if: could not be evaluated: {error}")
     if not runs:
         reason = "the run was cancelled" if job_status == "cancelled" else f"if: {job.plan.condition or 'success()'}"
         return [JobSkipped(run_id=run.run_id, job_id=job.plan.job_id, reason=reason)]
@@ -172,8 +176,7 @@ def _admit(state: SchedulerState, run: RunState, job: JobState, contexts: dict[s
     if rule is not None:
         return concurrency.enter(state, run.run_id, job.plan.workflow, job.plan.job_id, rule)
     if rules.empty_group(raw, contexts):
-        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                             attempt=max(job.attempt, 1), error=rules.EMPTY_GROUP)]
+        return _failed(run, job, rules.EMPTY_GROUP)
     return None
 
 
@@ -186,8 +189,7 @@ def _late_call(run: RunState, job: JobState, depth: int) -> list[RunEvent]:
     try:
         contexts = calls.caller_contexts(run, frames)
     except (ExpressionError, calls.CallInputError) as error:
-        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                             attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+        return _failed(run, job, f"the call could not be evaluated: {error}")
     return matrices.expand_call(run, job, depth, contexts)
 
 
@@ -199,8 +201,7 @@ def _called(run: RunState, job: JobState, depth: int | None = None) -> list[RunE
         closed = calls.closed_call(run, job, frames)
         calls.call_inputs(run, frames if depth is None else frames[:-1])
     except (ExpressionError, calls.CallInputError) as error:
-        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                             attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+        return _failed(run, job, f"the call could not be evaluated: {error}")
     if closed is None:
         return []
     if cancelled(run, job):
@@ -242,12 +243,10 @@ def _enter_call(
         else:
             contexts = {**workflow_contexts(run, job.plan.workflow), "inputs": calls.call_inputs(run, frames)}
     except (ExpressionError, calls.CallInputError) as error:
-        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                             attempt=max(job.attempt, 1), error=f"the call could not be evaluated: {error}")]
+        return _failed(run, job, f"the call could not be evaluated: {error}")
     rule = rules.concurrency(raw, contexts)
     if rule is None and rules.empty_group(raw, contexts):
-        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, conclusion=Conclusion.FAILURE,
-                             attempt=max(job.attempt, 1), error=rules.EMPTY_GROUP)]
+        return _failed(run, job, rules.EMPTY_GROUP)
     if rule is None:
         return [ConcurrencyAcquired(run_id=run.run_id, workflow=job.plan.workflow, job_id=frame.job_id, group="",
                                     call=level)]
