@@ -28,11 +28,13 @@ typecheck: bootstrap
 	$(UV) run mypy
 
 # What the tests use, installed and started before they run (the tests' own set-up then finds it ready):
-# Podman's API socket with locally built images, a single-node Kafka broker and a throw-away PostgreSQL.
+# Podman's API socket with locally built images, a single-node Kafka broker, a throw-away PostgreSQL, and
+# GitHub's toolkit clients of the results service from npm.
 services:
 	bash scripts/containers.sh
 	bash scripts/kafka.sh
 	bash scripts/postgres.sh
+	bash scripts/actions-toolkit.sh
 
 pytest: bootstrap
 	$(UV) run pytest

@@ -7,13 +7,15 @@ process.
 
 Also the `fake_github` fixture: a local GitHub REST API that records calls, for the notifier's tests; and
 `postgres_server` / `postgres_url`: the PostgreSQL of scripts/postgres.sh (started when it does not answer; a test
-fails, never skips, without it) and an empty database of the test's own, dropped after it.
+fails, never skips, without it) and an empty database of the test's own, dropped after it; `actions_toolkit`:
+the node_modules of GitHub's toolkit clients (scripts/actions-toolkit.sh, run when it has not been).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 import traceback
@@ -154,3 +156,15 @@ async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
 
     async with fresh_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def actions_toolkit() -> Path:
+    """The node_modules folder holding `@actions/artifact` and `@actions/cache`, installed from npm when missing."""
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "actions-toolkit.sh")], capture_output=True, text=True, timeout=300, check=False
+    )
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    if done.returncode != 0 or "ready: " not in last[0]:
+        pytest.fail(f"scripts/actions-toolkit.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return Path(last[0].split("ready: ", 1)[1])

@@ -97,6 +97,11 @@ class RuntimeSettings(BaseSettings):
         return self.data_dir / "actions"
 
     @property
+    def artifacts_dir(self) -> Path:
+        """The artifacts and caches that the jobs of the embedded runner upload."""
+        return self.data_dir / "artifacts"
+
+    @property
     def repositories_cache_dir(self) -> Path:
         """Bare repositories holding the commits fetched from repositories registered by clone URL."""
         return self.data_dir / "repositories"

@@ -30,9 +30,11 @@ def create_runner_agent(
     labels: Sequence[str] = (ANY_LABEL,),
     lease_period: timedelta = LEASE_PERIOD,
     remotes: GitRemotes | None = None,
+    artifacts_dir: Path | None = None,
 ) -> RunnerAgent:
     """A runner agent over `log` that keeps job workspaces under `work_dir` and leases the jobs `labels` cover;
-    `remotes` fetches the repositories registered by clone URL that its checkouts need."""
+    `remotes` fetches the repositories registered by clone URL that its checkouts need; the artifacts its jobs
+    upload are kept in `artifacts_dir` (`<work_dir>/artifacts` when not given)."""
     return RunnerAgent(
         log,
         work_dir,
@@ -46,6 +48,7 @@ def create_runner_agent(
         labels=tuple(labels),
         lease_period=lease_period,
         remotes=remotes,
+        artifacts_dir=artifacts_dir,
     )
 
 

@@ -221,10 +221,11 @@ class ActionSteps:
                 index, f"##[warning]Node.js cannot run in the job container ({containers.node_refused}): "
                 "its JavaScript actions run on the host"
             )
+        runtime = await self.job.runtime_variables(in_container=node is not None)
         return await self.job.run_command(
             index,
             [node or "node", str(prepared.directory / script)],
-            env=environment,
+            env={**runtime, **environment},
             cwd=self.job.workspace,
             record=record,
             timeout_minutes=self.job.default_timeout(),
@@ -305,10 +306,11 @@ class ActionSteps:
             except ContainerError as error:
                 raise job.failure(str(error)) from error
 
+        runtime = await job.runtime_variables(in_container=True)
         await job.run_command(
             index,
             args,
-            env=env,
+            env={**runtime, **env},
             cwd=job.workspace,
             record=record,
             timeout_minutes=job.default_timeout(),

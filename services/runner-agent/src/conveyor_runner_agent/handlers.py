@@ -27,6 +27,8 @@ from conveyor_events import (
 from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, GitRemotes, Lease, claim, covers, renew
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
+from conveyor_runner_agent.adapters.artifacts import ArtifactStore
+from conveyor_runner_agent.adapters.results import ResultsService
 from conveyor_runner_agent.attempts import run_attempt
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.job import JobRun
@@ -57,6 +59,9 @@ class RunnerAgent:
     """The scheduler's lease period: a lease is renewed three times within it."""
     remotes: GitRemotes | None = None
     """Where checkouts fetch repositories registered by clone URL, with their tokens."""
+    artifacts_dir: Path | None = None
+    """Where the artifacts its jobs upload are kept (`<work_dir>/artifacts` when not given)."""
+    _results: ResultsService | None = None
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _leases: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
@@ -90,6 +95,7 @@ class RunnerAgent:
             platforms=self.platforms,
             container_socket=self.container_socket,
             remotes=self.remotes,
+            results_service=self.results,
         )
         task = asyncio.create_task(self._run(job), name=f"job {queued.run_id}/{queued.job_id}")
         self._running[task] = job
@@ -169,12 +175,21 @@ class RunnerAgent:
             if state not in ("current", "cancelled", "timed out"):
                 return  # the attempt ended; JobLost and JobTimedOut stop the job through their handlers
 
+    @property
+    def results(self) -> ResultsService:
+        """The results service (artifacts) this agent's jobs reach; it listens from the first job that asks."""
+        if self._results is None:
+            self._results = ResultsService(ArtifactStore(self.artifacts_dir or self.work_dir / "artifacts"))
+        return self._results
+
     async def stop(self) -> None:
         """Cancel the jobs that are running (their processes are killed) and wait for them to end."""
         for task in list(self._running):
             task.cancel()
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._results is not None:
+            await self._results.stop()
 
     def consumer(self) -> Consumer:
         return Consumer(

@@ -45,6 +45,7 @@ from conveyor_runner_agent.adapters import (
 )
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.adapters.containers import ContainerError, JobContainers
+from conveyor_runner_agent.adapters.results import ResultsService
 from conveyor_runner_agent.domain import (
     DEFAULT_JOB_LOG_LIMIT,
     LogBudget,
@@ -96,6 +97,8 @@ class JobRun(StepProcesses):
     container_socket: str | None = None
     remotes: GitRemotes | None = None
     """Where the checkout fetches a repository registered by clone URL, with its token."""
+    results_service: ResultsService | None = None
+    """The results service its actions upload artifacts to and download them from."""
     env: dict[str, str] = field(default_factory=dict)
     path_entries: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -116,6 +119,7 @@ class JobRun(StepProcesses):
         self.processes = 0
         self.timed_out: float | None = None
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
+        self.job_minutes: float = DEFAULT_TIMEOUT_MINUTES
         self.stopping = False
         """The job is being stopped (cancelled, or past its timeout): `job.status` is cancelled."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
@@ -153,7 +157,7 @@ class JobRun(StepProcesses):
         try:
             self._pass_secrets()
             self.env = self._job_env(job)
-            minutes = self._minutes(job.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
+            minutes = self.job_minutes = self._minutes(job.timeout_minutes, DEFAULT_TIMEOUT_MINUTES)
             try:
                 async with asyncio.timeout(minutes * 60):
                     await self._start_containers(job)
@@ -258,6 +262,27 @@ class JobRun(StepProcesses):
 
     def default_timeout(self) -> float:
         return DEFAULT_TIMEOUT_MINUTES
+
+    async def runtime_variables(self, *, in_container: bool) -> dict[str, str]:
+        """What an action reaches the results service (artifacts) with: its URL and the job's runtime token.
+
+        As on GitHub, JavaScript and Docker actions get them; `run:` steps do not. The token is masked.
+        """
+        service = self.results_service
+        if service is None:
+            return {}
+        url = await service.url(for_containers=in_container)
+        token = self.__dict__.get("_runtime_token")
+        if token is None:
+            token = self.__dict__["_runtime_token"] = service.runtime_token(
+                self.request.run_id,
+                self.plan.job_id,
+                self.event.attempt,
+                deterministic_id(self.request.run_id, self.plan.job_id),
+                lifetime=(self.job_minutes + 60) * 60,
+            )
+            self.masker.add(token)
+        return {"ACTIONS_RUNTIME_TOKEN": token, "ACTIONS_RESULTS_URL": url, "ACTIONS_RUNTIME_URL": url}
 
     def log_line(self, index: int, line: str) -> None:
         self._log(index, line)

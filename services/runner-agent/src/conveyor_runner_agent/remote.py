@@ -20,7 +20,9 @@ from typing import Any
 from conveyor_runtime import LEASE_PERIOD, GitRemotes
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
+from conveyor_runner_agent.adapters.artifacts import ArtifactStore
 from conveyor_runner_agent.adapters.outbox import Backoff, Outbox
+from conveyor_runner_agent.adapters.results import ResultsService
 from conveyor_runner_agent.adapters.server import ConveyorServer, Leased, LeaseOver, Refused, Unavailable
 from conveyor_runner_agent.attempts import run_attempt
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
@@ -72,6 +74,14 @@ class RemoteAgent:
     _executions: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _holding: set[str] = field(default_factory=set)
     """The leases being run here: one handed over again (its answer seemed lost to the server) is not run twice."""
+    _results: ResultsService | None = None
+
+    @property
+    def results(self) -> ResultsService:
+        """The results service (artifacts) this agent's jobs reach, keeping them under `<work_dir>/artifacts`."""
+        if self._results is None:
+            self._results = ResultsService(ArtifactStore(self.work_dir / "artifacts"))
+        return self._results
 
     @property
     def runner_id(self) -> str:
@@ -115,6 +125,8 @@ class RemoteAgent:
                     self._attempts.add(asyncio.create_task(self._hold(leased), name=f"lease {leased.lease_id}"))
         finally:
             await self._wind_down()
+            if self._results is not None:
+                await self._results.stop()
 
     async def _until_stopping(self, *waits: asyncio.Future[Any]) -> None:
         stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
@@ -141,6 +153,7 @@ class RemoteAgent:
             platforms=self.platforms,
             container_socket=self.container_socket,
             remotes=GitRemotes(self.work_dir / "repositories"),
+            results_service=self.results,
         )
         execution = asyncio.create_task(run_attempt(job), name=f"job {leased.request.run_id}/{leased.plan.job_id}")
         self._executions[execution] = stop_job.job = job

@@ -46,6 +46,10 @@ CONTAINER_HOME = "/github/home"
 into each."""
 
 
+CONTAINER_HOST = "host.containers.internal"
+"""The name a container reaches the host by (Podman gives it to every container; Docker with `host-gateway`)."""
+
+
 CONTAINER_NODE = "/__e/node/bin/node"
 """Where a job container finds the host's Node.js (GitHub's runner mounts its own under `/__e`)."""
 
