@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conveyor_runner_agent.adapters.artifacts import ArtifactError, ArtifactStore, Uploader
+from conveyor_runner_agent.adapters.artifacts import ArtifactStore, Uploader
+from conveyor_runner_agent.adapters.blobs import ResultsError
 
 BUILD = Uploader("run-1", "build", 1)
 
@@ -34,22 +35,22 @@ def test_blocks_are_joined_in_the_order_the_list_gives(tmp_path: Path) -> None:
 def test_what_cannot_be_committed_or_finalized_says_why(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     artifact = store.create(BUILD, "app", "application/zip", None)
-    with pytest.raises(ArtifactError, match="never uploaded"):
+    with pytest.raises(ResultsError, match="never uploaded"):
         store.finalize("run-1", "app", 0, None)
-    with pytest.raises(ArtifactError, match="block 'nope' was never staged"):
+    with pytest.raises(ResultsError, match="block 'nope' was never staged"):
         store.commit(artifact.id, ["nope"])
     store.stage(artifact.id, "b", [b"abc"])
     store.commit(artifact.id, ["b"])
-    with pytest.raises(ArtifactError, match=r"has the digest sha256:ba7816bf.*, not sha256:00"):
+    with pytest.raises(ResultsError, match=r"has the digest sha256:ba7816bf.*, not sha256:00"):
         store.finalize("run-1", "app", 3, "sha256:00")
-    with pytest.raises(ArtifactError, match="no upload of an artifact named 'other'"):
+    with pytest.raises(ResultsError, match="no upload of an artifact named 'other'"):
         store.finalize("run-1", "other", 3, None)
 
 
 def test_names_are_per_run_and_an_abandoned_upload_is_replaced(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     uploaded(store, BUILD, "app", b"one")
-    with pytest.raises(ArtifactError, match="already exists on the workflow run") as refused:
+    with pytest.raises(ResultsError, match="already exists on the workflow run") as refused:
         store.create(Uploader("run-1", "other-job", 1), "app", "application/zip", None)
     assert refused.value.code == "already_exists"
     uploaded(store, Uploader("run-2", "other-job", 1), "app", b"two")  # another run: its own name
@@ -71,5 +72,5 @@ def test_a_later_attempt_of_the_job_replaces_its_artifact_and_delete_removes_it(
     assert store.delete("run-1", "app").id == second
     assert store.list("run-1") == []
     assert not store.content(second).exists()
-    with pytest.raises(ArtifactError, match="no artifact named 'app'"):
+    with pytest.raises(ResultsError, match="no artifact named 'app'"):
         store.delete("run-1", "app")

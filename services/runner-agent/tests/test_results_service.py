@@ -11,15 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conveyor_runner_agent.adapters.artifacts import ArtifactStore
-from conveyor_runner_agent.adapters.results import ARTIFACTS, ResultsService
+from conveyor_runner_agent.adapters.artifact_service import ARTIFACTS
+from conveyor_runner_agent.adapters.results import Caller, ResultsService
 
 RUN = "0b4cc8d2-5a0e-4c39-a3ce-4fb1c1b7a001"
 
 
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[ResultsService]:
-    results = ResultsService(ArtifactStore(tmp_path / "store"))
+    results = ResultsService(tmp_path / "results")
     yield results
     await results.stop()
 
@@ -44,7 +44,8 @@ async def action(
 
 
 def token(service: ResultsService, job: str = "build", attempt: int = 1, run: str = RUN) -> str:
-    return service.runtime_token(run, job, attempt, f"{job}-backend", lifetime=600)
+    caller = Caller(run, job, attempt, f"{job}-backend", "acme/app", "refs/heads/main", ("refs/heads/main",))
+    return service.runtime_token(caller, lifetime=600)
 
 
 async def test_an_artifact_of_several_blocks_goes_up_and_comes_back_whole(
@@ -68,8 +69,8 @@ async def test_an_artifact_of_several_blocks_goes_up_and_comes_back_whole(
     assert code == 0, output
     assert (tmp_path / "back" / "nested" / "big.bin").read_bytes() == blob
     assert (tmp_path / "back" / "small.txt").read_text() == "small\n"
-    [stored] = service.store.list(RUN)
-    content = service.store.content(stored.id).read_bytes()
+    [stored] = service.artifacts.list(RUN)
+    content = service.artifacts.content(stored.id).read_bytes()
     assert stored.digest == f"sha256:{hashlib.sha256(content).hexdigest()}"
     assert stored.size == len(content)
     assert stored.job_id == "build"
@@ -96,7 +97,7 @@ async def test_a_name_is_taken_once_per_run_but_a_rerun_of_the_same_job_replaces
         actions_toolkit, "upload-artifact", service, tmp_path, token(service, attempt=2), name="a", path="files"
     )
     assert code == 0, output
-    [artifact] = service.store.list(RUN)
+    [artifact] = service.artifacts.list(RUN)
     assert artifact.attempt == 2
 
     code, output = await action(

@@ -121,7 +121,7 @@ class EmbeddedSystem:
             container_socket=self.settings.container_socket,
             lease_period=self.lease_period,
             remotes=self.remotes,
-            artifacts_dir=self.settings.artifacts_dir,
+            results_dir=self.settings.results_dir,
         )
 
     def _loops(self) -> dict[str, _Loop]:

@@ -97,9 +97,9 @@ class RuntimeSettings(BaseSettings):
         return self.data_dir / "actions"
 
     @property
-    def artifacts_dir(self) -> Path:
+    def results_dir(self) -> Path:
         """The artifacts and caches that the jobs of the embedded runner upload."""
-        return self.data_dir / "artifacts"
+        return self.data_dir / "results"
 
     @property
     def repositories_cache_dir(self) -> Path:

@@ -30,11 +30,11 @@ def create_runner_agent(
     labels: Sequence[str] = (ANY_LABEL,),
     lease_period: timedelta = LEASE_PERIOD,
     remotes: GitRemotes | None = None,
-    artifacts_dir: Path | None = None,
+    results_dir: Path | None = None,
 ) -> RunnerAgent:
     """A runner agent over `log` that keeps job workspaces under `work_dir` and leases the jobs `labels` cover;
-    `remotes` fetches the repositories registered by clone URL that its checkouts need; the artifacts its jobs
-    upload are kept in `artifacts_dir` (`<work_dir>/artifacts` when not given)."""
+    `remotes` fetches the repositories registered by clone URL that its checkouts need; the artifacts and caches
+    its jobs upload are kept in `results_dir` (`<work_dir>/results` when not given)."""
     return RunnerAgent(
         log,
         work_dir,
@@ -48,7 +48,7 @@ def create_runner_agent(
         labels=tuple(labels),
         lease_period=lease_period,
         remotes=remotes,
-        artifacts_dir=artifacts_dir,
+        results_dir=results_dir,
     )
 
 

@@ -27,7 +27,6 @@ from conveyor_events import (
 from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, GitRemotes, Lease, claim, covers, renew
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
-from conveyor_runner_agent.adapters.artifacts import ArtifactStore
 from conveyor_runner_agent.adapters.results import ResultsService
 from conveyor_runner_agent.attempts import run_attempt
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
@@ -59,8 +58,8 @@ class RunnerAgent:
     """The scheduler's lease period: a lease is renewed three times within it."""
     remotes: GitRemotes | None = None
     """Where checkouts fetch repositories registered by clone URL, with their tokens."""
-    artifacts_dir: Path | None = None
-    """Where the artifacts its jobs upload are kept (`<work_dir>/artifacts` when not given)."""
+    results_dir: Path | None = None
+    """Where the artifacts and caches its jobs upload are kept (`<work_dir>/results` when not given)."""
     _results: ResultsService | None = None
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _leases: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
@@ -177,9 +176,9 @@ class RunnerAgent:
 
     @property
     def results(self) -> ResultsService:
-        """The results service (artifacts) this agent's jobs reach; it listens from the first job that asks."""
+        """The results service (artifacts, caches) this agent's jobs reach; it listens from the first job that asks."""
         if self._results is None:
-            self._results = ResultsService(ArtifactStore(self.artifacts_dir or self.work_dir / "artifacts"))
+            self._results = ResultsService(self.results_dir or self.work_dir / "results")
         return self._results
 
     async def stop(self) -> None:

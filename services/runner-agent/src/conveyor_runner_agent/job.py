@@ -45,7 +45,7 @@ from conveyor_runner_agent.adapters import (
 )
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.adapters.containers import ContainerError, JobContainers
-from conveyor_runner_agent.adapters.results import ResultsService
+from conveyor_runner_agent.adapters.results import Caller, ResultsService
 from conveyor_runner_agent.domain import (
     DEFAULT_JOB_LOG_LIMIT,
     LogBudget,
@@ -264,7 +264,7 @@ class JobRun(StepProcesses):
         return DEFAULT_TIMEOUT_MINUTES
 
     async def runtime_variables(self, *, in_container: bool) -> dict[str, str]:
-        """What an action reaches the results service (artifacts) with: its URL and the job's runtime token.
+        """What an action reaches the results service (artifacts, caches) with: its URL and the job's runtime token.
 
         As on GitHub, JavaScript and Docker actions get them; `run:` steps do not. The token is masked.
         """
@@ -275,14 +275,36 @@ class JobRun(StepProcesses):
         token = self.__dict__.get("_runtime_token")
         if token is None:
             token = self.__dict__["_runtime_token"] = service.runtime_token(
-                self.request.run_id,
-                self.plan.job_id,
-                self.event.attempt,
-                deterministic_id(self.request.run_id, self.plan.job_id),
-                lifetime=(self.job_minutes + 60) * 60,
+                self._caller(), lifetime=(self.job_minutes + 60) * 60
             )
             self.masker.add(token)
-        return {"ACTIONS_RUNTIME_TOKEN": token, "ACTIONS_RESULTS_URL": url, "ACTIONS_RUNTIME_URL": url}
+        return {
+            "ACTIONS_RUNTIME_TOKEN": token,
+            "ACTIONS_RESULTS_URL": url,
+            "ACTIONS_RUNTIME_URL": url,
+            "ACTIONS_CACHE_SERVICE_V2": "true",
+        }
+
+    def _caller(self) -> Caller:
+        """The job as the results service knows it: its run, and the refs whose caches it saves and restores.
+
+        As on GitHub, a job saves caches under its run's ref and restores them from that ref, then from a pull
+        request's base branch, then from the default branch.
+        """
+        github = self._github()
+        ref = str(github["ref"] or "")
+        default = (self.request.payload.get("repository") or {}).get("default_branch")
+        scopes = [ref] + ([f"refs/heads/{github['base_ref']}"] if github.get("base_ref") else [])
+        scopes += [f"refs/heads/{default}"] if default else []
+        return Caller(
+            run_id=self.request.run_id,
+            job_id=self.plan.job_id,
+            attempt=self.event.attempt,
+            job_backend_id=deterministic_id(self.request.run_id, self.plan.job_id),
+            repository=self.request.repository,
+            scope=ref,
+            scopes=tuple(dict.fromkeys(scopes)),
+        )
 
     def log_line(self, index: int, line: str) -> None:
         self._log(index, line)

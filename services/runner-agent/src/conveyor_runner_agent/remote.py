@@ -20,7 +20,6 @@ from typing import Any
 from conveyor_runtime import LEASE_PERIOD, GitRemotes
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
-from conveyor_runner_agent.adapters.artifacts import ArtifactStore
 from conveyor_runner_agent.adapters.outbox import Backoff, Outbox
 from conveyor_runner_agent.adapters.results import ResultsService
 from conveyor_runner_agent.adapters.server import ConveyorServer, Leased, LeaseOver, Refused, Unavailable
@@ -78,9 +77,9 @@ class RemoteAgent:
 
     @property
     def results(self) -> ResultsService:
-        """The results service (artifacts) this agent's jobs reach, keeping them under `<work_dir>/artifacts`."""
+        """The results service (artifacts, caches) this agent's jobs reach, keeping them under `<work_dir>/results`."""
         if self._results is None:
-            self._results = ResultsService(ArtifactStore(self.work_dir / "artifacts"))
+            self._results = ResultsService(self.work_dir / "results")
         return self._results
 
     @property

@@ -1,9 +1,10 @@
-"""GitHub's results service, as actions reach it: artifacts over Twirp (JSON), their contents as blobs.
+"""GitHub's results service, as actions reach it: artifacts and caches over Twirp (JSON), their contents as blobs.
 
 A job's JavaScript and Docker actions find it through `ACTIONS_RESULTS_URL` and authenticate with
 `ACTIONS_RUNTIME_TOKEN`, a JWT whose `Actions.Results:<run>:<job>` scope names the run and job (the toolkit's
-`@actions/artifact` reads both ids from it). Contents go to signed URLs that speak as much of Azure's Blob
-service as the toolkit uses: `Put Block`, `Put Block List`, `Put Blob` and `Get Blob`.
+`@actions/artifact` reads both ids from it); the token also names the repository and refs whose caches the job
+may use. Contents go to signed URLs that speak as much of Azure's Blob service as the toolkit uses: `Put Block`,
+`Put Block List`, `Put Blob` and `Get Blob`.
 
 The service runs in the runner's process, on a port of its own, from the first job that needs it.
 """
@@ -18,10 +19,11 @@ import os
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -32,37 +34,47 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from conveyor_runner_agent.adapters.artifacts import ArtifactError, ArtifactStore, Uploader
+from conveyor_runner_agent.adapters import artifact_service, cache_service, twirp
+from conveyor_runner_agent.adapters.artifacts import ArtifactStore, Uploader
+from conveyor_runner_agent.adapters.blobs import ResultsError
+from conveyor_runner_agent.adapters.caches import CacheStore
 from conveyor_runner_agent.adapters.containers import CONTAINER_HOST
 
-ARTIFACTS = "github.actions.results.api.v1.ArtifactService"
-_STATUS = {
-    "invalid_argument": 400,
-    "malformed": 400,
-    "unauthenticated": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "already_exists": 409,
-    "failed_precondition": 412,
-}
 _URL_LIFETIME = 6 * 3600
 """How long a signed upload or download URL stays good, in seconds."""
 
-Method = Callable[[Request, "Caller", dict[str, Any]], Awaitable[dict[str, Any]]]
+Method = Callable[["ResultsService", Request, "Caller", dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who called, read from a runtime token the service itself signed."""
+    """A job's attempt, as the runtime token it presents names it (the service signed the token itself)."""
 
     run_id: str
     job_id: str
     attempt: int
     job_backend_id: str
+    repository: str
+    scope: str
+    """The ref whose caches the job saves."""
+    scopes: tuple[str, ...]
+    """The refs whose caches it restores, in the order they are looked in."""
 
     @property
     def uploader(self) -> Uploader:
         return Uploader(self.run_id, self.job_id, self.attempt)
+
+
+class BlobStore(Protocol):
+    """What keeps the blobs of one kind (artifacts, caches) under their numbers."""
+
+    def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None: ...
+
+    def commit(self, number: int, block_ids: Iterable[str], content_type: str | None = None) -> None: ...
+
+    def readable(self, number: int) -> tuple[Path, str]: ...
+
+    def close(self) -> None: ...
 
 
 class _Quiet(uvicorn.Server):
@@ -74,11 +86,15 @@ class _Quiet(uvicorn.Server):
 
 
 class ResultsService:
-    """The results service over `store`: tokens for jobs, the HTTP app, and the server it runs on."""
+    """The results service over the artifacts and caches kept under `root`: tokens for jobs, the HTTP app, and
+    the servers it runs on."""
 
-    def __init__(self, store: ArtifactStore, *, host: str = "127.0.0.1") -> None:
-        self.store = store
+    def __init__(self, root: Path, *, host: str = "127.0.0.1") -> None:
+        self.artifacts = ArtifactStore(root / "artifacts")
+        self.caches = CacheStore(root / "caches")
         self.host = host
+        self._stores: dict[str, BlobStore] = {"artifacts": self.artifacts, "caches": self.caches}
+        self._methods: dict[tuple[str, str], Method] = {**artifact_service.METHODS, **cache_service.METHODS}
         self._secret = os.urandom(32)
         self._servers: dict[str, tuple[_Quiet, asyncio.Task[None], int]] = {}
         """Per address listened on: the server, the task serving it, and its port."""
@@ -86,17 +102,10 @@ class ResultsService:
         self.app = Starlette(
             routes=[
                 Route("/twirp/{service}/{method}", self._twirp, methods=["POST"]),
-                Route("/blobs/{artifact:int}", self._put_blob, methods=["PUT"]),
-                Route("/blobs/{artifact:int}/{filename}", self._get_blob, methods=["GET", "HEAD"]),
+                Route("/blobs/{kind}/{number:int}", self._put_blob, methods=["PUT"]),
+                Route("/blobs/{kind}/{number:int}/{filename}", self._get_blob, methods=["GET", "HEAD"]),
             ]
         )
-        self._methods: dict[tuple[str, str], Method] = {
-            (ARTIFACTS, "CreateArtifact"): self._create_artifact,
-            (ARTIFACTS, "FinalizeArtifact"): self._finalize_artifact,
-            (ARTIFACTS, "ListArtifacts"): self._list_artifacts,
-            (ARTIFACTS, "GetSignedArtifactURL"): self._signed_artifact_url,
-            (ARTIFACTS, "DeleteArtifact"): self._delete_artifact,
-        }
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -132,18 +141,23 @@ class ResultsService:
             server.should_exit = True
             await serving
         self._servers.clear()
-        await asyncio.to_thread(self.store.close)
+        for store in self._stores.values():
+            await asyncio.to_thread(store.close)
 
-    # -- tokens ---------------------------------------------------------------------------------------------
+    # -- tokens and signatures ------------------------------------------------------------------------------
 
-    def runtime_token(self, run_id: str, job_id: str, attempt: int, job_backend_id: str, lifetime: float) -> str:
+    def runtime_token(self, caller: Caller, lifetime: float) -> str:
         """`ACTIONS_RUNTIME_TOKEN` for one job's attempt: good for `lifetime` seconds, in this process only."""
         now = int(time.time())
+        scope = f"Actions.GenericRead:{caller.run_id} Actions.Results:{caller.run_id}:{caller.job_backend_id}"
         claims = {
-            "scp": f"Actions.GenericRead:{run_id} Actions.Results:{run_id}:{job_backend_id}",
-            "run": run_id,
-            "job": job_id,
-            "attempt": attempt,
+            "scp": scope,
+            "run": caller.run_id,
+            "job": caller.job_id,
+            "attempt": caller.attempt,
+            "repository": caller.repository,
+            "ref": caller.scope,
+            "refs": list(caller.scopes),
             "iat": now,
             "exp": now + int(lifetime),
         }
@@ -152,185 +166,108 @@ class ResultsService:
     def _caller(self, request: Request) -> Caller:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise ArtifactError("unauthenticated", "the request carries no runtime token")
+            raise ResultsError("unauthenticated", "the request carries no runtime token")
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"])
         except jwt.PyJWTError as error:
-            raise ArtifactError("unauthenticated", f"the runtime token is not good: {error}") from None
-        job_backend_id = str(claims["scp"]).rsplit(":", 1)[-1]
-        return Caller(str(claims["run"]), str(claims["job"]), int(claims["attempt"]), job_backend_id)
+            raise ResultsError("unauthenticated", f"the runtime token is not good: {error}") from None
+        return Caller(
+            run_id=str(claims["run"]),
+            job_id=str(claims["job"]),
+            attempt=int(claims["attempt"]),
+            job_backend_id=str(claims["scp"]).rsplit(":", 1)[-1],
+            repository=str(claims["repository"]),
+            scope=str(claims["ref"]),
+            scopes=tuple(str(ref) for ref in claims["refs"]),
+        )
 
-    def _signature(self, artifact_id: int, permission: str, expiry: int) -> str:
-        message = f"{artifact_id}:{permission}:{expiry}".encode()
+    def _signature(self, kind: str, number: int, permission: str, expiry: int) -> str:
+        message = f"{kind}:{number}:{permission}:{expiry}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def _signed(self, request: Request, path: str, artifact_id: int, permission: str) -> str:
-        """A URL of `path` that lets its holder do `permission` (r, w) to the artifact for a while; on the address
-        the request came to, so that a container gets one it can reach."""
+    def signed(self, request: Request, kind: str, number: int, permission: str, filename: str | None = None) -> str:
+        """A URL that lets its holder read (r) or write (w) one blob for a while; on the address the request came
+        to, so that a container gets one it can reach. `filename` ends a download's path."""
         expiry = int(time.time()) + _URL_LIFETIME
-        signature = self._signature(artifact_id, permission, expiry)
+        signature = self._signature(kind, number, permission, expiry)
+        path = f"/blobs/{kind}/{number}" + (f"/{filename}" if filename else "")
         return f"{str(request.base_url).rstrip('/')}{path}?se={expiry}&sp={permission}&sig={signature}"
 
-    def _check_signature(self, request: Request, artifact_id: int, permission: str) -> None:
+    def _store(self, request: Request, permission: str) -> tuple[BlobStore, int]:
+        """The store and number of the blob a signed URL names; refused when the signature does not hold."""
+        kind: str = request.path_params["kind"]
+        number: int = request.path_params["number"]
+        store = self._stores.get(kind)
         query = request.query_params
         try:
             expiry = int(query.get("se", ""))
         except ValueError:
-            raise ArtifactError("permission_denied", "the URL is not signed") from None
-        expected = self._signature(artifact_id, permission, expiry)
-        if query.get("sp") != permission or not hmac.compare_digest(expected, query.get("sig", "")):
-            raise ArtifactError("permission_denied", "the URL's signature does not match")
+            raise ResultsError("permission_denied", "the URL is not signed") from None
+        expected = self._signature(kind, number, permission, expiry)
+        if store is None or query.get("sp") != permission or not hmac.compare_digest(expected, query.get("sig", "")):
+            raise ResultsError("permission_denied", "the URL's signature does not match")
         if expiry < time.time():
-            raise ArtifactError("permission_denied", "the signed URL has expired")
+            raise ResultsError("permission_denied", "the signed URL has expired")
+        return store, number
 
     # -- Twirp ----------------------------------------------------------------------------------------------
 
     async def _twirp(self, request: Request) -> Response:
         method = self._methods.get((request.path_params["service"], request.path_params["method"]))
         if method is None:
-            return _twirp_error("bad_route", f"no method {request.url.path}", status=404)
+            return twirp.error("bad_route", f"no method {request.url.path}")
         try:
             caller = self._caller(request)
             body = await request.json()
             if not isinstance(body, dict):
-                raise ArtifactError("malformed", "the request body is not a JSON object")
-            run_id = _field(body, "workflow_run_backend_id")
+                raise ResultsError("malformed", "the request body is not a JSON object")
+            run_id = twirp.field(body, "workflow_run_backend_id")
             if run_id and run_id != caller.run_id:
-                raise ArtifactError("permission_denied", "the runtime token is not good for that workflow run")
-            return JSONResponse(await method(request, caller, body))
-        except ArtifactError as error:
-            return _twirp_error(error.code, str(error))
+                raise ResultsError("permission_denied", "the runtime token is not good for that workflow run")
+            return JSONResponse(await method(self, request, caller, body))
+        except ResultsError as refused:
+            return twirp.error(refused.code, str(refused))
         except ValueError as error:
-            return _twirp_error("malformed", f"the request body is not JSON: {error}")
-
-    async def _create_artifact(self, request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        name = _required(body, "name")
-        expires = _field(body, "expires_at")
-        artifact = await asyncio.to_thread(
-            self.store.create,
-            caller.uploader,
-            name,
-            _field(body, "mime_type") or "application/zip",
-            _timestamp(expires) if expires else None,
-        )
-        return {"ok": True, "signed_upload_url": self._signed(request, f"/blobs/{artifact.id}", artifact.id, "w")}
-
-    async def _finalize_artifact(self, request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        size = _field(body, "size") or "0"
-        if not size.isdigit():
-            raise ArtifactError("invalid_argument", f"size {size!r} is not a number of bytes")
-        artifact = await asyncio.to_thread(
-            self.store.finalize, caller.run_id, _required(body, "name"), int(size), _field(body, "hash")
-        )
-        return {"ok": True, "artifact_id": str(artifact.id)}
-
-    async def _list_artifacts(self, request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        by_id = _field(body, "id_filter")
-        if by_id is not None and not by_id.isdigit():
-            raise ArtifactError("invalid_argument", f"id_filter {by_id!r} is not an artifact id")
-        found = await asyncio.to_thread(
-            self.store.list,
-            caller.run_id,
-            name=_field(body, "name_filter"),
-            artifact_id=int(by_id) if by_id is not None else None,
-        )
-        return {
-            "artifacts": [
-                {
-                    "workflow_run_backend_id": artifact.run_id,
-                    "workflow_job_run_backend_id": caller.job_backend_id,
-                    "database_id": str(artifact.id),
-                    "name": artifact.name,
-                    "size": str(artifact.size or 0),
-                    "created_at": _rfc3339(artifact.created_at),
-                    **({"digest": artifact.digest} if artifact.digest else {}),
-                }
-                for artifact in found
-            ]
-        }
-
-    async def _signed_artifact_url(self, request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        name = _required(body, "name")
-        found = await asyncio.to_thread(self.store.list, caller.run_id, name=name)
-        if not found:
-            raise ArtifactError("not_found", f"the run has no artifact named '{name}'")
-        artifact = found[-1]
-        filename = f"{name}.zip" if artifact.mime_type == "application/zip" else name
-        return {"signed_url": self._signed(request, f"/blobs/{artifact.id}/{quote(filename)}", artifact.id, "r")}
-
-    async def _delete_artifact(self, request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        artifact = await asyncio.to_thread(self.store.delete, caller.run_id, _required(body, "name"))
-        return {"ok": True, "artifact_id": str(artifact.id)}
+            return twirp.error("malformed", f"the request body is not JSON: {error}")
 
     # -- blobs ----------------------------------------------------------------------------------------------
 
     async def _put_blob(self, request: Request) -> Response:
-        artifact_id: int = request.path_params["artifact"]
         try:
-            self._check_signature(request, artifact_id, "w")
+            store, number = self._store(request, "w")
             comp = request.query_params.get("comp")
+            content_type = request.headers.get("x-ms-blob-content-type")
             if comp == "block":
                 block_id = request.query_params.get("blockid", "")
                 if not block_id:
-                    raise ArtifactError("invalid_argument", "Put Block names no blockid")
+                    raise ResultsError("invalid_argument", "Put Block names no blockid")
                 data = await request.body()
-                await asyncio.to_thread(self.store.stage, artifact_id, block_id, [data])
+                await asyncio.to_thread(store.stage, number, block_id, [data])
             elif comp == "blocklist":
                 blocks = _block_list(await request.body())
-                content_type = request.headers.get("x-ms-blob-content-type")
-                await asyncio.to_thread(self.store.commit, artifact_id, blocks, content_type)
+                await asyncio.to_thread(store.commit, number, blocks, content_type)
             elif comp is None:
                 data = await request.body()
-                await asyncio.to_thread(self.store.stage, artifact_id, "whole", [data])
-                await asyncio.to_thread(
-                    self.store.commit, artifact_id, ["whole"], request.headers.get("x-ms-blob-content-type")
-                )
+                await asyncio.to_thread(store.stage, number, "whole", [data])
+                await asyncio.to_thread(store.commit, number, ["whole"], content_type)
             else:
-                raise ArtifactError("invalid_argument", f"comp={comp} is not supported")
-        except ArtifactError as error:
-            return _blob_error(error)
+                raise ResultsError("invalid_argument", f"comp={comp} is not supported")
+        except ResultsError as refused:
+            return _blob_error(refused)
         return Response(status_code=201, headers=_blob_headers())
 
     async def _get_blob(self, request: Request) -> Response:
-        artifact_id: int = request.path_params["artifact"]
         try:
-            self._check_signature(request, artifact_id, "r")
-            artifact = await asyncio.to_thread(self.store.finalized, artifact_id)
-        except ArtifactError as error:
-            return _blob_error(error)
+            store, number = self._store(request, "r")
+            path, media_type = await asyncio.to_thread(store.readable, number)
+        except ResultsError as refused:
+            return _blob_error(refused)
         filename = request.path_params["filename"]
         return FileResponse(
-            self.store.content(artifact.id),
-            media_type=artifact.mime_type,
+            path,
+            media_type=media_type,
             headers={**_blob_headers(), "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
         )
-
-
-def _field(body: dict[str, Any], name: str) -> str | None:
-    """A field of a Twirp JSON request by its proto name or its JSON (lowerCamel) name; wrappers unwrapped."""
-    camel = name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:])
-    value = body.get(name, body.get(camel))
-    if isinstance(value, dict):
-        value = value.get("value")
-    return None if value is None else str(value)
-
-
-def _required(body: dict[str, Any], name: str) -> str:
-    value = _field(body, name)
-    if not value:
-        raise ArtifactError("invalid_argument", f"{name} is required")
-    return value
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
-        raise ArtifactError("invalid_argument", f"{text!r} is not an RFC 3339 time") from None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _block_list(document: bytes) -> list[str]:
@@ -338,27 +275,23 @@ def _block_list(document: bytes) -> list[str]:
     try:
         root = ElementTree.fromstring(document)
     except ElementTree.ParseError as error:
-        raise ArtifactError("invalid_argument", f"the block list is not XML: {error}") from None
+        raise ResultsError("invalid_argument", f"the block list is not XML: {error}") from None
     return [element.text or "" for element in root if element.tag in ("Latest", "Committed", "Uncommitted")]
 
 
 def _blob_headers() -> dict[str, str]:
-    return {"x-ms-version": "2024-11-04", "x-ms-request-server-encrypted": "false", "date": _http_date()}
+    now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return {"x-ms-version": "2024-11-04", "x-ms-request-server-encrypted": "false", "date": now}
 
 
-def _http_date() -> str:
-    return datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def _blob_error(error: ArtifactError) -> Response:
+def _blob_error(error: ResultsError) -> Response:
     """An error as Azure's Blob service words it: an XML `Error` with a code and a message."""
     code = {"not_found": "BlobNotFound", "permission_denied": "AuthenticationFailed"}.get(error.code, "InvalidInput")
     message = escape(str(error))
     body = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
     return Response(
-        body, status_code=_STATUS.get(error.code, 400), media_type="application/xml", headers={"x-ms-error-code": code}
+        body,
+        status_code=twirp.STATUS.get(error.code, 400),
+        media_type="application/xml",
+        headers={"x-ms-error-code": code},
     )
-
-
-def _twirp_error(code: str, message: str, *, status: int | None = None) -> JSONResponse:
-    return JSONResponse({"code": code, "msg": message}, status_code=status or _STATUS.get(code, 500))

@@ -1,0 +1,131 @@
+"""Contents kept as Azure's block blobs are written (blocks staged under their ids, then committed in order), and
+the SQLite records that describe them."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ResultsError(Exception):
+    """What was asked of a blob cannot be done; `code` is Twirp's name for why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Committed:
+    size: int
+    digest: str
+    """`sha256:<hex>` of the contents."""
+
+
+class BlobFolder:
+    """Blobs named by number under `root`: `contents/<n>` once committed, `blocks/<n>/` while being written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def content(self, number: int) -> Path:
+        return self.root / "contents" / str(number)
+
+    def _blocks(self, number: int) -> Path:
+        return self.root / "blocks" / str(number)
+
+    def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None:
+        """Keep one block under its (Base64) id until the blocks are committed."""
+        folder = self._blocks(number)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / block_id.encode().hex()).open("wb") as file:
+            for chunk in chunks:
+                file.write(chunk)
+
+    def commit(self, number: int, block_ids: Iterable[str]) -> Committed:
+        """The blob's contents: the staged blocks named, in that order; a block not staged is refused."""
+        folder = self._blocks(number)
+        parts = [folder / block_id.encode().hex() for block_id in block_ids]
+        missing = [part for part in parts if not part.is_file()]
+        if missing:
+            block = bytes.fromhex(missing[0].name).decode()
+            raise ResultsError("invalid_argument", f"block {block!r} was never staged")
+        target = self.content(number)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with target.open("wb") as out:
+            for part in parts:
+                for chunk in _chunks(part):
+                    digest.update(chunk)
+                    out.write(chunk)
+        shutil.rmtree(folder, ignore_errors=True)
+        return Committed(target.stat().st_size, f"sha256:{digest.hexdigest()}")
+
+    def remove(self, number: int) -> None:
+        self.content(number).unlink(missing_ok=True)
+        shutil.rmtree(self._blocks(number), ignore_errors=True)
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(size):
+            yield chunk
+
+
+class Records:
+    """A SQLite file of records (`<root>/records.db`) beside the blobs they describe, behind one lock.
+
+    Each record of `table` has an `id`, which names its blob, a `size` set once the blob is committed, and a
+    `finalized` flag: blocks are taken only for a record not finalized yet.
+    """
+
+    def __init__(self, root: Path, schema: str, table: str) -> None:
+        self.root = root
+        self.table = table
+        self.blobs = BlobFolder(root)
+        self._schema = schema
+        self._lock = threading.RLock()
+        self._connection: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.root / "records.db", isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(self._schema)
+            self._connection = connection
+        return self._connection
+
+    def _query(self, statement: str, *parameters: object) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db().execute(statement, parameters).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def _uploading(self, number: int) -> None:
+        if not self._query(f"SELECT 1 FROM {self.table} WHERE id = ? AND finalized = 0", number):
+            raise ResultsError("not_found", f"nothing is being uploaded as {self.table} {number}")
+
+    def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None:
+        """Keep one block of a record's contents under its (Base64) id until the blocks are committed."""
+        self._uploading(number)
+        self.blobs.stage(number, block_id, chunks)
+
+    def commit(self, number: int, block_ids: Iterable[str], content_type: str | None = None) -> None:
+        """A record's contents: the staged blocks named, in that order; a block not staged is refused."""
+        self._uploading(number)
+        committed = self.blobs.commit(number, block_ids)
+        self._committed(number, committed, content_type)
+
+    def _committed(self, number: int, committed: Committed, content_type: str | None) -> None:
+        self._query(f"UPDATE {self.table} SET size = ? WHERE id = ?", committed.size, number)
