@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end tests that drive a running embedded system through its API, and of those that run
-the services apart: the Kafka broker and topics of the test's own (PostgreSQL's are the repository's fixtures)."""
+the services apart: the Kafka broker and topics of the test's own (PostgreSQL's are the repository's fixtures),
+and `processes`: `conveyor` processes started with their output in files, all stopped at the end."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from conveyor_cli.system import EmbeddedSystem
 from conveyor_runtime import RuntimeSettings
 
 from tests.e2e.distributed import KAFKA_BOOTSTRAP, own_topics, start_kafka
+from tests.e2e.processes import Processes
 
 RunCheck = Callable[[dict[str, Any]], bool]
 Until = Callable[[httpx.AsyncClient, str, RunCheck], Awaitable[dict[str, Any]]]
@@ -68,3 +70,12 @@ def topic_prefix(kafka_broker: str) -> Iterator[str]:
     """Topics of the test's own, made by `conveyor kafka init` and deleted afterwards."""
     with own_topics(kafka_broker) as prefix:
         yield prefix
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()

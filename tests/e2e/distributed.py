@@ -25,7 +25,8 @@ import pytest
 from conveyor_events import Envelope
 from conveyor_runtime import KafkaEventLog, KafkaTopics, delete_kafka_topics
 
-from tests.e2e.test_conveyor_up import CONVEYOR, free_port
+from tests.e2e.processes import CONVEYOR
+from tests.e2e.test_conveyor_up import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka.sh"

@@ -3,12 +3,20 @@ another, on the host and in a job container, through the runner's results servic
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from conveyor_cli.main import app
 from typer.testing import CliRunner
+
+from tests.e2e.processes import Processes
+from tests.e2e.read_models import stored_run
+from tests.e2e.test_remote_agents import serving_agents, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -124,4 +132,54 @@ def test_artifacts_pass_between_jobs_on_the_host_and_in_containers(
         "build": "✅ success", "on-host": "✅ success", "in-a-container": "✅ success", "twice": "❌ failure"
     }, output
     stored = sorted(path.name for path in (data / "results" / "artifacts" / "contents").iterdir())
-    assert len(stored) == 2, stored  # app and logs; the refused upload kept nothing
+    assert stored == ["1", "2"]  # app and logs; the refused upload kept nothing
+    run_id = re.findall(r"^run ([0-9a-f-]{36}): ", output, re.M)[0]
+    listed = {artifact["name"]: artifact for artifact in stored_run(data, run_id)["artifacts"]}  # as the API shows
+    assert sorted(listed) == ["app", "logs"]
+    app_zip = data / "results" / "artifacts" / "contents" / "1"
+    assert listed["app"]["size"] == app_zip.stat().st_size
+    assert listed["app"]["digest"] == f"sha256:{hashlib.sha256(app_zip.read_bytes()).hexdigest()}"
+
+
+REMOTE_WORKFLOW = """
+on: push
+jobs:
+  build:
+    runs-on: self-hosted
+    steps:
+      - uses: actions/checkout@v4
+      - run: mkdir out && echo "from an agent" > out/note.txt
+      - uses: ./.github/actions/upload
+        with:
+          name: note
+          path: out
+"""
+
+
+def test_an_agent_on_another_host_reports_the_artifacts_its_jobs_upload(
+    actions_toolkit: Path, repository: Callable[..., Path], tmp_path: Path, processes: Processes
+) -> None:
+    root = repository(
+        {
+            ".github/workflows/ci.yml": REMOTE_WORKFLOW,
+            ".github/actions/upload/action.yml": UPLOAD,
+            ".github/actions/upload/index.js": (actions_toolkit / "upload-artifact.js").read_text(),
+        }
+    )
+    base, admin, token = serving_agents(tmp_path / "data", processes)
+    processes.start("agent", "agent", "--server", base, "--name", "far", "--work-dir", str(tmp_path / "far"), env=token)
+    registered = httpx.post(f"{base}/api/repositories", json={"name": "r", "url": str(root)}, headers=admin)
+    assert registered.status_code == 201, registered.text
+    run_id = httpx.post(f"{base}/api/runs", json={"repository": "r"}, headers=admin).json()["id"]
+
+    def completed() -> dict[str, Any] | None:
+        run: dict[str, Any] = httpx.get(f"{base}/api/runs/{run_id}", headers=admin).json()
+        return run if run["status"] == "completed" else None
+
+    run = wait_for(completed, "the run did not complete", timeout=40)
+    assert isinstance(run, dict)
+    assert run["conclusion"] == "success", run
+    [note] = run["artifacts"]
+    kept = tmp_path / "far" / "results" / "artifacts" / "contents" / str(note["id"])  # on the agent's host
+    assert (note["name"], note["size"]) == ("note", kept.stat().st_size)
+    assert note["digest"] == f"sha256:{hashlib.sha256(kept.read_bytes()).hexdigest()}"

@@ -7,7 +7,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.processes import CONVEYOR
+
 pytestmark = pytest.mark.e2e
 
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 
 
 def free_port() -> int:

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import make_repository
-from tests.e2e.test_conveyor_up import CONVEYOR, WORKFLOW, dispatch_and_wait, free_port
+from tests.e2e.processes import CONVEYOR
+from tests.e2e.test_conveyor_up import WORKFLOW, dispatch_and_wait, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

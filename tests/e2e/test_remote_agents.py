@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import stat
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 from conveyor_events import JobStarted
 from conveyor_runtime import SqliteEventLog
 
-from tests.e2e.test_conveyor_up import CONVEYOR, free_port
+from tests.e2e.processes import Processes
+from tests.e2e.test_conveyor_up import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -38,50 +36,6 @@ jobs:
 """
 
 
-class Processes:
-    """Processes started with their output in files (nobody reads a pipe here), all stopped at the end."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.started: list[tuple[subprocess.Popen[bytes], Path, IO[bytes]]] = []
-
-    def start(self, name: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        output = self.folder / f"{name}.log"
-        file = output.open("wb")
-        process = subprocess.Popen([CONVEYOR, *args], stdout=file, stderr=subprocess.STDOUT, env={**os.environ, **env})
-        self.started.append((process, output, file))
-        return process
-
-    def output(self, process: subprocess.Popen[bytes]) -> str:
-        return next(path.read_text() for started, path, _ in self.started if started is process)
-
-    def stop(self) -> list[tuple[int | None, str]]:
-        """SIGTERM to all at once; each one's exit status (None: it had to be killed) and output."""
-        for process, _, _ in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        ended: list[tuple[int | None, str]] = []
-        for process, path, file in self.started:
-            try:
-                status: int | None = process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                status = None
-            file.close()
-            ended.append((status, path.read_text()))
-        return ended
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
 def serving(base: str, data: Path, server: subprocess.Popen[bytes], processes: Processes) -> dict[str, str]:
     """Wait until the API answers with the admin token the server wrote into `data`; its Authorization header."""
     deadline = time.monotonic() + 30
@@ -97,6 +51,18 @@ def serving(base: str, data: Path, server: subprocess.Popen[bytes], processes: P
             except httpx.TransportError:
                 pass
         time.sleep(0.1)
+
+
+def serving_agents(data: Path, processes: Processes) -> tuple[str, dict[str, str], dict[str, str]]:
+    """`conveyor up` over `data` without its embedded runner, serving: its URL, the admin's Authorization header,
+    and the environment an agent registers with."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = processes.start(
+        "up", "up", "--port", str(port), "--data-dir", str(data), env={"CONVEYOR_EMBEDDED_RUNNER": "false"}
+    )
+    admin = serving(base, data, server, processes)
+    return base, admin, {"CONVEYOR_AGENT_REGISTRATION_TOKEN": admin["Authorization"].removeprefix("Bearer ")}
 
 
 def wait_for(check: Callable[[], object], what: str, timeout: float = 30) -> object:
@@ -124,13 +90,8 @@ def test_two_agents_run_the_jobs_of_a_conveyor_over_http_and_stop_cleanly(
     tmp_path: Path, repository: Callable[..., Path], processes: Processes
 ) -> None:
     root = repository({".github/workflows/ci.yml": WORKFLOW})
-    port, data = free_port(), tmp_path / "data"
-    base = f"http://127.0.0.1:{port}"
-    server = processes.start(
-        "up", "up", "--port", str(port), "--data-dir", str(data), env={"CONVEYOR_EMBEDDED_RUNNER": "false"}
-    )
-    admin = serving(base, data, server, processes)
-    token = {"CONVEYOR_AGENT_REGISTRATION_TOKEN": admin["Authorization"].removeprefix("Bearer ")}
+    data = tmp_path / "data"
+    base, admin, token = serving_agents(data, processes)
     for name in ("first", "second"):
         args = ["--server", base, "--name", name, "--work-dir", str(tmp_path / name), "--concurrency", "2"]
         processes.start(name, "agent", *args, "--labels", "extra", env=token)

@@ -21,7 +21,7 @@ import pytest
 from conveyor_runtime import PostgresProjections
 
 from tests.e2e.distributed import Cluster, not_completed, probe, until
-from tests.e2e.test_conveyor_up import CONVEYOR
+from tests.e2e.processes import CONVEYOR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

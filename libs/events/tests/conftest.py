@@ -13,6 +13,8 @@ from conveyor_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
+    ArtifactDeleted,
+    ArtifactUploaded,
     Conclusion,
     ConcurrencyAcquired,
     ConcurrencyCancelled,
@@ -134,6 +136,10 @@ SAMPLES: dict[type[Event], Event] = {
         annotations=[Annotation(level="warning", message="slow", file="a.py", line=3, column=1, title="Careful")],
         summary="# Done",
     ),
+    ArtifactUploaded: ArtifactUploaded(
+        run_id=RUN, job_id=JOB, attempt=2, artifact_id=7, name="dist", size=2048, digest="sha256:" + "e" * 64
+    ),
+    ArtifactDeleted: ArtifactDeleted(run_id=RUN, job_id=JOB, artifact_id=7, name="dist"),
     JobCompleted: JobCompleted(
         run_id=RUN, job_id=JOB, attempt=2, conclusion=Conclusion.FAILURE, outputs={"x": "1"}, error="exit 1"
     ),

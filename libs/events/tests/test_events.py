@@ -106,14 +106,14 @@ def test_an_event_of_a_newer_schema_version_is_read_not_dropped() -> None:
 
 def test_an_unknown_event_type_is_read_as_unknown_event_with_its_data() -> None:
     document = document_of(RunRequested(run_id="run-1", repository="acme/app", ref="refs/heads/main", sha="c" * 40))
-    document["type"] = "ArtifactUploaded"
+    document["type"] = "PackagePublished"
     document["schema_version"] = 3
     document["data"] = {"run_id": "run-1", "name": "dist", "size": 2048, "files": ["a.whl"]}
 
     envelope = envelope_from_dict(document)
 
     assert isinstance(envelope.event, UnknownEvent)
-    assert envelope.type == "ArtifactUploaded"
+    assert envelope.type == "PackagePublished"
     assert envelope.schema_version == 3
     assert envelope.event.model_extra == {"run_id": "run-1", "name": "dist", "size": 2048, "files": ["a.whl"]}
     assert json.loads(envelope.to_json()) == document

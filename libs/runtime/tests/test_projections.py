@@ -15,6 +15,8 @@ import pytest
 from conveyor_events import (
     ApprovalRejected,
     ApprovalRequested,
+    ArtifactDeleted,
+    ArtifactUploaded,
     ConcurrencyAcquired,
     ConcurrencyCancelled,
     ConcurrencyWaited,
@@ -185,6 +187,7 @@ async def test_project_writes_a_run_its_jobs_steps_and_log_lines(
         "created_at": text(at(0)),
         "updated_at": text(at(15)),
         "last_position": 16,
+        "artifacts": "[]",
     }
     build, test = await rows(store, "SELECT * FROM jobs ORDER BY ordinal")
     assert build == {
@@ -351,6 +354,24 @@ async def test_a_rejected_workflow_is_listed_with_its_problems(store: Projection
         {"workflow": "bad.yml", "reason": "invalid", "problems": [problem.model_dump()]},
         {"workflow": None, "reason": "nothing to run", "problems": []},
     ]
+
+
+async def test_a_runs_artifacts_are_listed_each_name_once_and_deleted_ones_go(store: ProjectionStore) -> None:
+    events: list[Event] = [
+        RunRequested(run_id=RUN, repository="acme/app", ref="refs/heads/main", sha="0" * 40),
+        ArtifactUploaded(run_id=RUN, job_id=BUILD, artifact_id=1, name="app", size=10, digest="sha256:aa"),
+        ArtifactUploaded(run_id=RUN, job_id=BUILD, artifact_id=2, name="logs", size=3),
+        ArtifactUploaded(run_id=RUN, job_id=BUILD, attempt=2, artifact_id=3, name="app", size=12, digest="sha256:bb"),
+        ArtifactDeleted(run_id=RUN, job_id="test", artifact_id=2, name="logs"),
+    ]
+    await store.apply([envelope.placed(n, n) for n, envelope in enumerate(envelopes_of(events), 1)])
+
+    [run] = await rows(store, "SELECT artifacts FROM runs")
+
+    [app] = json.loads(run["artifacts"])
+    assert {key: app[key] for key in ("id", "name", "size", "digest", "job_id", "attempt")} == {
+        "id": 3, "name": "app", "size": 12, "digest": "sha256:bb", "job_id": BUILD, "attempt": 2
+    }
 
 
 async def test_a_cancel_request_marks_a_running_run_but_not_a_completed_one(store: ProjectionStore) -> None:

@@ -24,6 +24,8 @@ from conveyor_events._envelope import (
 )
 from conveyor_events._events import (
     Annotation,
+    ArtifactDeleted,
+    ArtifactUploaded,
     CallFrame,
     Conclusion,
     EventDeadLettered,
@@ -80,6 +82,8 @@ __all__ = [
     "ApprovalGranted",
     "ApprovalRejected",
     "ApprovalRequested",
+    "ArtifactDeleted",
+    "ArtifactUploaded",
     "CallFrame",
     "CallLevel",
     "Conclusion",

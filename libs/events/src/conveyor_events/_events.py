@@ -297,6 +297,27 @@ class JobCompleted(RunEvent):
     error: str | None = None
 
 
+class ArtifactUploaded(RunEvent):
+    """A job's action uploaded an artifact (`actions/upload-artifact`); its runner's results service keeps it."""
+
+    job_id: str
+    attempt: int = 1
+    artifact_id: int
+    name: str
+    size: int
+    digest: str = ""
+    """`sha256:<hex>` of the artifact's contents (its zip)."""
+
+
+class ArtifactDeleted(RunEvent):
+    """A job's action deleted an artifact of its run (`overwrite: true`, or `@actions/artifact`'s delete)."""
+
+    job_id: str
+    attempt: int = 1
+    artifact_id: int
+    name: str
+
+
 class RunCompleted(RunEvent):
     """Every job of every planned workflow ended, or the run was rejected."""
 

@@ -16,6 +16,8 @@ from conveyor_events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
+    ArtifactDeleted,
+    ArtifactUploaded,
     ConcurrencyAcquired,
     ConcurrencyCancelled,
     ConcurrencyWaited,
@@ -118,6 +120,30 @@ def _run_completed(db: Db, envelope: Envelope, event: RunCompleted) -> None:
         "UPDATE runs SET status = 'completed', conclusion = ? WHERE run_id = ?",
         (event.conclusion.value, event.run_id),
     )
+
+
+def _artifact_uploaded(db: Db, envelope: Envelope, event: ArtifactUploaded) -> None:
+    """A run's artifacts as GitHub lists them: each name once (a re-run job's upload replaces its earlier one)."""
+    (artifacts,) = db.execute("SELECT artifacts FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
+    listed = [artifact for artifact in json.loads(artifacts) if artifact["name"] != event.name]
+    listed.append(
+        {
+            "id": event.artifact_id,
+            "name": event.name,
+            "size": event.size,
+            "digest": event.digest,
+            "job_id": event.job_id,
+            "attempt": event.attempt,
+            "created_at": _at(envelope),
+        }
+    )
+    db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
+
+
+def _artifact_deleted(db: Db, envelope: Envelope, event: ArtifactDeleted) -> None:
+    (artifacts,) = db.execute("SELECT artifacts FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
+    listed = [artifact for artifact in json.loads(artifacts) if artifact["id"] != event.artifact_id]
+    db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
 
 
 def _run_cancel_requested(db: Db, envelope: Envelope, event: RunCancelRequested) -> None:
@@ -361,6 +387,8 @@ APPLY: dict[str, Apply] = {
     RunRejected.event_type(): _run_rejected,
     RunCompleted.event_type(): _run_completed,
     RunCancelRequested.event_type(): _run_cancel_requested,
+    ArtifactUploaded.event_type(): _artifact_uploaded,
+    ArtifactDeleted.event_type(): _artifact_deleted,
     JobPlanned.event_type(): _job_planned,
     MatrixExpanded.event_type(): _matrix_expanded,
     JobQueued.event_type(): _job_queued,

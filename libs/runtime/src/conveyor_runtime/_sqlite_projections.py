@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, repository TEXT NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL,
     event_name TEXT NOT NULL, actor TEXT NOT NULL, status TEXT NOT NULL, conclusion TEXT,
     workflows TEXT NOT NULL DEFAULT '[]', problems TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_position INTEGER NOT NULL
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_position INTEGER NOT NULL,
+    artifacts TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS jobs (
     run_id TEXT NOT NULL, job_id TEXT NOT NULL, workflow TEXT NOT NULL, job_key TEXT NOT NULL,
@@ -52,7 +53,11 @@ CREATE TABLE IF NOT EXISTS projector_position (
 );
 """
 SCHEMA += runners.SCHEMA
-_ADDED_COLUMNS = {"repositories": ("github TEXT", "webhook_secret TEXT", "token TEXT"), "jobs": ("labels TEXT",)}
+_ADDED_COLUMNS = {
+    "repositories": ("github TEXT", "webhook_secret TEXT", "token TEXT"),
+    "jobs": ("labels TEXT",),
+    "runs": ("artifacts TEXT NOT NULL DEFAULT '[]'",),
+}
 """Columns added after a table's first version: a read model written before them gains them when opened."""
 
 

@@ -225,6 +225,7 @@ def _run(row: Row) -> dict[str, Any]:
         "conclusion": row["conclusion"],
         "workflows": json.loads(row["workflows"]),
         "problems": json.loads(row["problems"]),
+        "artifacts": json.loads(row["artifacts"]),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

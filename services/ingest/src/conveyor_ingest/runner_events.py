@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor_events import (
+    ArtifactDeleted,
+    ArtifactUploaded,
     Envelope,
     JobCompleted,
     JobStarted,
@@ -21,7 +23,7 @@ from conveyor_events import (
 from conveyor_runtime import Lease
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-RUNNER_EVENTS = (JobStarted, StepStarted, StepLogged, StepCompleted, JobCompleted)
+RUNNER_EVENTS = (JobStarted, StepStarted, StepLogged, StepCompleted, JobCompleted, ArtifactUploaded, ArtifactDeleted)
 """The events a runner appends while it runs a job (`conveyor_runner_agent.job` makes these and no others)."""
 MAX_BATCH = 1000
 

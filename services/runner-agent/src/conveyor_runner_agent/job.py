@@ -11,6 +11,8 @@ from typing import Any
 
 from conveyor_events import Annotation as EventAnnotation
 from conveyor_events import (
+    ArtifactDeleted,
+    ArtifactUploaded,
     Conclusion,
     Envelope,
     JobCompleted,
@@ -120,6 +122,10 @@ class JobRun(StepProcesses):
         self.timed_out: float | None = None
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.job_minutes: float = DEFAULT_TIMEOUT_MINUTES
+        self._runtime_token: str | None = None
+        """The job's ACTIONS_RUNTIME_TOKEN, made when an action first needs it."""
+        self._watched: Caller | None = None
+        """The job as the results service knows it, told of the artifacts the job's actions upload."""
         self.stopping = False
         """The job is being stopped (cancelled, or past its timeout): `job.status` is cancelled."""
         self.tracking_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, self.runner_id)
@@ -183,6 +189,8 @@ class JobRun(StepProcesses):
             self._log(len(self.results), f"##[error]{error}")
             self.results.append(StepResult(Conclusion.FAILURE, Conclusion.FAILURE))
         finally:
+            if self.results_service is not None and self._watched is not None:
+                self.results_service.unwatch(self._watched)
             if self.containers is not None:
                 await self.containers.stop()
             kill_tracked(self.tracking_id)  # what the steps left running in the background
@@ -272,18 +280,23 @@ class JobRun(StepProcesses):
         if service is None:
             return {}
         url = await service.url(for_containers=in_container)
-        token = self.__dict__.get("_runtime_token")
-        if token is None:
-            token = self.__dict__["_runtime_token"] = service.runtime_token(
-                self._caller(), lifetime=(self.job_minutes + 60) * 60
-            )
-            self.masker.add(token)
+        if self._runtime_token is None:
+            self._watched = self._caller()
+            self._runtime_token = service.runtime_token(self._watched, lifetime=(self.job_minutes + 60) * 60)
+            self.masker.add(self._runtime_token)
+            service.watch(self._watched, self._report_artifact)
+        token = self._runtime_token
         return {
             "ACTIONS_RUNTIME_TOKEN": token,
             "ACTIONS_RESULTS_URL": url,
             "ACTIONS_RUNTIME_URL": url,
             "ACTIONS_CACHE_SERVICE_V2": "true",
         }
+
+    def _report_artifact(self, event: RunEvent) -> None:
+        """An artifact an action uploaded or deleted: appended in its place among the job's events."""
+        assert isinstance(event, ArtifactUploaded | ArtifactDeleted)
+        self._enqueue(event, type(event).__name__, event.artifact_id)
 
     def _caller(self) -> Caller:
         """The job as the results service knows it: its run, and the refs whose caches it saves and restores.
@@ -598,12 +611,17 @@ class JobRun(StepProcesses):
 
         What was only queued is awaited before the next event that is waited for, so its errors still surface.
         """
-        event_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, kind, index)
-        envelope = Envelope.wrap(event, stream=self.request.run_id, cause=self.queued, event_id=event_id)
-        self._queued.append(self.log.enqueue([envelope]))
+        self._enqueue(event, kind, index)
         if wait:
             queued, self._queued = self._queued, []
             await asyncio.gather(*queued)
+
+
+    def _enqueue(self, event: RunEvent, kind: str, index: int | None = None) -> None:
+        """Hand `event` over to be appended after those handed over before (see `_emit`)."""
+        event_id = deterministic_id(self.request.run_id, self.plan.job_id, self.event.attempt, kind, index)
+        envelope = Envelope.wrap(event, stream=self.request.run_id, cause=self.queued, event_id=event_id)
+        self._queued.append(self.log.enqueue([envelope]))
 
 
 def _interpolated(value: Any, contexts: Mapping[str, Any]) -> Any:

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from conveyor_events import ArtifactDeleted, ArtifactUploaded
 from starlette.requests import Request
 
 from conveyor_runner_agent.adapters.blobs import ResultsError
@@ -37,6 +38,16 @@ async def finalize_artifact(service: ResultsService, request: Request, caller: C
         count(body, "size"),
         field(body, "hash"),
     )
+    uploaded = ArtifactUploaded(
+        run_id=caller.run_id,
+        job_id=caller.job_id,
+        attempt=caller.attempt,
+        artifact_id=artifact.id,
+        name=artifact.name,
+        size=artifact.size or 0,
+        digest=artifact.digest or "",
+    )
+    service.report(caller, uploaded)
     return {"ok": True, "artifact_id": str(artifact.id)}
 
 
@@ -76,6 +87,10 @@ async def signed_artifact_url(service: ResultsService, request: Request, caller:
 
 async def delete_artifact(service: ResultsService, request: Request, caller: Caller, body: dict[str, Any]) -> Any:
     artifact = await asyncio.to_thread(service.artifacts.delete, caller.run_id, required(body, "name"))
+    deleted = ArtifactDeleted(
+        run_id=caller.run_id, job_id=caller.job_id, attempt=caller.attempt, artifact_id=artifact.id, name=artifact.name
+    )
+    service.report(caller, deleted)
     return {"ok": True, "artifact_id": str(artifact.id)}
 
 

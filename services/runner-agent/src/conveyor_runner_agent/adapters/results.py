@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape
 
 import jwt
 import uvicorn
+from conveyor_events import RunEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -44,6 +45,8 @@ _URL_LIFETIME = 6 * 3600
 """How long a signed upload or download URL stays good, in seconds."""
 
 Method = Callable[["ResultsService", Request, "Caller", dict[str, Any]], Awaitable[Any]]
+Watcher = Callable[[RunEvent], None]
+"""Takes the events a job's calls cause (an artifact uploaded or deleted), to append them with the job's own."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class Caller:
     @property
     def uploader(self) -> Uploader:
         return Uploader(self.run_id, self.job_id, self.attempt)
+
+    @property
+    def attempt_key(self) -> tuple[str, str, int]:
+        return self.run_id, self.job_id, self.attempt
 
 
 class BlobStore(Protocol):
@@ -96,6 +103,7 @@ class ResultsService:
         self._stores: dict[str, BlobStore] = {"artifacts": self.artifacts, "caches": self.caches}
         self._methods: dict[tuple[str, str], Method] = {**artifact_service.METHODS, **cache_service.METHODS}
         self._secret = os.urandom(32)
+        self._watchers: dict[tuple[str, str, int], Watcher] = {}
         self._servers: dict[str, tuple[_Quiet, asyncio.Task[None], int]] = {}
         """Per address listened on: the server, the task serving it, and its port."""
         self._starting = asyncio.Lock()
@@ -143,6 +151,21 @@ class ResultsService:
         self._servers.clear()
         for store in self._stores.values():
             await asyncio.to_thread(store.close)
+
+    # -- what jobs are told ---------------------------------------------------------------------------------
+
+    def watch(self, caller: Caller, watcher: Watcher) -> None:
+        """Hand `watcher` the events that the calls of this job's attempt cause, until `unwatch`."""
+        self._watchers[caller.attempt_key] = watcher
+
+    def unwatch(self, caller: Caller) -> None:
+        self._watchers.pop(caller.attempt_key, None)
+
+    def report(self, caller: Caller, event: RunEvent) -> None:
+        """An event a call caused, for the job that made it (a call after the job ended tells no one)."""
+        watcher = self._watchers.get(caller.attempt_key)
+        if watcher is not None:
+            watcher(event)
 
     # -- tokens and signatures ------------------------------------------------------------------------------
 
