@@ -65,3 +65,11 @@ def test_a_follow_that_ends_gives_each_line_once() -> None:
 
     assert _follow_to_end(container, lines.append) == 3
     assert lines == ["a", "b", "c"]
+
+
+def test_a_line_the_follow_missed_is_taken_from_the_finished_log() -> None:
+    container = _Container([b"second\n", b"third\n"], b"first\nsecond\nthird\n", ends=True)
+    lines: list[str] = []
+
+    assert _follow_to_end(container, lines.append) == 3
+    assert sorted(lines) == ["first", "second", "third"]  # none lost, none twice

@@ -133,21 +133,20 @@ LOG_GRACE = 5.0  # seconds a log follow may outlive its container before it is c
 def _follow_to_end(container: Any, emit: Callable[[str], None]) -> int:
     """Pass the container's output lines to `emit` as they come, until it ends; its exit code.
 
-    Some engines' log follows do not end when a container that exits quickly has gone, so the end is
-    taken from `wait`. Lines are counted as emitted; after the end, the finished log is read once and
-    only the lines past that count are emitted (the finished log holds the same lines, in order).
+    Some engines' log follows do not end when a container that exits quickly has gone, so the end is taken from
+    `wait`; and a follow may miss lines (under load, Podman's has missed a container's first). So after the end
+    the finished log is read once, and each of its lines the follow did not pass on, in order, is emitted then.
     """
     stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
-    emitted = 0
+    followed: list[str] = []
 
     def follow() -> None:
-        nonlocal emitted
         splitter = LineSplitter()
         with contextlib.suppress(Exception):  # the stream closed under it below
             for chunk in stream:
                 for line in splitter.feed(chunk):
+                    followed.append(line)
                     emit(line)
-                    emitted += 1
 
     follower = threading.Thread(target=follow, name=f"logs {container.id[:12]}", daemon=True)
     follower.start()
@@ -158,6 +157,10 @@ def _follow_to_end(container: Any, emit: Callable[[str], None]) -> int:
         follower.join(LOG_GRACE)
     splitter = LineSplitter()
     finished = container.logs(stream=False, stdout=True, stderr=True)
-    for line in [*splitter.feed(finished), *splitter.finish()][emitted:]:
-        emit(line)
+    seen, matched = list(followed), 0
+    for line in [*splitter.feed(finished), *splitter.finish()]:
+        if matched < len(seen) and seen[matched] == line:
+            matched += 1
+        else:
+            emit(line)
     return code
