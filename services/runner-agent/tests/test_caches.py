@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conveyor_runner_agent.adapters import caches
+from conveyor_runner_agent.adapters import blobs
 from conveyor_runner_agent.adapters.blobs import ResultsError
 from conveyor_runner_agent.adapters.caches import CacheStore
 
@@ -63,7 +63,7 @@ def test_a_cache_never_changes_and_one_being_saved_is_not_saved_twice(
     store.reserve("acme/app", MAIN, "busy", "v")
     with pytest.raises(ResultsError, match="is being saved by another job"):
         store.reserve("acme/app", MAIN, "busy", "v")
-    monkeypatch.setattr(caches, "ABANDONED_AFTER", timedelta(0))
+    monkeypatch.setattr(blobs, "ABANDONED_AFTER", timedelta(0))
     assert store.reserve("acme/app", MAIN, "busy", "v").key == "busy"  # an abandoned reservation is replaced
 
     cache = store.reserve("acme/app", MAIN, "sized", "v")
@@ -87,3 +87,16 @@ def test_the_least_recently_used_go_over_the_limit_and_the_unused_after_a_week(t
     store._query("UPDATE caches SET used_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", old)
     assert found(store, "old") is None
     assert found(store, "new") == "new"
+
+
+def test_a_cache_just_saved_is_not_the_one_evicted_for_it(tmp_path: Path) -> None:
+    store = CacheStore(tmp_path, limit=6)
+    saved(store, "old", data=b"1234")
+    fresh = store.reserve("acme/app", MAIN, "new", "v")
+    store.stage(fresh.id, "Yg==", [b"5678"])
+    store.commit(fresh.id, ["Yg=="])
+    assert found(store, "old") == "old"  # used while the new one uploads: newer than its reservation
+
+    assert store.finalize("acme/app", MAIN, "new", "v", 4).key == "new"
+    assert found(store, "new") == "new"
+    assert found(store, "old") is None

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from conveyor_events import ArtifactDeleted, ArtifactUploaded
+from conveyor_events import ArtifactDeleted, ArtifactUploaded, deterministic_id
 from starlette.requests import Request
 
 from conveyor_runner_agent.adapters.blobs import ResultsError
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from conveyor_runner_agent.adapters.results import Caller, Method, ResultsService
 
 ARTIFACTS = "github.actions.results.api.v1.ArtifactService"
+ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/zip-compressed", "zip"})
 
 
 async def create_artifact(service: ResultsService, request: Request, caller: Caller, body: dict[str, Any]) -> Any:
@@ -33,7 +34,7 @@ async def create_artifact(service: ResultsService, request: Request, caller: Cal
 async def finalize_artifact(service: ResultsService, request: Request, caller: Caller, body: dict[str, Any]) -> Any:
     artifact = await asyncio.to_thread(
         service.artifacts.finalize,
-        caller.run_id,
+        caller.uploader,
         required(body, "name"),
         count(body, "size"),
         field(body, "hash"),
@@ -63,7 +64,7 @@ async def list_artifacts(service: ResultsService, request: Request, caller: Call
         "artifacts": [
             {
                 "workflow_run_backend_id": artifact.run_id,
-                "workflow_job_run_backend_id": caller.job_backend_id,
+                "workflow_job_run_backend_id": deterministic_id(artifact.run_id, artifact.job_id),
                 "database_id": str(artifact.id),
                 "name": artifact.name,
                 "size": str(artifact.size or 0),
@@ -81,7 +82,7 @@ async def signed_artifact_url(service: ResultsService, request: Request, caller:
     if not found:
         raise ResultsError("not_found", f"the run has no artifact named '{name}'")
     artifact = found[-1]
-    filename = f"{name}.zip" if artifact.mime_type == "application/zip" else name
+    filename = f"{name}.zip" if artifact.mime_type in ZIP_TYPES else name  # a zip's URL ends in .zip, as GitHub's
     return {"signed_url": service.signed(request, "artifacts", artifact.id, "r", quote(filename))}
 
 

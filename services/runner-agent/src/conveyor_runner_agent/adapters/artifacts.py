@@ -78,13 +78,14 @@ class ArtifactStore(Records):
     # -- the upload ------------------------------------------------------------------------------------------
 
     def create(self, uploader: Uploader, name: str, mime_type: str, expires_at: datetime | None) -> Artifact:
-        """A new artifact, not yet filled; `already_exists` when the run holds one of that name."""
+        """A new artifact, not yet filled; `already_exists` when the run holds one of that name, or another job is
+        uploading one (an upload abandoned long enough ago gives way)."""
         with self._lock:
+            self._drop_abandoned()
             for earlier in self._rows("run_id = ? AND name = ?", uploader.run_id, name):
-                replaceable = not earlier.finalized or (
-                    earlier.job_id == uploader.job_id and earlier.attempt < uploader.attempt
-                )
-                if not replaceable:
+                same_job = earlier.job_id == uploader.job_id
+                mine = same_job and (earlier.attempt < uploader.attempt or not earlier.finalized)
+                if not mine:
                     raise ResultsError(
                         "already_exists", f"an artifact with the name '{name}' already exists on the workflow run"
                     )
@@ -98,15 +99,17 @@ class ArtifactStore(Records):
             return self._rows("id = ?", number)[0]
 
     def _committed(self, number: int, committed: Committed, content_type: str | None) -> None:
-        self._query(
-            "UPDATE artifacts SET size = ?, digest = ?, mime_type = COALESCE(?, mime_type) WHERE id = ?",
-            committed.size, committed.digest, content_type, number,
-        )
+        # The media type stays the one CreateArtifact gave: older clients send the blob's as a bare 'zip'.
+        self._query("UPDATE artifacts SET size = ?, digest = ? WHERE id = ?", committed.size, committed.digest, number)
 
-    def finalize(self, run_id: str, name: str, size: int, digest: str | None) -> Artifact:
-        """Make the uploaded artifact visible, once its size (and digest, when given) match what was committed."""
+    def finalize(self, uploader: Uploader, name: str, size: int, digest: str | None) -> Artifact:
+        """Make the artifact this job uploaded visible, once its size (and digest, when given) match what was
+        committed."""
         with self._lock:
-            found = self._rows("run_id = ? AND name = ? AND finalized = 0", run_id, name)
+            found = self._rows(
+                "run_id = ? AND job_id = ? AND attempt = ? AND name = ? AND finalized = 0",
+                uploader.run_id, uploader.job_id, uploader.attempt, name,
+            )
             if not found:
                 raise ResultsError("not_found", f"no upload of an artifact named '{name}' is in progress")
             artifact = found[-1]
@@ -151,7 +154,7 @@ class ArtifactStore(Records):
 
 
 def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _artifact(row: tuple[object, ...]) -> Artifact:

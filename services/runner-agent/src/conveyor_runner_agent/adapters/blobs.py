@@ -4,13 +4,21 @@ the SQLite records that describe them."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+MAX_BLOCK_ID = 100
+"""The longest block id taken (Azure's: the Base64 of at most 64 bytes, 88 characters)."""
+ABANDONED_AFTER = timedelta(minutes=30)
+"""An upload not finalized within this long is taken to be abandoned: dropped, its name or key free again."""
 
 
 class ResultsError(Exception):
@@ -40,23 +48,31 @@ class BlobFolder:
     def _blocks(self, number: int) -> Path:
         return self.root / "blocks" / str(number)
 
-    def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None:
-        """Keep one block under its (Base64) id until the blocks are committed."""
+    def open_block(self, number: int, block_id: str) -> BlockWriter:
+        """Where one block is written; kept under its (Base64) id once finished, until the blocks are committed."""
+        if not block_id or len(block_id) > MAX_BLOCK_ID:
+            raise ResultsError("invalid_argument", f"a block id is 1 to {MAX_BLOCK_ID} characters, not {len(block_id)}")
         folder = self._blocks(number)
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / block_id.encode().hex()).open("wb") as file:
-            for chunk in chunks:
-                file.write(chunk)
+        return BlockWriter(folder / block_id.encode().hex())
+
+    def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None:
+        writer = self.open_block(number, block_id)
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.finish()
 
     def commit(self, number: int, block_ids: Iterable[str]) -> Committed:
         """The blob's contents: the staged blocks named, in that order; a block not staged is refused."""
         folder = self._blocks(number)
+        target = self.content(number)
+        if not folder.exists() and target.exists():  # committed already: the same request again, its answer lost
+            return Committed(target.stat().st_size, _digest(target))
         parts = [folder / block_id.encode().hex() for block_id in block_ids]
         missing = [part for part in parts if not part.is_file()]
         if missing:
             block = bytes.fromhex(missing[0].name).decode()
             raise ResultsError("invalid_argument", f"block {block!r} was never staged")
-        target = self.content(number)
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         with target.open("wb") as out:
@@ -72,6 +88,34 @@ class BlobFolder:
         shutil.rmtree(self._blocks(number), ignore_errors=True)
 
 
+class BlockWriter:
+    """One block being written: under a name of its own until `finish`, so that a block sent again while the first
+    sending still runs (a client's retry) never mixes with it, and an upload cut short leaves nothing staged."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+        self._file = self._partial.open("wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def finish(self) -> None:
+        self._file.close()
+        os.replace(self._partial, self.path)
+
+    def abandon(self) -> None:
+        self._file.close()
+        self._partial.unlink(missing_ok=True)
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in _chunks(path):
+        digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
 def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
     with path.open("rb") as file:
         while chunk := file.read(size):
@@ -81,8 +125,8 @@ def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
 class Records:
     """A SQLite file of records (`<root>/records.db`) beside the blobs they describe, behind one lock.
 
-    Each record of `table` has an `id`, which names its blob, a `size` set once the blob is committed, and a
-    `finalized` flag: blocks are taken only for a record not finalized yet.
+    Each record of `table` has an `id`, which names its blob, a `size` set once the blob is committed, a
+    `created_at` time and a `finalized` flag: blocks are taken only for a record not finalized yet.
     """
 
     def __init__(self, root: Path, schema: str, table: str) -> None:
@@ -116,8 +160,12 @@ class Records:
         if not self._query(f"SELECT 1 FROM {self.table} WHERE id = ? AND finalized = 0", number):
             raise ResultsError("not_found", f"nothing is being uploaded as {self.table} {number}")
 
+    def open_block(self, number: int, block_id: str) -> BlockWriter:
+        """Where one block of a record's contents is written (see `BlobFolder.open_block`)."""
+        self._uploading(number)
+        return self.blobs.open_block(number, block_id)
+
     def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None:
-        """Keep one block of a record's contents under its (Base64) id until the blocks are committed."""
         self._uploading(number)
         self.blobs.stage(number, block_id, chunks)
 
@@ -129,3 +177,11 @@ class Records:
 
     def _committed(self, number: int, committed: Committed, content_type: str | None) -> None:
         self._query(f"UPDATE {self.table} SET size = ? WHERE id = ?", committed.size, number)
+
+    def _drop_abandoned(self) -> None:
+        """Forget the uploads begun `ABANDONED_AFTER` ago or longer and never finalized, with what they stored."""
+        since = (datetime.now(UTC) - ABANDONED_AFTER).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        with self._lock:
+            for (number,) in self._query(f"SELECT id FROM {self.table} WHERE finalized = 0 AND created_at < ?", since):
+                self._query(f"DELETE FROM {self.table} WHERE id = ?", number)
+                self.blobs.remove(number)

@@ -5,7 +5,7 @@ never changes afterwards. A run restores from its own ref's scope first, then fr
 branch and the default branch (the scopes its runtime token names). In each scope it looks for the key, then for
 a key beginning with it, then for keys beginning with each restore key in turn; of several that begin so, the
 newest wins. Caches unused for `UNUSED_DAYS` are dropped, and the least recently used while a repository holds
-more than `limit` bytes.
+more than `limit` bytes, and savings abandoned (`blobs.ABANDONED_AFTER`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ _FIELDS = "id, repository, scope, key, version, size, created_at, used_at, final
 UNUSED_DAYS = 7
 LIMIT = 10 * 1024**3
 """What a repository's caches may hold together, as on GitHub (10 GB)."""
-ABANDONED_AFTER = timedelta(minutes=30)
-"""A reservation not finalized within this long is taken to be abandoned: the key can be reserved again."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +70,13 @@ class CacheStore(Records):
         saving them."""
         now = datetime.now(UTC)
         with self._lock:
+            self._drop_abandoned()
             same = self._rows(
                 "repository = ? AND scope = ? AND key = ? AND version = ?", repository, scope, key, version
             )
-            for earlier in same:
-                if earlier.finalized or now - earlier.created_at < ABANDONED_AFTER:
-                    being = "exists" if earlier.finalized else "is being saved by another job"
-                    raise ResultsError("already_exists", f"a cache with the key '{key}' {being} in {scope}")
-                self._remove(earlier)
+            if same:
+                being = "exists" if same[0].finalized else "is being saved by another job"
+                raise ResultsError("already_exists", f"a cache with the key '{key}' {being} in {scope}")
             [(number,)] = self._query(
                 "INSERT INTO caches (repository, scope, key, version, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " RETURNING id",
@@ -103,9 +100,10 @@ class CacheStore(Records):
                 raise ResultsError(
                     "invalid_argument", f"cache '{key}' holds {cache.size} bytes, not the {size} reported"
                 )
-            self._query("UPDATE caches SET finalized = 1 WHERE id = ?", cache.id)
-            self.evict(repository)
-            return self._rows("id = ?", cache.id)[0]
+            self._query("UPDATE caches SET finalized = 1, used_at = ? WHERE id = ?", _text(datetime.now(UTC)), cache.id)
+            saved = self._rows("id = ?", cache.id)[0]
+            self.evict(repository, keep=cache.id)
+            return saved
 
     def find(
         self, repository: str, scopes: Sequence[str], key: str, restore_keys: Sequence[str], version: str
@@ -132,9 +130,11 @@ class CacheStore(Records):
             raise ResultsError("not_found", f"there is no cache {cache_id}")
         return self.blobs.content(cache_id), "application/octet-stream"
 
-    def evict(self, repository: str) -> None:
-        """Drop the repository's caches unused for `UNUSED_DAYS`, then the least recently used over `limit`."""
+    def evict(self, repository: str, *, keep: int | None = None) -> None:
+        """Drop the repository's caches unused for `UNUSED_DAYS`, then the least recently used over `limit` (but
+        `keep`, the one just saved), and the saving abandoned."""
         with self._lock:
+            self._drop_abandoned()
             stale = _text(datetime.now(UTC) - timedelta(days=UNUSED_DAYS))
             kept = []
             for cache in self._rows("repository = ? AND finalized = 1", repository):
@@ -146,6 +146,8 @@ class CacheStore(Records):
             for cache in sorted(kept, key=lambda cache: cache.used_at):
                 if total <= self.limit:
                     break
+                if cache.id == keep:
+                    continue
                 self._remove(cache)
                 total -= cache.size or 0
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import socket
 import time
@@ -37,12 +38,14 @@ from starlette.routing import Route
 
 from conveyor_runner_agent.adapters import artifact_service, cache_service, twirp
 from conveyor_runner_agent.adapters.artifacts import ArtifactStore, Uploader
-from conveyor_runner_agent.adapters.blobs import ResultsError
+from conveyor_runner_agent.adapters.blobs import BlockWriter, ResultsError
 from conveyor_runner_agent.adapters.caches import CacheStore
 from conveyor_runner_agent.adapters.containers import CONTAINER_HOST
 
 _URL_LIFETIME = 6 * 3600
 """How long a signed upload or download URL stays good, in seconds."""
+_WRITE_SIZE = 1 << 20
+"""How much of an upload is gathered before it is written to its file."""
 
 Method = Callable[["ResultsService", Request, "Caller", dict[str, Any]], Awaitable[Any]]
 Watcher = Callable[[RunEvent], None]
@@ -75,7 +78,7 @@ class Caller:
 class BlobStore(Protocol):
     """What keeps the blobs of one kind (artifacts, caches) under their numbers."""
 
-    def stage(self, number: int, block_id: str, chunks: Iterable[bytes]) -> None: ...
+    def open_block(self, number: int, block_id: str) -> BlockWriter: ...
 
     def commit(self, number: int, block_ids: Iterable[str], content_type: str | None = None) -> None: ...
 
@@ -181,6 +184,13 @@ class ResultsService:
             "repository": caller.repository,
             "ref": caller.scope,
             "refs": list(caller.scopes),
+            # What BuildKit's cache client (docker/build-push-action's `type=gha`) reads: read (1) and write (2)
+            # permissions per ref, as GitHub's tokens carry them.
+            "ac": json.dumps(
+                [{"Scope": caller.scope, "Permission": 3}]
+                + [{"Scope": ref, "Permission": 1} for ref in caller.scopes if ref != caller.scope]
+            ),
+            "nbf": now,
             "iat": now,
             "exp": now + int(lifetime),
         }
@@ -264,14 +274,12 @@ class ResultsService:
                 block_id = request.query_params.get("blockid", "")
                 if not block_id:
                     raise ResultsError("invalid_argument", "Put Block names no blockid")
-                data = await request.body()
-                await asyncio.to_thread(store.stage, number, block_id, [data])
+                await _receive(request, store, number, block_id)
             elif comp == "blocklist":
                 blocks = _block_list(await request.body())
                 await asyncio.to_thread(store.commit, number, blocks, content_type)
             elif comp is None:
-                data = await request.body()
-                await asyncio.to_thread(store.stage, number, "whole", [data])
+                await _receive(request, store, number, "whole")
                 await asyncio.to_thread(store.commit, number, ["whole"], content_type)
             else:
                 raise ResultsError("invalid_argument", f"comp={comp} is not supported")
@@ -285,12 +293,33 @@ class ResultsService:
             path, media_type = await asyncio.to_thread(store.readable, number)
         except ResultsError as refused:
             return _blob_error(refused)
+        ranged = request.headers.get("x-ms-range")
+        if ranged and "range" not in request.headers:  # Azure's own name for a Range header, as its SDKs send it
+            request.scope["headers"] = [*request.scope["headers"], (b"range", ranged.encode("latin-1"))]
         filename = request.path_params["filename"]
         return FileResponse(
             path,
             media_type=media_type,
             headers={**_blob_headers(), "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
         )
+
+
+async def _receive(request: Request, store: BlobStore, number: int, block_id: str) -> None:
+    """A request's body into one block, as it comes: a cache's archive may come whole (Put Blob), at hundreds of
+    megabytes, and never waits in memory."""
+    writer = await asyncio.to_thread(store.open_block, number, block_id)
+    try:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= _WRITE_SIZE:
+                await asyncio.to_thread(writer.write, bytes(pending))
+                pending.clear()
+        await asyncio.to_thread(writer.write, bytes(pending))
+    except BaseException:
+        await asyncio.to_thread(writer.abandon)
+        raise
+    await asyncio.to_thread(writer.finish)
 
 
 def _block_list(document: bytes) -> list[str]:
