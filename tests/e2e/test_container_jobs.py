@@ -419,3 +419,35 @@ jobs:
     finally:
         client.close()
     assert left == []
+
+
+TOOL_CACHE = """
+on: push
+jobs:
+  setup:
+    runs-on: x
+    steps:
+      - run: |
+          mkdir -p "$RUNNER_TOOL_CACHE/the-tool/1.0.0/x64/bin" && touch "$RUNNER_TOOL_CACHE/the-tool/1.0.0/x64.complete"
+          printf '#!/bin/sh\\necho cached tool runs\\n' > "$RUNNER_TOOL_CACHE/the-tool/1.0.0/x64/bin/tool"
+          chmod +x "$RUNNER_TOOL_CACHE/the-tool/1.0.0/x64/bin/tool"
+  later:
+    needs: setup
+    runs-on: x
+    container: IMAGE
+    steps:
+      - run: >-
+          "${{ runner.tool_cache }}/the-tool/1.0.0/x64/bin/tool"
+          && test "$RUNNER_TOOL_CACHE" = "${{ runner.tool_cache }}"
+"""
+
+
+def test_the_tool_cache_is_kept_from_job_to_job_and_seen_in_job_containers(
+    container_engine: str, repository: Callable[..., Path]
+) -> None:
+    root = repository({".github/workflows/ci.yml": TOOL_CACHE.replace("IMAGE", container_engine)})
+    result = CliRunner().invoke(app, ["run", "-C", str(root)])
+
+    assert result.exit_code == 0, result.output
+    assert "[later] " in result.output
+    assert "cached tool runs" in result.output

@@ -227,7 +227,7 @@ class JobRun(StepProcesses):
                 f"{self.plan.job_id}-{self.event.attempt}", spec, services, socket=self.container_socket
             )
             roots = await asyncio.to_thread(self.actions.source.roots)
-            await self.containers.start(self.workspace, self.temp, actions=roots)
+            await self.containers.start(self.workspace, self.temp, shared=[*roots, self.tool_cache])
         except (ContainerError, OSError) as error:
             raise StepError(f"the job's containers could not start: {error}") from error
 
@@ -429,7 +429,7 @@ class JobRun(StepProcesses):
                 "arch": runner_arch(),
                 "name": self.runner_id,
                 "temp": str(self.temp),
-                "tool_cache": str(self.temp / "tool-cache"),
+                "tool_cache": str(self.tool_cache),
                 "debug": "1" if self._debug() else "",
             },
             "needs": {key: need.model_dump(mode="json") for key, need in self.event.needs.items()},

@@ -88,6 +88,13 @@ class StepProcesses:
     """The running step's place in the job: its file commands' files are named by it."""
     processes: int
     """How many processes the job has started: each gets file-command files of its own."""
+    work_dir: Path
+
+    @property
+    def tool_cache(self) -> Path:
+        """`RUNNER_TOOL_CACHE`: where setup actions keep the tools they download, kept from job to job, as in a
+        self-hosted runner's `_work/_tool`."""
+        return self.work_dir / "_tool"
 
     @property
     def event(self) -> JobQueued:
@@ -307,7 +314,7 @@ class StepProcesses:
             "RUNNER_ARCH": runner_arch(),
             "RUNNER_NAME": self.runner_id,
             "RUNNER_TEMP": str(self.temp),
-            "RUNNER_TOOL_CACHE": str(self.temp / "tool-cache"),
+            "RUNNER_TOOL_CACHE": str(self.tool_cache),
             "RUNNER_ENVIRONMENT": "self-hosted",
             **({"RUNNER_DEBUG": "1"} if self._debug() else {}),
         }

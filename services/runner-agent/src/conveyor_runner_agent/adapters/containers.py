@@ -259,12 +259,12 @@ class JobContainers:
         self._client: docker.DockerClient | None = None
         self._creating: set[asyncio.Future[Any]] = set()
 
-    async def start(self, workspace: Path, temp: Path, *, actions: Sequence[Path] = ()) -> None:
+    async def start(self, workspace: Path, temp: Path, *, shared: Sequence[Path] = ()) -> None:
         """Create the network, start the services and wait until they are healthy, then the job container.
 
-        The job container sees the workspace and temp folders, and the `actions` folders, at their host paths,
-        and the host's Node.js at `CONTAINER_NODE`, as GitHub's runner mounts its own: the job's JavaScript
-        actions run in it.
+        The job container sees the workspace and temp folders, and the runner's `shared` folders (the actions it
+        fetched, its tool cache), at their host paths, and the host's Node.js at `CONTAINER_NODE`, as GitHub's
+        runner mounts its own: the job's JavaScript actions run in it.
         """
         await self._call(self._connect, creates=True)
         await self._call(lambda: self._network_create(), creates=True)
@@ -278,7 +278,7 @@ class JobContainers:
             return
         home = github_home(temp)
         volumes = [f"{workspace}:{workspace}", f"{temp}:{temp}", f"{home}:{CONTAINER_HOME}"]
-        volumes += [f"{folder}:{folder}" for folder in actions if not folder.is_relative_to(workspace)]
+        volumes += [f"{folder}:{folder}" for folder in shared if not folder.is_relative_to(workspace)]
         if (node := host_node()) is not None:
             volumes.append(f"{node}:{CONTAINER_NODE}:ro")
             self.node = CONTAINER_NODE
