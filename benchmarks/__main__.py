@@ -16,6 +16,7 @@ ALL = [
     "bench_projections",
     "bench_consumer",
     "bench_distributed",
+    "bench_results",
 ]
 
 
