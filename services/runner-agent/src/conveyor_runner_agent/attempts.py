@@ -6,7 +6,10 @@ run at all, is still reported, so the run does not wait for it until its lease e
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+from collections.abc import Iterator
 
 from conveyor_events import Conclusion
 
@@ -15,9 +18,33 @@ from conveyor_runner_agent.job import JobRun
 logger = logging.getLogger(__name__)
 
 
-async def run_attempt(job: JobRun) -> None:
+class ToolCaches:
+    """Which tool cache (`RUNNER_TOOL_CACHE`) each of an agent's running jobs gets: one per job running at once, as
+    each of GitHub's self-hosted runners on a machine has its own. A setup action replaces a tool's folder while
+    it installs it, so two jobs sharing one could pull a tool from under each other."""
+
+    def __init__(self) -> None:
+        self._taken: set[int] = set()
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[int]:
+        slot = next(number for number in itertools.count() if number not in self._taken)
+        self._taken.add(slot)
+        try:
+            yield slot
+        finally:
+            self._taken.discard(slot)
+
+
+async def run_attempt(job: JobRun, tool_caches: ToolCaches | None = None) -> None:
     """Execute `job`, whose lease the caller holds; cancelling this stops the job (its steps get SIGINT, SIGTERM,
     then SIGKILL; `if: always()` steps still run) and returns once it reported its end."""
+    with (tool_caches or ToolCaches()).take() as slot:
+        job.tool_slot = slot
+        await _execute(job)
+
+
+async def _execute(job: JobRun) -> None:
     try:
         await job.execute()
     except asyncio.CancelledError:

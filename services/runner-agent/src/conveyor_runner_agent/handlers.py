@@ -28,7 +28,7 @@ from conveyor_runtime import ANY_LABEL, LEASE_PERIOD, Consumer, EventLog, GitRem
 
 from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.adapters.results import ResultsService
-from conveyor_runner_agent.attempts import run_attempt
+from conveyor_runner_agent.attempts import ToolCaches, run_attempt
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.job import JobRun
 
@@ -61,6 +61,7 @@ class RunnerAgent:
     results_dir: Path | None = None
     """Where the artifacts and caches its jobs upload are kept (`<work_dir>/results` when not given)."""
     _results: ResultsService | None = None
+    _tool_caches: ToolCaches = field(default_factory=ToolCaches)
     _running: dict[asyncio.Task[None], JobRun] = field(default_factory=dict)
     _leases: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
@@ -143,7 +144,7 @@ class RunnerAgent:
                     logger.debug("job %s of run %s, attempt %d, is taken or over: left alone", job_id, run_id, attempt)
                     return
                 async with self._renewing(lease):
-                    await run_attempt(job)
+                    await run_attempt(job, self._tool_caches)
         except asyncio.CancelledError:
             return  # stopped before it held the attempt: whoever holds it reports it
         except Exception:
@@ -182,7 +183,8 @@ class RunnerAgent:
         return self._results
 
     async def stop(self) -> None:
-        """Cancel the jobs that are running (their processes are killed) and wait for them to end."""
+        """Cancel the jobs that are running (their processes are killed), wait for them to end, then stop the results
+        service."""
         for task in list(self._running):
             task.cancel()
         while self._running:

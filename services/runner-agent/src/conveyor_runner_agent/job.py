@@ -122,6 +122,7 @@ class JobRun(StepProcesses):
         self.timed_out: float | None = None
         """Set to the limit in minutes when the scheduler decided the job outlived it (its clock may run ahead)."""
         self.job_minutes: float = DEFAULT_TIMEOUT_MINUTES
+        self.tool_slot = 0
         self._runtime_token: str | None = None
         """The job's ACTIONS_RUNTIME_TOKEN, made when an action first needs it."""
         self._watched: Caller | None = None

@@ -23,7 +23,7 @@ from conveyor_runner_agent.adapters.action_source import ActionSource
 from conveyor_runner_agent.adapters.outbox import Backoff, Outbox
 from conveyor_runner_agent.adapters.results import ResultsService
 from conveyor_runner_agent.adapters.server import ConveyorServer, Leased, LeaseOver, Refused, Unavailable
-from conveyor_runner_agent.attempts import run_attempt
+from conveyor_runner_agent.attempts import ToolCaches, run_attempt
 from conveyor_runner_agent.domain import DEFAULT_JOB_LOG_LIMIT
 from conveyor_runner_agent.job import JobRun
 from conveyor_runner_agent.step_processes import runner_arch
@@ -74,6 +74,7 @@ class RemoteAgent:
     _holding: set[str] = field(default_factory=set)
     """The leases being run here: one handed over again (its answer seemed lost to the server) is not run twice."""
     _results: ResultsService | None = None
+    _tool_caches: ToolCaches = field(default_factory=ToolCaches)
 
     @property
     def results(self) -> ResultsService:
@@ -154,7 +155,8 @@ class RemoteAgent:
             remotes=GitRemotes(self.work_dir / "repositories"),
             results_service=self.results,
         )
-        execution = asyncio.create_task(run_attempt(job), name=f"job {leased.request.run_id}/{leased.plan.job_id}")
+        name = f"job {leased.request.run_id}/{leased.plan.job_id}"
+        execution = asyncio.create_task(run_attempt(job, self._tool_caches), name=name)
         self._executions[execution] = stop_job.job = job
         stop_job.execution = execution
         beat = asyncio.create_task(self._heartbeat(leased.lease_id, stop_job))

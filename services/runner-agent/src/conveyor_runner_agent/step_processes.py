@@ -89,12 +89,14 @@ class StepProcesses:
     processes: int
     """How many processes the job has started: each gets file-command files of its own."""
     work_dir: Path
+    tool_slot: int
+    """Which of the agent's tool caches the job uses (see `attempts.ToolCaches`)."""
 
     @property
     def tool_cache(self) -> Path:
         """`RUNNER_TOOL_CACHE`: where setup actions keep the tools they download, kept from job to job, as in a
         self-hosted runner's `_work/_tool`."""
-        return self.work_dir / "_tool"
+        return self.work_dir / "_tool" / str(self.tool_slot)
 
     @property
     def event(self) -> JobQueued:
