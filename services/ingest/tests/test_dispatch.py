@@ -400,6 +400,7 @@ async def test_a_repository_dispatch_appends_its_client_payload_at_the_default_b
         "branch": "main",
         "client_payload": {"version": "1.2", "unit": {"a": [1]}},
     }
+    assert requested.default_branch == "main"  # a run on any branch restores the caches saved there
 
 
 async def test_only_workflows_listing_the_dispatched_type_are_triggered(edge: Edge) -> None:

@@ -95,6 +95,9 @@ class RunRequested(RunEvent):
     repository_name: str | None = None
     """The repository as GitHub names it (`owner/name`), which `github.repository` reads, where `repository` is
     where to find it (a path or a clone URL); None when `repository` is that name already."""
+    default_branch: str = ""
+    """The repository's default branch as it was registered (or as a webhook's payload names it); '' when not
+    known. Caches saved there are restored by runs of every branch."""
 
     @property
     def github_repository(self) -> str:

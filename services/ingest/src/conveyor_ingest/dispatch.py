@@ -61,6 +61,7 @@ async def dispatched_run(
     return request_run(
         repository=repository["url"],
         repository_name=repository.get("github") or None,
+        default_branch=str(repository["default_branch"]),
         ref=full_ref,
         sha=sha,
         event_name=event,
@@ -102,6 +103,7 @@ async def _workflow_dispatch(
     return request_run(
         repository=repository["url"],
         repository_name=repository.get("github") or None,
+        default_branch=str(repository["default_branch"]),
         ref=full_ref,
         sha=sha,
         event_name="workflow_dispatch",
@@ -139,6 +141,7 @@ async def _repository_dispatch(
     return request_run(
         repository=repository["url"],
         repository_name=repository.get("github") or None,
+        default_branch=str(repository["default_branch"]),
         ref=full_ref,
         sha=sha,
         event_name="repository_dispatch",

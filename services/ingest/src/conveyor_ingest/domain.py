@@ -33,6 +33,7 @@ def request_run(
     env: dict[str, str] | None = None,
     jobs: list[str] | None = None,
     repository_name: str | None = None,
+    default_branch: str = "",
 ) -> RunRequested:
     """A `RunRequested`; a push's payload gets the fields its filters read (`ref`, `after`) when it lacks them.
     Other events' payloads are left as given: GitHub's have no such fields."""
@@ -53,6 +54,7 @@ def request_run(
         variables=variables or {},
         env=env or {},
         jobs=jobs or [],
+        default_branch=default_branch,
     )
 
 

@@ -79,6 +79,7 @@ def scheduled_run(
     requested = request_run(
         repository=repository.url,
         repository_name=repository.github or None,
+        default_branch=repository.default_branch,
         ref=ref,
         sha=sha,
         event_name="schedule",

@@ -163,6 +163,7 @@ async def _run_requested(
         run_id=run_id_for(repository["name"], delivery_id),
         repository=repository["url"],
         repository_name=repository.get("github") or None,
+        default_branch=str(repository.get("default_branch") or ""),
         ref=trigger.ref,
         sha=sha,
         event_name=event_name,

@@ -307,7 +307,7 @@ class JobRun(StepProcesses):
         """
         github = self._github()
         ref = str(github["ref"] or "")
-        default = (self.request.payload.get("repository") or {}).get("default_branch")
+        default = self.request.default_branch or (self.request.payload.get("repository") or {}).get("default_branch")
         scopes = [ref] + ([f"refs/heads/{github['base_ref']}"] if github.get("base_ref") else [])
         scopes += [f"refs/heads/{default}"] if default else []
         return Caller(
