@@ -8,7 +8,7 @@ process.
 Also the `fake_github` fixture: a local GitHub REST API that records calls, for the notifier's tests; and
 `postgres_server` / `postgres_url`: the PostgreSQL of scripts/postgres.sh (started when it does not answer; a test
 fails, never skips, without it) and an empty database of the test's own, dropped after it; `actions_toolkit`:
-the node_modules of GitHub's toolkit clients (scripts/actions-toolkit.sh, run when it has not been).
+the small actions scripts/actions-toolkit.sh bundles on GitHub's toolkit clients (built when they have not been).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def actions_toolkit() -> Path:
-    """The node_modules folder holding `@actions/artifact` and `@actions/cache`, installed from npm when missing."""
+    """The folder of the bundled actions on `@actions/artifact` and `@actions/cache` (upload-artifact.js, ...)."""
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "actions-toolkit.sh")], capture_output=True, text=True, timeout=300, check=False
     )
