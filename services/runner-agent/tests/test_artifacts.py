@@ -3,15 +3,24 @@ replaces, uploads abandoned."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from conveyor_runner_agent.adapters import blobs
 from conveyor_runner_agent.adapters.artifacts import ArtifactStore, Uploader
-from conveyor_runner_agent.adapters.blobs import BlobFolder, ResultsError
+from conveyor_runner_agent.adapters.blobs import BlobFolder
+from conveyor_runner_agent.adapters.twirp import ResultsError
 
 BUILD = Uploader("run-1", "build", 1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ArtifactStore]:
+    artifacts = ArtifactStore(tmp_path)
+    yield artifacts
+    artifacts.close()
 
 
 def uploaded(store: ArtifactStore, uploader: Uploader, name: str, data: bytes) -> int:
@@ -21,8 +30,7 @@ def uploaded(store: ArtifactStore, uploader: Uploader, name: str, data: bytes) -
     return store.finalize(uploader, name, len(data), None).id
 
 
-def test_blocks_are_joined_in_the_order_the_list_gives(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+def test_blocks_are_joined_in_the_order_the_list_gives(store: ArtifactStore, tmp_path: Path) -> None:
     artifact = store.create(BUILD, "app", "application/zip", None)
     store.stage(artifact.id, "second", [b"world"])
     store.stage(artifact.id, "first", [b"hello ", b""])
@@ -35,8 +43,7 @@ def test_blocks_are_joined_in_the_order_the_list_gives(tmp_path: Path) -> None:
     assert not (tmp_path / "blocks" / str(done.id)).exists()
 
 
-def test_what_cannot_be_committed_or_finalized_says_why(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+def test_what_cannot_be_committed_or_finalized_says_why(store: ArtifactStore, tmp_path: Path) -> None:
     artifact = store.create(BUILD, "app", "application/zip", None)
     with pytest.raises(ResultsError, match="never uploaded"):
         store.finalize(BUILD, "app", 0, None)
@@ -50,8 +57,7 @@ def test_what_cannot_be_committed_or_finalized_says_why(tmp_path: Path) -> None:
         store.finalize(BUILD, "other", 3, None)
 
 
-def test_names_are_per_run_and_an_abandoned_upload_is_replaced(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+def test_names_are_per_run_and_an_abandoned_upload_is_replaced(store: ArtifactStore, tmp_path: Path) -> None:
     uploaded(store, BUILD, "app", b"one")
     with pytest.raises(ResultsError, match="already exists on the workflow run") as refused:
         store.create(Uploader("run-1", "other-job", 1), "app", "application/zip", None)
@@ -65,8 +71,9 @@ def test_names_are_per_run_and_an_abandoned_upload_is_replaced(tmp_path: Path) -
     assert not (tmp_path / "blocks" / str(abandoned.id)).exists()
 
 
-def test_a_later_attempt_of_the_job_replaces_its_artifact_and_delete_removes_it(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+def test_a_later_attempt_of_the_job_replaces_its_artifact_and_delete_removes_it(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     first = uploaded(store, BUILD, "app", b"first")
     second = uploaded(store, Uploader("run-1", "build", 2), "app", b"second")
 
@@ -80,9 +87,8 @@ def test_a_later_attempt_of_the_job_replaces_its_artifact_and_delete_removes_it(
 
 
 def test_another_job_cannot_take_a_name_being_uploaded_until_that_upload_is_abandoned(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ArtifactStore(tmp_path)
     first = store.create(BUILD, "shared", "application/zip", None)
     with pytest.raises(ResultsError, match="already exists on the workflow run"):
         store.create(Uploader("run-1", "matrix-leg-2", 1), "shared", "application/zip", None)
@@ -113,3 +119,18 @@ def test_a_commit_sent_again_stands_and_an_overlong_block_id_is_refused(tmp_path
     writer.abandon()  # the upload was cut short: nothing is staged
     with pytest.raises(ResultsError, match="block 'c' was never staged"):
         folder.commit(3, ["c"])
+
+
+def test_a_reruns_artifact_replaces_the_earlier_one_only_once_finalized_and_finalizing_again_stands(
+    store: ArtifactStore
+) -> None:
+    first = uploaded(store, BUILD, "app", b"first")
+    rerun = Uploader("run-1", "build", 2)
+    store.create(rerun, "app", "application/zip", None)  # the re-run's upload, cut short
+    assert [artifact.id for artifact in store.list("run-1")] == [first]
+
+    second = uploaded(store, rerun, "app", b"second")
+    assert [artifact.id for artifact in store.list("run-1")] == [second]
+    assert store.finalize(rerun, "app", 6, None).id == second  # its answer was lost, the client asks again
+    with pytest.raises(ResultsError, match="no upload of an artifact named 'app'"):
+        store.finalize(rerun, "app", 7, None)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from conveyor_runner_agent.adapters import blobs
-from conveyor_runner_agent.adapters.blobs import ResultsError
 from conveyor_runner_agent.adapters.caches import CacheStore
+from conveyor_runner_agent.adapters.twirp import ResultsError
 
 MAIN, FEATURE = "refs/heads/main", "refs/heads/feature"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CacheStore]:
+    caches = CacheStore(tmp_path)
+    yield caches
+    caches.close()
 
 
 def saved(store: CacheStore, key: str, scope: str = MAIN, data: bytes = b"x", version: str = "v") -> int:
@@ -25,8 +33,7 @@ def found(store: CacheStore, key: str, restore: tuple[str, ...] = (), scopes: tu
     return cache.key if cache else None
 
 
-def test_the_key_first_then_keys_it_begins_then_each_restore_key_the_newest_of_several(tmp_path: Path) -> None:
-    store = CacheStore(tmp_path)
+def test_the_key_first_then_keys_it_begins_then_each_restore_key_the_newest_of_several(store: CacheStore) -> None:
     saved(store, "npm-linux-abc")
     saved(store, "npm-linux-abc-extra")  # newer, but the exact key wins
     saved(store, "npm-linux-def")
@@ -40,8 +47,7 @@ def test_the_key_first_then_keys_it_begins_then_each_restore_key_the_newest_of_s
     assert store.find("other/repo", (MAIN,), "npm-linux-abc", (), "v") is None
 
 
-def test_scopes_are_searched_in_order_each_with_every_key(tmp_path: Path) -> None:
-    store = CacheStore(tmp_path)
+def test_scopes_are_searched_in_order_each_with_every_key(store: CacheStore) -> None:
     saved(store, "deps-main", MAIN)
     saved(store, "deps-feature", FEATURE)
 
@@ -51,9 +57,8 @@ def test_scopes_are_searched_in_order_each_with_every_key(tmp_path: Path) -> Non
 
 
 def test_a_cache_never_changes_and_one_being_saved_is_not_saved_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: CacheStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = CacheStore(tmp_path)
     saved(store, "k")
     with pytest.raises(ResultsError, match="a cache with the key 'k' exists in refs/heads/main") as refused:
         store.reserve("acme/app", MAIN, "k", "v")
@@ -73,8 +78,8 @@ def test_a_cache_never_changes_and_one_being_saved_is_not_saved_twice(
         store.finalize("acme/app", MAIN, "sized", "v", 4)
 
 
-def test_the_least_recently_used_go_over_the_limit_and_the_unused_after_a_week(tmp_path: Path) -> None:
-    store = CacheStore(tmp_path, limit=10)
+def test_the_least_recently_used_go_over_the_limit_and_the_unused_after_a_week(store: CacheStore) -> None:
+    store.limit = 10
     old = saved(store, "old", data=b"1234")
     used = saved(store, "used", data=b"1234")
     assert found(store, "old") == "old"  # now the most recently used
@@ -89,8 +94,8 @@ def test_the_least_recently_used_go_over_the_limit_and_the_unused_after_a_week(t
     assert found(store, "new") == "new"
 
 
-def test_a_cache_just_saved_is_not_the_one_evicted_for_it(tmp_path: Path) -> None:
-    store = CacheStore(tmp_path, limit=6)
+def test_a_cache_just_saved_is_not_the_one_evicted_for_it(store: CacheStore) -> None:
+    store.limit = 6
     saved(store, "old", data=b"1234")
     fresh = store.reserve("acme/app", MAIN, "new", "v")
     store.stage(fresh.id, "Yg==", [b"5678"])

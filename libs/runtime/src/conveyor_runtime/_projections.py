@@ -142,7 +142,8 @@ def _artifact_uploaded(db: Db, envelope: Envelope, event: ArtifactUploaded) -> N
 
 def _artifact_deleted(db: Db, envelope: Envelope, event: ArtifactDeleted) -> None:
     (artifacts,) = db.execute("SELECT artifacts FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
-    listed = [artifact for artifact in json.loads(artifacts) if artifact["id"] != event.artifact_id]
+    # By name, unique in a run: ids are each runner's own, so two runners' artifacts of one run may share one.
+    listed = [artifact for artifact in json.loads(artifacts) if artifact["name"] != event.name]
     db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
 
 

@@ -9,8 +9,7 @@ from urllib.parse import quote
 from conveyor_events import ArtifactDeleted, ArtifactUploaded, deterministic_id
 from starlette.requests import Request
 
-from conveyor_runner_agent.adapters.blobs import ResultsError
-from conveyor_runner_agent.adapters.twirp import count, field, required, rfc3339, timestamp
+from conveyor_runner_agent.adapters.twirp import ResultsError, count, field, required, rfc3339, timestamp
 
 if TYPE_CHECKING:
     from conveyor_runner_agent.adapters.results import Caller, Method, ResultsService

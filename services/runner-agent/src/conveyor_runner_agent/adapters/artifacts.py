@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conveyor_runner_agent.adapters.blobs import Committed, Records, ResultsError
+from conveyor_runner_agent.adapters.blobs import Committed, Records, moment_text
+from conveyor_runner_agent.adapters.twirp import ResultsError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -78,23 +79,24 @@ class ArtifactStore(Records):
     # -- the upload ------------------------------------------------------------------------------------------
 
     def create(self, uploader: Uploader, name: str, mime_type: str, expires_at: datetime | None) -> Artifact:
-        """A new artifact, not yet filled; `already_exists` when the run holds one of that name, or another job is
-        uploading one (an upload abandoned long enough ago gives way)."""
+        """A new artifact, not yet filled; `already_exists` when the run holds one of that name (but an earlier
+        attempt's of the same job, which the new one replaces once finalized), or another job is uploading one (an
+        upload abandoned long enough ago gives way). The job's own unfinished upload of it starts over."""
         with self._lock:
             self._drop_abandoned()
             for earlier in self._rows("run_id = ? AND name = ?", uploader.run_id, name):
                 same_job = earlier.job_id == uploader.job_id
-                mine = same_job and (earlier.attempt < uploader.attempt or not earlier.finalized)
-                if not mine:
+                if same_job and not earlier.finalized:
+                    self._remove(earlier)
+                elif not (same_job and earlier.attempt < uploader.attempt):
                     raise ResultsError(
                         "already_exists", f"an artifact with the name '{name}' already exists on the workflow run"
                     )
-                self._remove(earlier)
             [(number,)] = self._query(
                 "INSERT INTO artifacts (run_id, job_id, attempt, name, mime_type, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 uploader.run_id, uploader.job_id, uploader.attempt, name, mime_type,
-                _text(datetime.now(UTC)), _text(expires_at) if expires_at else None,
+                moment_text(datetime.now(UTC)), moment_text(expires_at) if expires_at else None,
             )
             return self._rows("id = ?", number)[0]
 
@@ -106,13 +108,15 @@ class ArtifactStore(Records):
         """Make the artifact this job uploaded visible, once its size (and digest, when given) match what was
         committed."""
         with self._lock:
-            found = self._rows(
-                "run_id = ? AND job_id = ? AND attempt = ? AND name = ? AND finalized = 0",
+            mine = self._rows(
+                "run_id = ? AND job_id = ? AND attempt = ? AND name = ?",
                 uploader.run_id, uploader.job_id, uploader.attempt, name,
             )
-            if not found:
+            if mine and mine[-1].finalized and mine[-1].size == size:
+                return mine[-1]  # finalized already: the same request again, its answer lost
+            if not mine or mine[-1].finalized:
                 raise ResultsError("not_found", f"no upload of an artifact named '{name}' is in progress")
-            artifact = found[-1]
+            artifact = mine[-1]
             if artifact.size is None:
                 raise ResultsError("failed_precondition", f"the contents of artifact '{name}' were never uploaded")
             if artifact.size != size:
@@ -124,6 +128,8 @@ class ArtifactStore(Records):
                     "invalid_argument", f"artifact '{name}' has the digest {artifact.digest}, not {digest}"
                 )
             self._query("UPDATE artifacts SET finalized = 1 WHERE id = ?", artifact.id)
+            for replaced in self._rows("run_id = ? AND name = ? AND id != ?", uploader.run_id, name, artifact.id):
+                self._remove(replaced)  # an earlier attempt's of the same job, kept until now
             return self._rows("id = ?", artifact.id)[0]
 
     # -- afterwards ------------------------------------------------------------------------------------------
@@ -152,9 +158,6 @@ class ArtifactStore(Records):
             self._remove(found[-1])
             return found[-1]
 
-
-def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _artifact(row: tuple[object, ...]) -> Artifact:

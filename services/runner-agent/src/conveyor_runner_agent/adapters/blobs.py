@@ -15,18 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from conveyor_runner_agent.adapters.twirp import ResultsError
+
 MAX_BLOCK_ID = 100
 """The longest block id taken (Azure's: the Base64 of at most 64 bytes, 88 characters)."""
 ABANDONED_AFTER = timedelta(minutes=30)
 """An upload not finalized within this long is taken to be abandoned: dropped, its name or key free again."""
-
-
-class ResultsError(Exception):
-    """What was asked of a blob cannot be done; `code` is Twirp's name for why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -41,6 +35,8 @@ class BlobFolder:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._guard = threading.Lock()
+        self._committing: dict[int, threading.Lock] = {}
 
     def content(self, number: int) -> Path:
         return self.root / "contents" / str(number)
@@ -63,25 +59,40 @@ class BlobFolder:
         writer.finish()
 
     def commit(self, number: int, block_ids: Iterable[str]) -> Committed:
-        """The blob's contents: the staged blocks named, in that order; a block not staged is refused."""
+        """The blob's contents: the staged blocks named, in that order; a block not staged is refused.
+
+        One commit of a blob at a time: the same request sent again while the first still copies (a client's
+        retry) waits for it, then finds it done.
+        """
+        with self._guard:
+            lock = self._committing.setdefault(number, threading.Lock())
+        with lock:
+            folder = self._blocks(number)
+            target = self.content(number)
+            if not folder.exists() and target.exists():  # committed already: the same request again
+                return Committed(target.stat().st_size, _digest(target))
+            parts = [folder / block_id.encode().hex() for block_id in block_ids]
+            missing = [part for part in parts if not part.is_file()]
+            if missing:
+                block = bytes.fromhex(missing[0].name).decode()
+                raise ResultsError("invalid_argument", f"block {block!r} was never staged")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
+            digest = hashlib.sha256()
+            with partial.open("wb") as out:
+                for part in parts:
+                    for chunk in _chunks(part):
+                        digest.update(chunk)
+                        out.write(chunk)
+            os.replace(partial, target)
+            shutil.rmtree(folder, ignore_errors=True)
+            return Committed(target.stat().st_size, f"sha256:{digest.hexdigest()}")
+
+    def written_since(self, number: int, moment: datetime) -> bool:
+        """Whether a block of the blob was written after `moment`: an upload still going."""
         folder = self._blocks(number)
-        target = self.content(number)
-        if not folder.exists() and target.exists():  # committed already: the same request again, its answer lost
-            return Committed(target.stat().st_size, _digest(target))
-        parts = [folder / block_id.encode().hex() for block_id in block_ids]
-        missing = [part for part in parts if not part.is_file()]
-        if missing:
-            block = bytes.fromhex(missing[0].name).decode()
-            raise ResultsError("invalid_argument", f"block {block!r} was never staged")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        with target.open("wb") as out:
-            for part in parts:
-                for chunk in _chunks(part):
-                    digest.update(chunk)
-                    out.write(chunk)
-        shutil.rmtree(folder, ignore_errors=True)
-        return Committed(target.stat().st_size, f"sha256:{digest.hexdigest()}")
+        stamps = [entry.stat().st_mtime for entry in folder.iterdir()] if folder.is_dir() else []
+        return max(stamps, default=0.0) > moment.timestamp()
 
     def remove(self, number: int) -> None:
         self.content(number).unlink(missing_ok=True)
@@ -136,8 +147,11 @@ class Records:
         self._schema = schema
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
+        self._closed = False
 
     def _db(self) -> sqlite3.Connection:
+        if self._closed:
+            raise ResultsError("unavailable", "the results service has stopped")
         if self._connection is None:
             self.root.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.root / "records.db", isolation_level=None, check_same_thread=False)
@@ -152,6 +166,7 @@ class Records:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
@@ -179,9 +194,18 @@ class Records:
         self._query(f"UPDATE {self.table} SET size = ? WHERE id = ?", committed.size, number)
 
     def _drop_abandoned(self) -> None:
-        """Forget the uploads begun `ABANDONED_AFTER` ago or longer and never finalized, with what they stored."""
-        since = (datetime.now(UTC) - ABANDONED_AFTER).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        """Forget the uploads begun `ABANDONED_AFTER` ago or longer, not finalized and sending nothing since, with
+        what they stored."""
+        moment = datetime.now(UTC) - ABANDONED_AFTER
         with self._lock:
-            for (number,) in self._query(f"SELECT id FROM {self.table} WHERE finalized = 0 AND created_at < ?", since):
-                self._query(f"DELETE FROM {self.table} WHERE id = ?", number)
-                self.blobs.remove(number)
+            unfinished = f"SELECT id FROM {self.table} WHERE finalized = 0 AND created_at < ?"
+            begun = self._query(unfinished, moment_text(moment))
+            for (number,) in begun:
+                if not self.blobs.written_since(number, moment):  # a long upload still sending its blocks stays
+                    self._query(f"DELETE FROM {self.table} WHERE id = ?", number)
+                    self.blobs.remove(number)
+
+
+def moment_text(moment: datetime) -> str:
+    """A time as the records keep it: ISO 8601 in UTC to the microsecond, so that texts sort as the times do."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conveyor_runner_agent.adapters.blobs import Records, ResultsError
+from conveyor_runner_agent.adapters.blobs import Records, moment_text
+from conveyor_runner_agent.adapters.twirp import ResultsError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS caches (
@@ -80,7 +81,7 @@ class CacheStore(Records):
             [(number,)] = self._query(
                 "INSERT INTO caches (repository, scope, key, version, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " RETURNING id",
-                repository, scope, key, version, _text(now), _text(now),
+                repository, scope, key, version, moment_text(now), moment_text(now),
             )
             return self._rows("id = ?", number)[0]
 
@@ -100,7 +101,8 @@ class CacheStore(Records):
                 raise ResultsError(
                     "invalid_argument", f"cache '{key}' holds {cache.size} bytes, not the {size} reported"
                 )
-            self._query("UPDATE caches SET finalized = 1, used_at = ? WHERE id = ?", _text(datetime.now(UTC)), cache.id)
+            now = moment_text(datetime.now(UTC))
+            self._query("UPDATE caches SET finalized = 1, used_at = ? WHERE id = ?", now, cache.id)
             saved = self._rows("id = ?", cache.id)[0]
             self.evict(repository, keep=cache.id)
             return saved
@@ -120,7 +122,8 @@ class CacheStore(Records):
             )
             for found in matches:
                 if found:
-                    self._query("UPDATE caches SET used_at = ? WHERE id = ?", _text(datetime.now(UTC)), found[0].id)
+                    now = moment_text(datetime.now(UTC))
+                    self._query("UPDATE caches SET used_at = ? WHERE id = ?", now, found[0].id)
                     return found[0]
         return None
 
@@ -135,10 +138,10 @@ class CacheStore(Records):
         `keep`, the one just saved), and the saving abandoned."""
         with self._lock:
             self._drop_abandoned()
-            stale = _text(datetime.now(UTC) - timedelta(days=UNUSED_DAYS))
+            stale = moment_text(datetime.now(UTC) - timedelta(days=UNUSED_DAYS))
             kept = []
             for cache in self._rows("repository = ? AND finalized = 1", repository):
-                if _text(cache.used_at) < stale:
+                if moment_text(cache.used_at) < stale:
                     self._remove(cache)
                 else:
                     kept.append(cache)
@@ -151,9 +154,6 @@ class CacheStore(Records):
                 self._remove(cache)
                 total -= cache.size or 0
 
-
-def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _cache(row: tuple[object, ...]) -> Cache:

@@ -6,7 +6,9 @@ A job's JavaScript and Docker actions find it through `ACTIONS_RESULTS_URL` and 
 may use. Contents go to signed URLs that speak as much of Azure's Blob service as the toolkit uses: `Put Block`,
 `Put Block List`, `Put Blob` and `Get Blob`.
 
-The service runs in the runner's process, on a port of its own, from the first job that needs it.
+The service runs in the runner's process from the first job that needs it: on a port of its own on the loopback
+address, and on another on every address once a job in a container needs it (containers reach the host
+through their network's gateway); only requests signed by the service are answered there.
 """
 
 from __future__ import annotations
@@ -19,14 +21,11 @@ import json
 import os
 import socket
 import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
-from xml.sax.saxutils import escape
 
 import jwt
 import uvicorn
@@ -38,14 +37,15 @@ from starlette.routing import Route
 
 from conveyor_runner_agent.adapters import artifact_service, cache_service, twirp
 from conveyor_runner_agent.adapters.artifacts import ArtifactStore, Uploader
-from conveyor_runner_agent.adapters.blobs import BlockWriter, ResultsError
+from conveyor_runner_agent.adapters.blob_protocol import Blocks, blob_error, blob_headers, block_list, receive
 from conveyor_runner_agent.adapters.caches import CacheStore
 from conveyor_runner_agent.adapters.containers import CONTAINER_HOST
+from conveyor_runner_agent.adapters.twirp import ResultsError
 
 _URL_LIFETIME = 6 * 3600
 """How long a signed upload or download URL stays good, in seconds."""
-_WRITE_SIZE = 1 << 20
-"""How much of an upload is gathered before it is written to its file."""
+_SHUTDOWN_GRACE = 5
+"""Seconds an upload or download still going when the service stops gets to finish."""
 
 Method = Callable[["ResultsService", Request, "Caller", dict[str, Any]], Awaitable[Any]]
 Watcher = Callable[[RunEvent], None]
@@ -75,10 +75,8 @@ class Caller:
         return self.run_id, self.job_id, self.attempt
 
 
-class BlobStore(Protocol):
+class BlobStore(Blocks, Protocol):
     """What keeps the blobs of one kind (artifacts, caches) under their numbers."""
-
-    def open_block(self, number: int, block_id: str) -> BlockWriter: ...
 
     def commit(self, number: int, block_ids: Iterable[str], content_type: str | None = None) -> None: ...
 
@@ -93,6 +91,14 @@ class _Quiet(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+class _QuietConfig(uvicorn.Config):
+    """A uvicorn configuration that leaves the process's loggers as they are: uvicorn's own would reset those of
+    the API `conveyor up` serves (its access log among them)."""
+
+    def configure_logging(self) -> None:
+        pass
 
 
 class ResultsService:
@@ -137,7 +143,9 @@ class ResultsService:
         listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((host, 0))
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        config = _QuietConfig(
+            self.app, lifespan="off", access_log=False, timeout_graceful_shutdown=_SHUTDOWN_GRACE
+        )
         server = _Quiet(config)
         serving = asyncio.create_task(server.serve(sockets=[listening]), name=f"results service on {host}")
         while not server.started:
@@ -148,12 +156,15 @@ class ResultsService:
         return server, serving, listening.getsockname()[1]
 
     async def stop(self) -> None:
-        for server, serving, _ in self._servers.values():
-            server.should_exit = True
-            await serving
-        self._servers.clear()
-        for store in self._stores.values():
-            await asyncio.to_thread(store.close)
+        """Stop listening; a transfer still going gets `_SHUTDOWN_GRACE` seconds, then is cut."""
+        try:
+            for server, _, _ in self._servers.values():
+                server.should_exit = True
+            await asyncio.gather(*(serving for _, serving, _ in self._servers.values()), return_exceptions=True)
+        finally:
+            self._servers.clear()
+            for store in self._stores.values():
+                await asyncio.to_thread(store.close)
 
     # -- what jobs are told ---------------------------------------------------------------------------------
 
@@ -274,25 +285,25 @@ class ResultsService:
                 block_id = request.query_params.get("blockid", "")
                 if not block_id:
                     raise ResultsError("invalid_argument", "Put Block names no blockid")
-                await _receive(request, store, number, block_id)
+                await receive(request, store, number, block_id)
             elif comp == "blocklist":
-                blocks = _block_list(await request.body())
+                blocks = block_list(await request.body())
                 await asyncio.to_thread(store.commit, number, blocks, content_type)
             elif comp is None:
-                await _receive(request, store, number, "whole")
+                await receive(request, store, number, "whole")
                 await asyncio.to_thread(store.commit, number, ["whole"], content_type)
             else:
                 raise ResultsError("invalid_argument", f"comp={comp} is not supported")
         except ResultsError as refused:
-            return _blob_error(refused)
-        return Response(status_code=201, headers=_blob_headers())
+            return blob_error(refused)
+        return Response(status_code=201, headers=blob_headers())
 
     async def _get_blob(self, request: Request) -> Response:
         try:
             store, number = self._store(request, "r")
             path, media_type = await asyncio.to_thread(store.readable, number)
         except ResultsError as refused:
-            return _blob_error(refused)
+            return blob_error(refused)
         ranged = request.headers.get("x-ms-range")
         if ranged and "range" not in request.headers:  # Azure's own name for a Range header, as its SDKs send it
             request.scope["headers"] = [*request.scope["headers"], (b"range", ranged.encode("latin-1"))]
@@ -300,50 +311,5 @@ class ResultsService:
         return FileResponse(
             path,
             media_type=media_type,
-            headers={**_blob_headers(), "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+            headers={**blob_headers(), "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
         )
-
-
-async def _receive(request: Request, store: BlobStore, number: int, block_id: str) -> None:
-    """A request's body into one block, as it comes: a cache's archive may come whole (Put Blob), at hundreds of
-    megabytes, and never waits in memory."""
-    writer = await asyncio.to_thread(store.open_block, number, block_id)
-    try:
-        pending = bytearray()
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= _WRITE_SIZE:
-                await asyncio.to_thread(writer.write, bytes(pending))
-                pending.clear()
-        await asyncio.to_thread(writer.write, bytes(pending))
-    except BaseException:
-        await asyncio.to_thread(writer.abandon)
-        raise
-    await asyncio.to_thread(writer.finish)
-
-
-def _block_list(document: bytes) -> list[str]:
-    """The block ids of a `Put Block List` body, in order (`Latest`, `Committed` and `Uncommitted` alike)."""
-    try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as error:
-        raise ResultsError("invalid_argument", f"the block list is not XML: {error}") from None
-    return [element.text or "" for element in root if element.tag in ("Latest", "Committed", "Uncommitted")]
-
-
-def _blob_headers() -> dict[str, str]:
-    now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    return {"x-ms-version": "2024-11-04", "x-ms-request-server-encrypted": "false", "date": now}
-
-
-def _blob_error(error: ResultsError) -> Response:
-    """An error as Azure's Blob service words it: an XML `Error` with a code and a message."""
-    code = {"not_found": "BlobNotFound", "permission_denied": "AuthenticationFailed"}.get(error.code, "InvalidInput")
-    message = escape(str(error))
-    body = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
-    return Response(
-        body,
-        status_code=twirp.STATUS.get(error.code, 400),
-        media_type="application/xml",
-        headers={"x-ms-error-code": code},
-    )

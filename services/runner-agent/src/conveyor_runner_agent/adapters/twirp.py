@@ -7,7 +7,14 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from conveyor_runner_agent.adapters.blobs import ResultsError
+
+class ResultsError(Exception):
+    """What was asked of the results service cannot be done; `code` is Twirp's name for why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 STATUS = {
     "invalid_argument": 400,
@@ -18,13 +25,19 @@ STATUS = {
     "bad_route": 404,
     "already_exists": 409,
     "failed_precondition": 412,
+    "unavailable": 503,
 }
 
 
+def _value(body: dict[str, Any], name: str) -> Any:
+    """A field by its proto name (`size_bytes`) or its JSON name (`sizeBytes`): Twirp's JSON takes either."""
+    first, *rest = name.split("_")
+    return body.get(name, body.get(first + "".join(part.title() for part in rest)))
+
+
 def field(body: dict[str, Any], name: str) -> str | None:
-    """A field of a request by its proto name or its JSON (lowerCamel) name; wrapper values unwrapped."""
-    camel = name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:])
-    value = body.get(name, body.get(camel))
+    """A field of a request; wrapper values (`{"value": ...}`) unwrapped."""
+    value = _value(body, name)
     if isinstance(value, dict):
         value = value.get("value")
     return None if value is None else str(value)
@@ -39,8 +52,7 @@ def required(body: dict[str, Any], name: str) -> str:
 
 def strings(body: dict[str, Any], name: str) -> list[str]:
     """A repeated string field."""
-    camel = name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:])
-    value = body.get(name, body.get(camel)) or []
+    value = _value(body, name) or []
     if not isinstance(value, list):
         raise ResultsError("invalid_argument", f"{name} is not a list")
     return [str(item) for item in value]
