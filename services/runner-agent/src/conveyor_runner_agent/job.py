@@ -11,8 +11,6 @@ from typing import Any
 
 from conveyor_events import Annotation as EventAnnotation
 from conveyor_events import (
-    ArtifactDeleted,
-    ArtifactUploaded,
     Conclusion,
     Envelope,
     JobCompleted,
@@ -58,6 +56,7 @@ from conveyor_runner_agent.domain import (
     passed_secrets,
     step_name,
 )
+from conveyor_runner_agent.job_results import JobResults
 from conveyor_runner_agent.sink import JobEvents
 from conveyor_runner_agent.step_processes import StepError, StepProcesses, StepRecord, runner_arch
 
@@ -80,7 +79,7 @@ def capped(annotations: list[EventAnnotation]) -> list[EventAnnotation]:
 
 
 @dataclass
-class JobRun(StepProcesses):
+class JobRun(StepProcesses, JobResults):
     """One attempt of one job, from `JobStarted` to `JobCompleted`; its events go to `log`."""
 
     log: JobEvents
@@ -271,54 +270,6 @@ class JobRun(StepProcesses):
 
     def default_timeout(self) -> float:
         return DEFAULT_TIMEOUT_MINUTES
-
-    async def runtime_variables(self, *, in_container: bool) -> dict[str, str]:
-        """What an action reaches the results service (artifacts, caches) with: its URL and the job's runtime token.
-
-        As on GitHub, JavaScript and Docker actions get them; `run:` steps do not. The token is masked.
-        """
-        service = self.results_service
-        if service is None:
-            return {}
-        url = await service.url(for_containers=in_container)
-        if self._runtime_token is None:
-            self._watched = self._caller()
-            self._runtime_token = service.runtime_token(self._watched, lifetime=(self.job_minutes + 60) * 60)
-            self.masker.add(self._runtime_token)
-            service.watch(self._watched, self._report_artifact)
-        token = self._runtime_token
-        return {
-            "ACTIONS_RUNTIME_TOKEN": token,
-            "ACTIONS_RESULTS_URL": url,
-            "ACTIONS_RUNTIME_URL": url,
-            "ACTIONS_CACHE_SERVICE_V2": "true",
-        }
-
-    def _report_artifact(self, event: RunEvent) -> None:
-        """An artifact an action uploaded or deleted: appended in its place among the job's events."""
-        assert isinstance(event, ArtifactUploaded | ArtifactDeleted)
-        self._enqueue(event, type(event).__name__, event.artifact_id)
-
-    def _caller(self) -> Caller:
-        """The job as the results service knows it: its run, and the refs whose caches it saves and restores.
-
-        As on GitHub, a job saves caches under its run's ref and restores them from that ref, then from a pull
-        request's base branch, then from the default branch.
-        """
-        github = self._github()
-        ref = str(github["ref"] or "")
-        default = self.request.default_branch or (self.request.payload.get("repository") or {}).get("default_branch")
-        scopes = [ref] + ([f"refs/heads/{github['base_ref']}"] if github.get("base_ref") else [])
-        scopes += [f"refs/heads/{default}"] if default else []
-        return Caller(
-            run_id=self.request.run_id,
-            job_id=self.plan.job_id,
-            attempt=self.event.attempt,
-            job_backend_id=deterministic_id(self.request.run_id, self.plan.job_id),
-            repository=self.request.repository,
-            scope=ref,
-            scopes=tuple(dict.fromkeys(scopes)),
-        )
 
     def log_line(self, index: int, line: str) -> None:
         self._log(index, line)
