@@ -19,7 +19,6 @@ from tests.e2e.processes import CONVEYOR
 pytestmark = pytest.mark.e2e
 
 
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

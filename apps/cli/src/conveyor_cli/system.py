@@ -59,7 +59,6 @@ from conveyor_cli.tokens import RepositoryTokenLookup
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class _Loop:
     """A service's loop over the log it is given (watched for the health probes)."""

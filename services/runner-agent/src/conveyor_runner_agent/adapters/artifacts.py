@@ -159,7 +159,6 @@ class ArtifactStore(Records):
             return found[-1]
 
 
-
 def _artifact(row: tuple[object, ...]) -> Artifact:
     (id_, run_id, job_id, attempt, name, mime_type, created_at, expires_at, size, digest, finalized) = row
     return Artifact(

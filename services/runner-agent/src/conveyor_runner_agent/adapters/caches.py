@@ -155,7 +155,6 @@ class CacheStore(Records):
                 total -= cache.size or 0
 
 
-
 def _cache(row: tuple[object, ...]) -> Cache:
     (id_, repository, scope, key, version, size, created_at, used_at, finalized) = row
     return Cache(
