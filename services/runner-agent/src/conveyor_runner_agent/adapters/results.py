@@ -18,10 +18,11 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +42,8 @@ from conveyor_runner_agent.adapters.blob_protocol import Blocks, blob_error, blo
 from conveyor_runner_agent.adapters.caches import CacheStore
 from conveyor_runner_agent.adapters.containers import CONTAINER_HOST
 from conveyor_runner_agent.adapters.twirp import ResultsError
+
+logger = logging.getLogger(__name__)
 
 _URL_LIFETIME = 6 * 3600
 """How long a signed upload or download URL stays good, in seconds."""
@@ -86,11 +89,16 @@ class BlobStore(Blocks, Protocol):
 
 
 class _Quiet(uvicorn.Server):
-    """A uvicorn server that leaves the process's signals to whoever runs it (`conveyor up` serves an API too)."""
+    """A uvicorn server that leaves the process's signals to whoever runs it (`conveyor up` serves an API too),
+    and does not announce itself as the API does ("Uvicorn running on …, press CTRL+C to quit")."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
+        for listener in listeners:
+            logger.debug("the results service listens on %s", listener.getsockname())
 
 
 class _QuietConfig(uvicorn.Config):
