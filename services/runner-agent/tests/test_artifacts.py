@@ -3,8 +3,9 @@ replaces, uploads abandoned."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,21 @@ def test_a_reruns_artifact_replaces_the_earlier_one_only_once_finalized_and_fina
     assert store.finalize(rerun, "app", 6, None).id == second  # its answer was lost, the client asks again
     with pytest.raises(ResultsError, match="no upload of an artifact named 'app'"):
         store.finalize(rerun, "app", 7, None)
+
+
+def test_an_artifact_past_its_retention_is_gone_and_one_without_is_kept_ninety_days(store: ArtifactStore) -> None:
+    kept = uploaded(store, BUILD, "kept", b"x")
+    [listed] = store.list("run-1")
+    assert listed.expires_at is not None
+    assert timedelta(days=89) < listed.expires_at - listed.created_at <= timedelta(days=90)
+
+    short = store.create(BUILD, "short", "application/zip", datetime.now(UTC) + timedelta(milliseconds=50))
+    store.stage(short.id, "Yg==", [b"y"])
+    store.commit(short.id, ["Yg=="])
+    store.finalize(BUILD, "short", 1, None)
+    time.sleep(0.1)
+
+    assert [artifact.id for artifact in store.list("run-1")] == [kept]
+    with pytest.raises(ResultsError, match=f"there is no artifact {short.id}"):
+        store.readable(short.id)
+    assert not store.content(short.id).exists()

@@ -1,15 +1,16 @@
 """The artifacts of workflow runs, kept in a folder: their records in a SQLite file, their contents beside it.
 
 An artifact is created, filled (in blocks, as Azure's block blobs are: staged, then committed in order), and
-finalized; only finalized artifacts are listed and can be downloaded. Its name is unique within its run, as on
-GitHub, but a job's later attempt replaces what an earlier attempt of the same job uploaded, so that a re-run
-does not fail on its own earlier artifact.
+finalized; only finalized artifacts are listed and can be downloaded, until their retention (`retention-days`,
+90 days when not given) ends. Its name is unique within its run, as on GitHub, but a job's later attempt
+replaces what an earlier attempt of the same job uploaded, so that a re-run does not fail on its own earlier
+artifact.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conveyor_runner_agent.adapters.blobs import Committed, Records, moment_text
@@ -32,6 +33,8 @@ CREATE TABLE IF NOT EXISTS artifacts (
 CREATE INDEX IF NOT EXISTS artifacts_by_run ON artifacts (run_id, name);
 """
 _FIELDS = "id, run_id, job_id, attempt, name, mime_type, created_at, expires_at, size, digest, finalized"
+RETENTION = timedelta(days=90)
+"""How long an artifact is kept when its upload names no `retention-days`: GitHub's default."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,10 @@ class ArtifactStore(Records):
         """A new artifact, not yet filled; `already_exists` when the run holds one of that name (but an earlier
         attempt's of the same job, which the new one replaces once finalized), or another job is uploading one (an
         upload abandoned long enough ago gives way). The job's own unfinished upload of it starts over."""
+        now = datetime.now(UTC)
         with self._lock:
             self._drop_abandoned()
+            self._drop_expired()
             for earlier in self._rows("run_id = ? AND name = ?", uploader.run_id, name):
                 same_job = earlier.job_id == uploader.job_id
                 if same_job and not earlier.finalized:
@@ -96,7 +101,7 @@ class ArtifactStore(Records):
                 "INSERT INTO artifacts (run_id, job_id, attempt, name, mime_type, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 uploader.run_id, uploader.job_id, uploader.attempt, name, mime_type,
-                moment_text(datetime.now(UTC)), moment_text(expires_at) if expires_at else None,
+                moment_text(now), moment_text(expires_at or now + RETENTION),
             )
             return self._rows("id = ?", number)[0]
 
@@ -134,8 +139,15 @@ class ArtifactStore(Records):
 
     # -- afterwards ------------------------------------------------------------------------------------------
 
+    def _drop_expired(self) -> None:
+        """Delete the artifacts past their retention, as GitHub does: they are no longer listed or downloaded."""
+        with self._lock:
+            for expired in self._rows("finalized = 1 AND expires_at < ?", moment_text(datetime.now(UTC))):
+                self._remove(expired)
+
     def list(self, run_id: str, *, name: str | None = None, artifact_id: int | None = None) -> list[Artifact]:
-        """The run's finalized artifacts, of that name or id when given."""
+        """The run's finalized artifacts, of that name or id when given (those past their retention are gone)."""
+        self._drop_expired()
         where, parameters = "run_id = ? AND finalized = 1", [run_id]
         if name is not None:
             where, parameters = f"{where} AND name = ?", [*parameters, name]
@@ -145,6 +157,7 @@ class ArtifactStore(Records):
 
     def readable(self, artifact_id: int) -> tuple[Path, str]:
         """A finalized artifact's contents and their media type."""
+        self._drop_expired()
         found = self._rows("id = ? AND finalized = 1", artifact_id)
         if not found:
             raise ResultsError("not_found", f"there is no artifact {artifact_id}")
