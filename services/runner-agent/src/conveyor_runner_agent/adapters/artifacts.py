@@ -75,10 +75,6 @@ class ArtifactStore(Records):
     def content(self, artifact_id: int) -> Path:
         return self.blobs.content(artifact_id)
 
-    def _remove(self, artifact: Artifact) -> None:
-        self._query("DELETE FROM artifacts WHERE id = ?", artifact.id)
-        self.blobs.remove(artifact.id)
-
     # -- the upload ------------------------------------------------------------------------------------------
 
     def create(self, uploader: Uploader, name: str, mime_type: str, expires_at: datetime | None) -> Artifact:
@@ -92,7 +88,7 @@ class ArtifactStore(Records):
             for earlier in self._rows("run_id = ? AND name = ?", uploader.run_id, name):
                 same_job = earlier.job_id == uploader.job_id
                 if same_job and not earlier.finalized:
-                    self._remove(earlier)
+                    self._remove(earlier.id)
                 elif not (same_job and earlier.attempt < uploader.attempt):
                     raise ResultsError(
                         "already_exists", f"an artifact with the name '{name}' already exists on the workflow run"
@@ -134,7 +130,7 @@ class ArtifactStore(Records):
                 )
             self._query("UPDATE artifacts SET finalized = 1 WHERE id = ?", artifact.id)
             for replaced in self._rows("run_id = ? AND name = ? AND id != ?", uploader.run_id, name, artifact.id):
-                self._remove(replaced)  # an earlier attempt's of the same job, kept until now
+                self._remove(replaced.id)  # an earlier attempt's of the same job, kept until now
             return self._rows("id = ?", artifact.id)[0]
 
     # -- afterwards ------------------------------------------------------------------------------------------
@@ -143,7 +139,7 @@ class ArtifactStore(Records):
         """Delete the artifacts past their retention, as GitHub does: they are no longer listed or downloaded."""
         with self._lock:
             for expired in self._rows("finalized = 1 AND expires_at < ?", moment_text(datetime.now(UTC))):
-                self._remove(expired)
+                self._remove(expired.id)
 
     def list(self, run_id: str, *, name: str | None = None, artifact_id: int | None = None) -> list[Artifact]:
         """The run's finalized artifacts, of that name or id when given (those past their retention are gone)."""
@@ -168,7 +164,7 @@ class ArtifactStore(Records):
             found = self._rows("run_id = ? AND name = ? AND finalized = 1", run_id, name)
             if not found:
                 raise ResultsError("not_found", f"the run has no artifact named '{name}'")
-            self._remove(found[-1])
+            self._remove(found[-1].id)
             return found[-1]
 
 

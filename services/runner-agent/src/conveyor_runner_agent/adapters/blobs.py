@@ -193,6 +193,11 @@ class Records:
     def _committed(self, number: int, committed: Committed, content_type: str | None) -> None:
         self._query(f"UPDATE {self.table} SET size = ? WHERE id = ?", committed.size, number)
 
+    def _remove(self, number: int) -> None:
+        """Forget a record and what its blob stored."""
+        self._query(f"DELETE FROM {self.table} WHERE id = ?", number)
+        self.blobs.remove(number)
+
     def _drop_abandoned(self) -> None:
         """Forget the uploads begun `ABANDONED_AFTER` ago or longer, not finalized and sending nothing since, with
         what they stored."""
@@ -202,8 +207,7 @@ class Records:
             begun = self._query(unfinished, moment_text(moment))
             for (number,) in begun:
                 if not self.blobs.written_since(number, moment):  # a long upload still sending its blocks stays
-                    self._query(f"DELETE FROM {self.table} WHERE id = ?", number)
-                    self.blobs.remove(number)
+                    self._remove(number)
 
 
 def moment_text(moment: datetime) -> str:

@@ -62,10 +62,6 @@ class CacheStore(Records):
         rows = self._query(f"SELECT {_FIELDS} FROM caches WHERE {where} ORDER BY id", *parameters)
         return [_cache(row) for row in rows]
 
-    def _remove(self, cache: Cache) -> None:
-        self._query("DELETE FROM caches WHERE id = ?", cache.id)
-        self.blobs.remove(cache.id)
-
     def reserve(self, repository: str, scope: str, key: str, version: str) -> Cache:
         """Room for a new cache; `already_exists` when the scope holds that key and version, or another job is
         saving them."""
@@ -142,7 +138,7 @@ class CacheStore(Records):
             kept = []
             for cache in self._rows("repository = ? AND finalized = 1", repository):
                 if moment_text(cache.used_at) < stale:
-                    self._remove(cache)
+                    self._remove(cache.id)
                 else:
                     kept.append(cache)
             total = sum(cache.size or 0 for cache in kept)
@@ -151,7 +147,7 @@ class CacheStore(Records):
                     break
                 if cache.id == keep:
                     continue
-                self._remove(cache)
+                self._remove(cache.id)
                 total -= cache.size or 0
 
 
