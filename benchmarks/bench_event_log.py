@@ -1,7 +1,9 @@
 """Appends per second to the SQLite event log: one at a time, and many at once (group commit).
 
 Baseline, measured in the same run: one `INSERT` + `COMMIT` per event with the sqlite3 module alone,
-with the same journal mode and synchronous setting.
+with the same journal mode and synchronous setting. Each measure is taken with `synchronous=NORMAL` (the
+default) and `FULL` on asyncio's own loop, and with NORMAL as the served processes run: on uvloop, with the
+garbage collector tuned (`tune_collector`).
 
 uv run python -m benchmarks bench_event_log
 """
@@ -9,13 +11,15 @@ uv run python -m benchmarks bench_event_log
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
+import uvloop
 from conveyor_events import Envelope, JobQueued
-from conveyor_runtime import SqliteEventLog
+from conveyor_runtime import SqliteEventLog, tune_collector
 from conveyor_runtime._sqlite_log import Synchronous
 
 SINGLE = 3_000
@@ -89,33 +93,47 @@ async def large(path: Path, synchronous: Synchronous) -> float:
         return LARGE_ROUNDS * LARGE_APPEND / (time.perf_counter() - started)
 
 
+COLUMNS: list[tuple[str, Synchronous, bool]] = [
+    ("NORMAL", "NORMAL", False),
+    ("FULL", "FULL", False),
+    ("NORMAL, served", "NORMAL", True),
+]
+"""(heading, synchronous, served): served runs on uvloop with the collector tuned, as `conveyor up` and
+`conveyor service` run; the others on asyncio's own loop with the collector's defaults."""
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        print(f"{'measure':<46} {'NORMAL':>12} {'FULL':>12}")
+        print(f"{'measure':<46}" + "".join(f" {heading:>15}" for heading, _, _ in COLUMNS))
         rows: dict[str, list[float]] = {}
-        for synchronous in ("NORMAL", "FULL"):
-            tag = synchronous.lower()
+        defaults = gc.get_threshold()
+        for column, (_, synchronous, served) in enumerate(COLUMNS):
+            run = uvloop.run if served else asyncio.run
+            if served:
+                tune_collector()
+            tag = f"{synchronous.lower()}-{column}"
             rows.setdefault("baseline: bare sqlite3 INSERT+COMMIT /s", []).append(
                 bare_sqlite(folder / f"bare-{tag}.db", synchronous, SINGLE)
             )
             rows.setdefault("single-event appends/s (one at a time)", []).append(
-                asyncio.run(single(folder / f"single-{tag}.db", synchronous, SINGLE))
+                run(single(folder / f"single-{tag}.db", synchronous, SINGLE))
             )
-            appends, _ = asyncio.run(group(folder / f"group1-{tag}.db", synchronous, per_append=1))
+            appends, _ = run(group(folder / f"group1-{tag}.db", synchronous, per_append=1))
             rows.setdefault(f"group commit: 1-event appends/s ({GROUP_WRITERS} writers)", []).append(appends)
-            appends, events = asyncio.run(group(folder / f"group10-{tag}.db", synchronous, per_append=10))
+            appends, events = run(group(folder / f"group10-{tag}.db", synchronous, per_append=10))
             rows.setdefault(f"group commit: 10-event appends/s ({GROUP_WRITERS} writers)", []).append(appends)
             rows.setdefault("group commit: events/s in 10-event appends", []).append(events)
             rows.setdefault(f"events/s in {LARGE_APPEND}-event appends (1 writer)", []).append(
-                asyncio.run(large(folder / f"large-{tag}.db", synchronous))
+                run(large(folder / f"large-{tag}.db", synchronous))
             )
+            gc.set_threshold(*defaults)
         for label, values in rows.items():
-            print(f"{label:<46} {values[0]:>12,.0f} {values[1]:>12,.0f}")
+            print(f"{label:<46}" + "".join(f" {value:>15,.0f}" for value in values))
         baseline = rows["baseline: bare sqlite3 INSERT+COMMIT /s"]
         for label in list(rows)[1:]:
             ratios = [value / base for value, base in zip(rows[label], baseline, strict=True)]
-            print(f"ratio to baseline, {label:<27} {ratios[0]:>8.2f}x {ratios[1]:>11.2f}x")
+            print(f"ratio to baseline, {label:<27}" + "".join(f" {ratio:>14.2f}x" for ratio in ratios))
 
 
 if __name__ == "__main__":

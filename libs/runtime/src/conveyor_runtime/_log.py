@@ -30,6 +30,8 @@ class Checkpoint:
 
 def appended_ids(events: Sequence[Envelope]) -> list[str]:
     """The event ids of one append, after checking what every log requires of it: one stream, no id twice."""
+    if len(events) == 1:
+        return [events[0].event_id]
     streams = {envelope.stream for envelope in events}
     if len(streams) > 1:
         named = ", ".join(repr(stream) for stream in sorted(streams)[:3])

@@ -51,6 +51,9 @@ _UPSERT_CHECKPOINT = (
     " ON CONFLICT (consumer) DO UPDATE SET position = excluded.position"
 )
 _STOP = object()
+_CHECKPOINT_WAL = object()
+_CHECKPOINT_EVERY = 4096
+"""Events the loop commits between two checkpoints of the write-ahead log by the thread."""
 
 
 Placement = tuple[int, int]
@@ -111,21 +114,152 @@ def _settle_all(settled: list[tuple[_Append, Placed | BaseException]]) -> None:
         else:
             entry.future.set_result(
                 [
-                    where if isinstance(where, Envelope) else envelope.placed(*where)
+                    envelope.placed(*where) if isinstance(where, tuple) else where  # (isinstance of a model is slow)
                     for envelope, where in zip(entry.events, outcome, strict=True)
                 ]
             )
 
 
+class _Writer:
+    """A connection that writes events, with what it remembers of each stream between its commits.
+
+    It remembers each stream's version and event ids (an id is unique within its stream), and forgets them
+    whenever the log's head moved without it, as when another connection wrote. That keeps duplicate detection
+    out of the database's indexes, whose random keys would cost more than the rows.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, remembered_streams: int) -> None:
+        self.connection = connection
+        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        self._remembered_streams = remembered_streams
+        self._head: int | None = None
+
+    def commit(self, appends: list[_Append]) -> list[Placed | BaseException]:
+        """Write a group of appends in one transaction; what one append did wrong fails only that append."""
+        outcomes = self._commit(appends, give_way=False)
+        assert outcomes is not None
+        return outcomes
+
+    def commit_unless_busy(self, appends: list[_Append]) -> list[Placed | BaseException] | None:
+        """`commit`, or None, with nothing written, when another connection holds the write lock."""
+        return self._commit(appends, give_way=True)
+
+    def _commit(self, appends: list[_Append], *, give_way: bool) -> list[Placed | BaseException] | None:
+        connection = self.connection
+        for attempt in (1, 2):
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                self._sync_head()
+                outcomes = self._write_group(appends)
+                connection.execute("COMMIT")
+            except Exception as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                self._forget()
+                if give_way and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                    return None
+                if attempt == 1 and isinstance(error, sqlite3.IntegrityError):
+                    continue  # someone else's write slipped past what the writer knew: once more, from the file
+                return [error] * len(appends)
+            return outcomes
+        raise AssertionError("unreachable")
+
+    def checkpoint_wal(self) -> None:
+        """Copy the write-ahead log's pages into the database, as far as no reader still needs them."""
+        self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _forget(self) -> None:
+        self._streams.clear()
+        self._head = None
+
+    def _sync_head(self) -> None:
+        (head,) = self.connection.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+        if head != self._head:
+            self._streams.clear()
+        self._head = head
+
+    def _stream(self, name: str) -> _Stream:
+        known = self._streams.get(name)
+        if known is not None:
+            self._streams.move_to_end(name)
+            return known
+        rows = self.connection.execute("SELECT sequence, event_id FROM events WHERE stream = ?", (name,)).fetchall()
+        known = _Stream(version=max((row[0] for row in rows), default=0), ids={row[1] for row in rows})
+        self._streams[name] = known
+        while len(self._streams) > self._remembered_streams:
+            self._streams.popitem(last=False)
+        return known
+
+    def _write_group(self, appends: list[_Append]) -> list[Placed | BaseException]:
+        assert self._head is not None
+        head = self._head
+        rows: list[tuple[Any, ...]] = []
+        checkpoints: list[tuple[str, int]] = []
+        outcomes: list[Placed | BaseException] = []
+        placed_now: dict[tuple[str, str], Placement] = {}
+        for entry in appends:
+            placed: Placed = []
+            if entry.rows:
+                stream = self._stream(entry.stream)
+                known = set() if stream.ids.isdisjoint(entry.ids) else stream.ids.intersection(entry.ids)
+                fresh = len(known) < len(entry.ids)
+                if fresh and entry.expected_version is not None and entry.expected_version != stream.version:
+                    outcomes.append(ConcurrencyError(entry.stream, entry.expected_version, stream.version))
+                    continue
+                stored = self._stored(self.connection, entry.stream, known, placed_now) if known else {}
+                for event_id, row in zip(entry.ids, entry.rows, strict=True):
+                    if event_id in known:
+                        placed.append(stored[event_id])
+                        continue
+                    stream.version += 1
+                    head += 1
+                    placed.append((stream.version, head))
+                    placed_now[(entry.stream, event_id)] = (stream.version, head)
+                    stream.ids.add(event_id)
+                    rows.append((head, entry.stream, stream.version, *row))
+            if entry.checkpoint is not None:
+                checkpoints.append((entry.checkpoint.consumer, entry.checkpoint.position))
+            outcomes.append(placed)
+        self.connection.executemany(_INSERT, rows)
+        if checkpoints:
+            self.connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
+        self._head = head
+        return outcomes
+
+    @staticmethod
+    def _stored(
+        connection: sqlite3.Connection, stream: str, ids: set[str], placed_now: dict[tuple[str, str], Placement]
+    ) -> dict[str, Placement | Envelope]:
+        """Where the events with these ids already are: placed earlier in this group, or stored before."""
+        found: dict[str, Placement | Envelope] = {}
+        for event_id in ids:
+            if (stream, event_id) in placed_now:
+                found[event_id] = placed_now[(stream, event_id)]
+        rest = [event_id for event_id in ids if event_id not in found]
+        if rest:
+            marks = ",".join("?" * len(rest))
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [stream, *rest]
+            )
+            found.update({row[3]: _row_to_envelope(row) for row in rows})
+        return found
+
+
 class SqliteEventLog:
     """An `EventLog` in one SQLite file.
 
-    Appends from any task are queued to a single writer thread, which takes everything queued at that moment
-    and commits it in one transaction (group commit); a conflict fails only its own append. An event's id is
-    unique within its stream: appending it again returns the stored envelope instead of writing a second one.
-    An append returns only after its transaction committed: with WAL and ``synchronous=NORMAL`` a committed
-    event survives the process being killed; ``FULL`` also survives the machine losing power, at the cost of
-    an fsync per commit.
+    Appends are committed in groups: everything the event loop's tasks appended while it ran its ready callbacks
+    goes into one transaction, written by the loop itself once they have run, and a conflict fails only its
+    own append. The loop never waits for a lock or for the disk: when another connection (another process
+    sharing the file) holds the write lock, or with ``synchronous=FULL``, whose commits wait for the disk, the
+    group goes to a writer thread instead, and so does every append until that thread has caught up, which
+    keeps them in order. Appends from other event loops always go to the thread. The thread also copies the
+    write-ahead log into the database for the loop's commits (a checkpoint, which waits for the disk).
+
+    An event's id is unique within its stream: appending it again returns the stored envelope instead of
+    writing a second one. An append returns only after its transaction committed: with WAL and
+    ``synchronous=NORMAL`` a committed event survives the process being killed; ``FULL`` also survives the
+    machine losing power, at the cost of an fsync per commit.
     """
 
     def __init__(
@@ -141,15 +275,20 @@ class SqliteEventLog:
         self._synchronous = synchronous
         self._max_batch = max_batch
         self._poll_interval = poll_interval
+        self._remembered_streams = remembered_streams
         self._queue: queue.SimpleQueue[_Append | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[asyncio.Event, frozenset[str] | None] = {}
         """Each waiting subscriber, with the event types it follows (None: all)."""
         self._local = threading.local()
-        self._streams: OrderedDict[str, _Stream] = OrderedDict()
-        self._remembered_streams = remembered_streams
-        self._head: int | None = None
+        self._on_loop: _Writer | None = None
+        """The loop's own writer; None where every commit goes to the thread."""
+        self._group: list[_Append] = []
+        """Appends of this loop's tasks waiting for the loop's next commit."""
+        self._handed = 0
+        """This loop's appends given to the thread and not settled yet: while there are any, so are new ones."""
+        self._written_since_checkpoint = 0
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -158,19 +297,32 @@ class SqliteEventLog:
         self._loop = asyncio.get_running_loop()
         connection = self._connect()
         connection.executescript(_SCHEMA)
+        if self._synchronous != "FULL":
+            on_loop = self._connect()
+            on_loop.execute("PRAGMA busy_timeout=0")  # a lock held elsewhere sends the group to the thread
+            on_loop.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints: it waits for the disk
+            self._on_loop = _Writer(on_loop, self._remembered_streams)
         ready = threading.Event()
         self._writer = threading.Thread(
-            target=self._write_forever, args=(connection, ready), name="event-log-writer", daemon=True
+            target=self._write_forever,
+            args=(_Writer(connection, self._remembered_streams), ready),
+            name="event-log-writer",
+            daemon=True,
         )
         self._writer.start()
         ready.wait()
         return self
 
     async def close(self) -> None:
+        if self._group:
+            self._commit_group()
         if self._writer is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        if self._on_loop is not None:
+            self._on_loop.connection.close()
+            self._on_loop = None
         reader = getattr(self._local, "connection", None)
         if reader is not None:
             reader.close()
@@ -218,10 +370,43 @@ class SqliteEventLog:
         # Encoded here, so that an event that cannot be encoded fails its own append and no other.
         rows = [_encode(envelope) for envelope in events]
         stream = events[0].stream if events else ""
-        self._queue.put(_Append(stream, rows, ids, expected_version, checkpoint, events, result, loop))
+        entry = _Append(stream, rows, ids, expected_version, checkpoint, events, result, loop)
+        if loop is self._loop and self._on_loop is not None and not self._handed:
+            if not self._group:
+                loop.call_soon(self._commit_group)
+            self._group.append(entry)
+        else:
+            self._hand_over([entry])
         return result
 
-    def _write_forever(self, connection: sqlite3.Connection, ready: threading.Event) -> None:
+    def _commit_group(self) -> None:
+        """Commit on the loop what its tasks appended since the last time, or hand it to the thread."""
+        group, self._group = self._group, []
+        if not group or self._on_loop is None:
+            return
+        outcomes = self._on_loop.commit_unless_busy(group)
+        if outcomes is None:
+            self._hand_over(group)
+            return
+        _settle_all(list(zip(group, outcomes, strict=True)))
+        self._wake(frozenset(row[1] for entry in group for row in entry.rows))
+        self._written_since_checkpoint += sum(len(entry.rows) for entry in group)
+        if self._written_since_checkpoint >= _CHECKPOINT_EVERY:
+            self._written_since_checkpoint = 0
+            self._queue.put(_CHECKPOINT_WAL)
+
+    def _hand_over(self, appends: list[_Append]) -> None:
+        for entry in appends:
+            if entry.loop is self._loop:
+                self._handed += 1
+            self._queue.put(entry)
+
+    def _settle_handed(self, settled: list[tuple[_Append, Placed | BaseException]]) -> None:
+        """`_settle_all` for this loop's appends the thread wrote."""
+        self._handed -= len(settled)
+        _settle_all(settled)
+
+    def _write_forever(self, writer: _Writer, ready: threading.Event) -> None:
         ready.set()
         stopping = False
         while not stopping:
@@ -239,121 +424,28 @@ class SqliteEventLog:
                     break
                 batch.append(item)
             appends = [entry for entry in batch if isinstance(entry, _Append)]
-            outcomes = self._commit(connection, appends)
+            if len(appends) < len(batch):
+                writer.checkpoint_wal()
+            if not appends:
+                continue
+            outcomes = writer.commit(appends)
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
             for entry, outcome in zip(appends, outcomes, strict=True):
                 by_loop.setdefault(entry.loop, []).append((entry, outcome))
             for loop, settled in by_loop.items():
                 if not loop.is_closed():
-                    loop.call_soon_threadsafe(_settle_all, settled)
+                    loop.call_soon_threadsafe(self._settle_handed if loop is self._loop else _settle_all, settled)
             if self._loop is not None and not self._loop.is_closed():
                 appended = frozenset(row[1] for entry in appends for row in entry.rows)
                 self._loop.call_soon_threadsafe(self._wake, appended)
-        connection.close()
-
-    def _commit(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
-        """Write a group of appends in one transaction; what one append did wrong fails only that append.
-
-        The writer remembers each stream's version and event ids (an id is unique within its stream), and
-        forgets them whenever the log's head moved without it, as when another process wrote. That keeps
-        duplicate detection out of the database's indexes, whose random keys would cost more than the rows.
-        """
-        for attempt in (1, 2):
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                self._sync_head(connection)
-                outcomes = self._write_group(connection, appends)
-                connection.execute("COMMIT")
-            except Exception as error:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                self._forget()
-                if attempt == 1 and isinstance(error, sqlite3.IntegrityError):
-                    continue  # someone else's write slipped past what the writer knew: once more, from the file
-                return [error] * len(appends)
-            return outcomes
-        raise AssertionError("unreachable")
-
-    def _forget(self) -> None:
-        self._streams.clear()
-        self._head = None
-
-    def _sync_head(self, connection: sqlite3.Connection) -> None:
-        (head,) = connection.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
-        if head != self._head:
-            self._streams.clear()
-        self._head = head
-
-    def _stream(self, connection: sqlite3.Connection, name: str) -> _Stream:
-        known = self._streams.get(name)
-        if known is not None:
-            self._streams.move_to_end(name)
-            return known
-        rows = connection.execute("SELECT sequence, event_id FROM events WHERE stream = ?", (name,)).fetchall()
-        known = _Stream(version=max((row[0] for row in rows), default=0), ids={row[1] for row in rows})
-        self._streams[name] = known
-        while len(self._streams) > self._remembered_streams:
-            self._streams.popitem(last=False)
-        return known
-
-    def _write_group(self, connection: sqlite3.Connection, appends: list[_Append]) -> list[Placed | BaseException]:
-        assert self._head is not None
-        head = self._head
-        rows: list[tuple[Any, ...]] = []
-        checkpoints: list[tuple[str, int]] = []
-        outcomes: list[Placed | BaseException] = []
-        placed_now: dict[tuple[str, str], Placement] = {}
-        for entry in appends:
-            placed: Placed = []
-            if entry.rows:
-                stream = self._stream(connection, entry.stream)
-                known = {event_id for event_id in entry.ids if event_id in stream.ids}
-                fresh = len(known) < len(entry.ids)
-                if fresh and entry.expected_version is not None and entry.expected_version != stream.version:
-                    outcomes.append(ConcurrencyError(entry.stream, entry.expected_version, stream.version))
-                    continue
-                stored = self._stored(connection, entry.stream, known, placed_now) if known else {}
-                for event_id, row in zip(entry.ids, entry.rows, strict=True):
-                    if event_id in known:
-                        placed.append(stored[event_id])
-                        continue
-                    stream.version += 1
-                    head += 1
-                    placed.append((stream.version, head))
-                    placed_now[(entry.stream, event_id)] = (stream.version, head)
-                    stream.ids.add(event_id)
-                    rows.append((head, entry.stream, stream.version, *row))
-            if entry.checkpoint is not None:
-                checkpoints.append((entry.checkpoint.consumer, entry.checkpoint.position))
-            outcomes.append(placed)
-        connection.executemany(_INSERT, rows)
-        connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
-        self._head = head
-        return outcomes
-
-    @staticmethod
-    def _stored(
-        connection: sqlite3.Connection, stream: str, ids: set[str], placed_now: dict[tuple[str, str], Placement]
-    ) -> dict[str, Placement | Envelope]:
-        """Where the events with these ids already are: placed earlier in this group, or stored before."""
-        found: dict[str, Placement | Envelope] = {}
-        for event_id in ids:
-            if (stream, event_id) in placed_now:
-                found[event_id] = placed_now[(stream, event_id)]
-        rest = [event_id for event_id in ids if event_id not in found]
-        if rest:
-            marks = ",".join("?" * len(rest))
-            rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [stream, *rest]
-            )
-            found.update({row[3]: _row_to_envelope(row) for row in rows})
-        return found
+        writer.connection.close()
 
     def _wake(self, appended: frozenset[str]) -> None:
         """Wake the subscribers that follow a type just appended; the others would find nothing new."""
         for waiter, types in self._waiters.items():
             if types is None or not appended.isdisjoint(types):
                 waiter.set()
+
 
     # -- reading --------------------------------------------------------------------------------------------
 
