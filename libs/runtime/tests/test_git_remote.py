@@ -227,3 +227,20 @@ def test_the_workflow_files_of_a_commit_are_its_yaml_files_directly_in_the_workf
         workflow_blobs(root, "0" * 40)
     with pytest.raises(RemoteGitError, match="not a git repository"):
         workflow_blobs(tmp_path, sha)
+
+
+def test_a_git_that_ended_before_it_was_asked_anything_gives_its_reason(tmp_path: Path) -> None:
+    """The question cannot be written (a broken pipe, also when the objects are closed); git's error is what counts."""
+    from conveyor_runtime._git_remote import _Objects, git_environment
+
+    git = subprocess.Popen(
+        ["git", "-C", str(tmp_path), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=git_environment(None),
+    )
+    with git:
+        git.wait()
+        with pytest.raises(RemoteGitError, match="not a git repository"):
+            _Objects(git, str(tmp_path)).get("HEAD^{commit}")

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,7 +219,8 @@ class _Objects:
         return kind.decode(), content, len(oid) // 2
 
     def close(self) -> None:
-        if not self._in.closed:
+        # Closing flushes what is still buffered: when git has ended (not a repository), that fails as the write did.
+        with suppress(BrokenPipeError):
             self._in.close()
 
 
