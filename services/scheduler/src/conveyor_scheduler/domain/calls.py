@@ -180,6 +180,8 @@ def caller_fails_fast(run: RunState, frames: Sequence[CallFrame]) -> bool:
 def failed_call_leg(run: RunState, job: JobState) -> JobState | None:
     """A job of another leg of a matrix of calls the job runs within that failed for good, when that caller's
     `fail-fast` is on: the whole matrix of calls gives way, as a matrix job's legs do. None otherwise."""
+    if not job.plan.call:
+        return None  # asked of every job on every decision; most are called by no one
     from conveyor_scheduler.domain.progress import retryable  # progress reads this module
 
     for depth, frame in enumerate(job.plan.call):

@@ -71,11 +71,11 @@ def _next(state: SchedulerState, scope: dict[str, None] | None) -> list[RunEvent
 
 
 def _in_a_group(run: RunState) -> bool:
-    return (
-        any(workflow.group for workflow in run.workflows.values())
-        or any(job.group for job in run.jobs.values())
-        or any(call.group for call in run.calls.values())
-    )
+    for holder in (run.workflows, run.jobs, run.calls):  # loops rather than any(): asked on every decision
+        for each in holder.values():
+            if each.group:
+                return True
+    return False
 
 
 def finished(run: RunState) -> bool:
