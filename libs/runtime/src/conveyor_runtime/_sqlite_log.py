@@ -9,7 +9,7 @@ import queue
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -104,7 +104,7 @@ def _row_to_envelope(row: sqlite3.Row | tuple[Any, ...]) -> Envelope:
     )
 
 
-def _settle_all(settled: list[tuple[_Append, Placed | BaseException]]) -> None:
+def _settle_all(settled: Iterable[tuple[_Append, Placed | BaseException]]) -> None:
     """Hand each append its outcome, in the loop that asked for it."""
     for entry, outcome in settled:
         if entry.future.done():
@@ -133,6 +133,8 @@ class _Writer:
         self._streams: OrderedDict[str, _Stream] = OrderedDict()
         self._remembered_streams = remembered_streams
         self._head: int | None = None
+        self.written = 0
+        """Events the last commit wrote."""
 
     def commit(self, appends: list[_Append]) -> list[Placed | BaseException]:
         """Write a group of appends in one transaction; what one append did wrong fails only that append."""
@@ -156,6 +158,7 @@ class _Writer:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 self._forget()
+                self.written = 0
                 if give_way and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                     return None
                 if attempt == 1 and isinstance(error, sqlite3.IntegrityError):
@@ -196,49 +199,52 @@ class _Writer:
         rows: list[tuple[Any, ...]] = []
         checkpoints: list[tuple[str, int]] = []
         outcomes: list[Placed | BaseException] = []
-        placed_now: dict[tuple[str, str], Placement] = {}
-        for entry in appends:
+        for done, entry in enumerate(appends):
             placed: Placed = []
             if entry.rows:
                 stream = self._stream(entry.stream)
-                known = set() if stream.ids.isdisjoint(entry.ids) else stream.ids.intersection(entry.ids)
+                known = stream.ids.intersection(entry.ids) if not stream.ids.isdisjoint(entry.ids) else ()
                 fresh = len(known) < len(entry.ids)
                 if fresh and entry.expected_version is not None and entry.expected_version != stream.version:
                     outcomes.append(ConcurrencyError(entry.stream, entry.expected_version, stream.version))
                     continue
-                stored = self._stored(self.connection, entry.stream, known, placed_now) if known else {}
+                stored = self._stored(entry.stream, known, appends[:done], outcomes) if known else {}
+                version = stream.version
                 for event_id, row in zip(entry.ids, entry.rows, strict=True):
                     if event_id in known:
                         placed.append(stored[event_id])
                         continue
-                    stream.version += 1
+                    version += 1
                     head += 1
-                    placed.append((stream.version, head))
-                    placed_now[(entry.stream, event_id)] = (stream.version, head)
-                    stream.ids.add(event_id)
-                    rows.append((head, entry.stream, stream.version, *row))
+                    placed.append((version, head))
+                    rows.append((head, entry.stream, version, *row))
+                stream.version = version
+                stream.ids.update(entry.ids)
             if entry.checkpoint is not None:
                 checkpoints.append((entry.checkpoint.consumer, entry.checkpoint.position))
             outcomes.append(placed)
         self.connection.executemany(_INSERT, rows)
+        self.written = len(rows)
         if checkpoints:
             self.connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
         self._head = head
         return outcomes
 
-    @staticmethod
     def _stored(
-        connection: sqlite3.Connection, stream: str, ids: set[str], placed_now: dict[tuple[str, str], Placement]
+        self, stream: str, ids: Collection[str], earlier: list[_Append], outcomes: list[Placed | BaseException]
     ) -> dict[str, Placement | Envelope]:
-        """Where the events with these ids already are: placed earlier in this group, or stored before."""
+        """Where the events with these ids already are: placed earlier in this group (`earlier`, with their
+        `outcomes`), or stored before."""
         found: dict[str, Placement | Envelope] = {}
-        for event_id in ids:
-            if (stream, event_id) in placed_now:
-                found[event_id] = placed_now[(stream, event_id)]
+        for before, outcome in zip(earlier, outcomes, strict=True):
+            if before.stream == stream and isinstance(outcome, list):
+                for event_id, where in zip(before.ids, outcome, strict=True):
+                    if event_id in ids and isinstance(where, tuple):
+                        found[event_id] = where
         rest = [event_id for event_id in ids if event_id not in found]
         if rest:
             marks = ",".join("?" * len(rest))
-            rows = connection.execute(
+            rows = self.connection.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND event_id IN ({marks})", [stream, *rest]
             )
             found.update({row[3]: _row_to_envelope(row) for row in rows})
@@ -388,9 +394,10 @@ class SqliteEventLog:
         if outcomes is None:
             self._hand_over(group)
             return
-        _settle_all(list(zip(group, outcomes, strict=True)))
-        self._wake(frozenset(row[1] for entry in group for row in entry.rows))
-        self._written_since_checkpoint += sum(len(entry.rows) for entry in group)
+        _settle_all(zip(group, outcomes, strict=True))
+        if self._waiters:
+            self._wake(frozenset(row[1] for entry in group for row in entry.rows))
+        self._written_since_checkpoint += self._on_loop.written
         if self._written_since_checkpoint >= _CHECKPOINT_EVERY:
             self._written_since_checkpoint = 0
             self._queue.put(_CHECKPOINT_WAL)
