@@ -51,9 +51,13 @@ _UPSERT_CHECKPOINT = (
     " ON CONFLICT (consumer) DO UPDATE SET position = excluded.position"
 )
 _STOP = object()
-_CHECKPOINT_WAL = object()
-_CHECKPOINT_EVERY = 4096
-"""Events the loop commits between two checkpoints of the write-ahead log by the thread."""
+_COPY_WAL = object()
+"""The thread's checkpoint while the loop commits on: it copies most of the write-ahead log into the database."""
+_RESTART_WAL = object()
+"""The thread's checkpoint with the loop's commits held back: it copies the rest, and the log starts again."""
+_CHECKPOINT_PAGES = 1000
+"""About how many pages the loop's commits add to the write-ahead log before the thread copies it into the
+database (SQLite's own `wal_autocheckpoint` default)."""
 
 
 Placement = tuple[int, int]
@@ -120,19 +124,26 @@ def _settle_all(settled: Iterable[tuple[_Append, Placed | BaseException]]) -> No
             )
 
 
-class _Writer:
-    """A connection that writes events, with what it remembers of each stream between its commits.
-
-    It remembers each stream's version and event ids (an id is unique within its stream), and forgets them
-    whenever the log's head moved without it, as when another connection wrote. That keeps duplicate detection
-    out of the database's indexes, whose random keys would cost more than the rows.
+class _Memory:
+    """What a log's writers remember of each stream between commits: its version and event ids (an id is
+    unique within its stream). That keeps duplicate detection out of the database's indexes, whose random keys
+    would cost more than the rows. The log's two connections share it and write one at a time, under `lock`;
+    it is forgotten whenever the log's head moved without them, as when another process wrote.
     """
 
-    def __init__(self, connection: sqlite3.Connection, remembered_streams: int) -> None:
+    def __init__(self, remembered_streams: int) -> None:
+        self.lock = threading.Lock()
+        self.streams: OrderedDict[str, _Stream] = OrderedDict()
+        self.remembered_streams = remembered_streams
+        self.head: int | None = None
+
+
+class _Writer:
+    """A connection that writes events, with the memory of the streams it shares with the log's other one."""
+
+    def __init__(self, connection: sqlite3.Connection, memory: _Memory) -> None:
         self.connection = connection
-        self._streams: OrderedDict[str, _Stream] = OrderedDict()
-        self._remembered_streams = remembered_streams
-        self._head: int | None = None
+        self._memory = memory
         self.written = 0
         """Events the last commit wrote."""
 
@@ -147,6 +158,14 @@ class _Writer:
         return self._commit(appends, give_way=True)
 
     def _commit(self, appends: list[_Append], *, give_way: bool) -> list[Placed | BaseException] | None:
+        if not self._memory.lock.acquire(blocking=not give_way):
+            return None  # the log's other connection is writing
+        try:
+            return self._commit_locked(appends, give_way=give_way)
+        finally:
+            self._memory.lock.release()
+
+    def _commit_locked(self, appends: list[_Append], *, give_way: bool) -> list[Placed | BaseException] | None:
         connection = self.connection
         for attempt in (1, 2):
             try:
@@ -156,10 +175,12 @@ class _Writer:
                 connection.execute("COMMIT")
             except Exception as error:
                 if connection.in_transaction:
-                    connection.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):  # failed, the transaction ends at the next BEGIN
+                        connection.execute("ROLLBACK")
                 self._forget()
                 self.written = 0
-                if give_way and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                code = getattr(error, "sqlite_errorcode", None)
+                if give_way and code is not None and code & 0xFF == sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY too
                     return None
                 if attempt == 1 and isinstance(error, sqlite3.IntegrityError):
                     continue  # someone else's write slipped past what the writer knew: once more, from the file
@@ -168,34 +189,37 @@ class _Writer:
         raise AssertionError("unreachable")
 
     def checkpoint_wal(self) -> None:
-        """Copy the write-ahead log's pages into the database, as far as no reader still needs them."""
-        self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the write-ahead log's pages into the database, as far as no reader still needs them; once all
+        are copied, the next commit writes the log from its start again. A checkpoint that fails is tried
+        again at the next one."""
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _forget(self) -> None:
-        self._streams.clear()
-        self._head = None
+        self._memory.streams.clear()
+        self._memory.head = None
 
     def _sync_head(self) -> None:
         (head,) = self.connection.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
-        if head != self._head:
-            self._streams.clear()
-        self._head = head
+        if head != self._memory.head:
+            self._memory.streams.clear()
+        self._memory.head = head
 
     def _stream(self, name: str) -> _Stream:
-        known = self._streams.get(name)
+        known = self._memory.streams.get(name)
         if known is not None:
-            self._streams.move_to_end(name)
+            self._memory.streams.move_to_end(name)
             return known
         rows = self.connection.execute("SELECT sequence, event_id FROM events WHERE stream = ?", (name,)).fetchall()
         known = _Stream(version=max((row[0] for row in rows), default=0), ids={row[1] for row in rows})
-        self._streams[name] = known
-        while len(self._streams) > self._remembered_streams:
-            self._streams.popitem(last=False)
+        self._memory.streams[name] = known
+        while len(self._memory.streams) > self._memory.remembered_streams:
+            self._memory.streams.popitem(last=False)
         return known
 
     def _write_group(self, appends: list[_Append]) -> list[Placed | BaseException]:
-        assert self._head is not None
-        head = self._head
+        assert self._memory.head is not None
+        head = self._memory.head
         rows: list[tuple[Any, ...]] = []
         checkpoints: list[tuple[str, int]] = []
         outcomes: list[Placed | BaseException] = []
@@ -227,7 +251,7 @@ class _Writer:
         self.written = len(rows)
         if checkpoints:
             self.connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
-        self._head = head
+        self._memory.head = head
         return outcomes
 
     def _stored(
@@ -279,7 +303,9 @@ class SqliteEventLog:
     ) -> None:
         self.path = Path(path)
         self._synchronous = synchronous
-        self._max_batch = max_batch
+        self._max_batch = min(max_batch, remembered_streams)
+        """Appends per transaction: never more streams than a writer remembers, or it would forget a stream
+        it wrote earlier in the same transaction and number it again from the file."""
         self._poll_interval = poll_interval
         self._remembered_streams = remembered_streams
         self._queue: queue.SimpleQueue[_Append | object] = queue.SimpleQueue()
@@ -294,24 +320,28 @@ class SqliteEventLog:
         """Appends of this loop's tasks waiting for the loop's next commit."""
         self._handed = 0
         """This loop's appends given to the thread and not settled yet: while there are any, so are new ones."""
-        self._written_since_checkpoint = 0
+        self._pages_since_checkpoint = 0
+        self._wal: Literal["filling", "copying", "copied"] = "filling"
+        self._closing = False
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
     async def open(self) -> SqliteEventLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
+        self._closing = False
         connection = self._connect()
         connection.executescript(_SCHEMA)
+        memory = _Memory(self._remembered_streams)
         if self._synchronous != "FULL":
             on_loop = self._connect()
             on_loop.execute("PRAGMA busy_timeout=0")  # a lock held elsewhere sends the group to the thread
             on_loop.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints: it waits for the disk
-            self._on_loop = _Writer(on_loop, self._remembered_streams)
+            self._on_loop = _Writer(on_loop, memory)
         ready = threading.Event()
         self._writer = threading.Thread(
             target=self._write_forever,
-            args=(_Writer(connection, self._remembered_streams), ready),
+            args=(_Writer(connection, memory), ready),
             name="event-log-writer",
             daemon=True,
         )
@@ -320,8 +350,14 @@ class SqliteEventLog:
         return self
 
     async def close(self) -> None:
-        if self._group:
-            self._commit_group()
+        self._closing = True  # what was appended is written; nothing more is taken
+        while self._group or self._handed:
+            if self._writer is None or not self._writer.is_alive():
+                break
+            if self._handed:
+                await asyncio.sleep(0.001)  # the thread settles its part, then the loop commits the rest
+            else:
+                self._commit_group()
         if self._writer is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
@@ -365,7 +401,7 @@ class SqliteEventLog:
         expected_version: int | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> asyncio.Future[list[Envelope]]:
-        if self._writer is None:
+        if self._writer is None or self._closing:
             raise RuntimeError("the event log is not open")
         loop = asyncio.get_running_loop()
         result: asyncio.Future[list[Envelope]] = loop.create_future()
@@ -377,8 +413,8 @@ class SqliteEventLog:
         rows = [_encode(envelope) for envelope in events]
         stream = events[0].stream if events else ""
         entry = _Append(stream, rows, ids, expected_version, checkpoint, events, result, loop)
-        if loop is self._loop and self._on_loop is not None and not self._handed:
-            if not self._group:
+        if loop is self._loop and self._on_loop is not None:
+            if not self._group and not self._handed:  # else when the thread is done with what it was given
                 loop.call_soon(self._commit_group)
             self._group.append(entry)
         else:
@@ -386,21 +422,46 @@ class SqliteEventLog:
         return result
 
     def _commit_group(self) -> None:
-        """Commit on the loop what its tasks appended since the last time, or hand it to the thread."""
+        """Commit on the loop what its tasks appended since the last time, or hand it to the thread.
+
+        What the loop hands the thread is committed before anything the loop appends later: those appends wait
+        in the group until the thread is done. The write-ahead log is kept short in two steps, as the loop's
+        commits fill it: the thread copies it into the database while the loop commits on; then it gets the
+        next group with a second checkpoint to make before it, with the loop committing nothing meanwhile, so
+        that the checkpoint copies the rest (little) and the commit that starts the log again, which waits for
+        the disk, is the thread's.
+        """
         group, self._group = self._group, []
-        if not group or self._on_loop is None:
-            return
-        outcomes = self._on_loop.commit_unless_busy(group)
-        if outcomes is None:
-            self._hand_over(group)
-            return
-        _settle_all(zip(group, outcomes, strict=True))
-        if self._waiters:
-            self._wake(frozenset(row[1] for entry in group for row in entry.rows))
-        self._written_since_checkpoint += self._on_loop.written
-        if self._written_since_checkpoint >= _CHECKPOINT_EVERY:
-            self._written_since_checkpoint = 0
-            self._queue.put(_CHECKPOINT_WAL)
+        for start in range(0, len(group), self._max_batch):
+            chunk = group[start : start + self._max_batch]
+            if self._on_loop is None:  # closed meanwhile: `close` takes no appends once it began
+                _settle_all((entry, RuntimeError("the event log is not open")) for entry in chunk)
+                continue
+            if self._handed:
+                self._group = group[start:] + self._group
+                return
+            if self._wal == "copied":
+                self._wal = "filling"
+                self._queue.put(_RESTART_WAL)
+                self._hand_over(chunk)
+                continue
+            outcomes = self._on_loop.commit_unless_busy(chunk)
+            if outcomes is None:
+                self._hand_over(chunk)
+                continue
+            _settle_all(zip(chunk, outcomes, strict=True))
+            if self._waiters:
+                self._wake(frozenset(row[1] for entry in chunk for row in entry.rows))
+            # a commit writes ≈ 6 events to a page of the table, and a page of the (stream, sequence) index for
+            # about every stream it wrote to
+            self._pages_since_checkpoint += 1 + self._on_loop.written // 6 + len({entry.stream for entry in chunk})
+            if self._pages_since_checkpoint >= _CHECKPOINT_PAGES and self._wal == "filling":
+                self._pages_since_checkpoint = 0
+                self._wal = "copying"
+                self._queue.put(_COPY_WAL)
+
+    def _wal_copied(self) -> None:
+        self._wal = "copied"
 
     def _hand_over(self, appends: list[_Append]) -> None:
         for entry in appends:
@@ -409,9 +470,11 @@ class SqliteEventLog:
             self._queue.put(entry)
 
     def _settle_handed(self, settled: list[tuple[_Append, Placed | BaseException]]) -> None:
-        """`_settle_all` for this loop's appends the thread wrote."""
+        """`_settle_all` for this loop's appends the thread wrote; the loop's own writing resumes after them."""
         self._handed -= len(settled)
         _settle_all(settled)
+        if not self._handed and self._group:
+            self._commit_group()
 
     def _write_forever(self, writer: _Writer, ready: threading.Event) -> None:
         ready.set()
@@ -431,8 +494,10 @@ class SqliteEventLog:
                     break
                 batch.append(item)
             appends = [entry for entry in batch if isinstance(entry, _Append)]
-            if len(appends) < len(batch):
+            if len(appends) < len(batch):  # before the appends: with a restart the loop waits for them
                 writer.checkpoint_wal()
+                if _COPY_WAL in batch and self._loop is not None and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._wal_copied)
             if not appends:
                 continue
             outcomes = writer.commit(appends)
