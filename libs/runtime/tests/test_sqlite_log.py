@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conveyor_events import Envelope
+from conveyor_events import Envelope, RunCancelRequested
 from conveyor_runtime import Checkpoint, SqliteEventLog
 from conveyor_runtime._sqlite_log import Synchronous
 
@@ -123,6 +123,22 @@ async def test_the_write_ahead_log_stays_small_while_the_loop_commits_without_a_
     assert await log.head() == 20_000
     assert wal.stat().st_size < 16 * 1024 * 1024  # ≈ 100 MB when the loop's commits overlapped the checkpoints
     assert log.path.stat().st_size > 1024 * 1024  # the events were copied into the database
+
+
+async def test_the_write_ahead_log_stays_small_with_large_events(log: SqliteEventLog) -> None:
+    """How full the log is counts the events' bytes, not only their number: a step's batch of log lines is large."""
+    wal = log.path.with_name(log.path.name + "-wal")
+    line = "x" * 20_000
+
+    async def writer(number: int) -> None:
+        for _ in range(250):
+            event = RunCancelRequested(run_id=f"run-{number}", reason=line)
+            await log.append([Envelope.wrap(event, stream=f"run-{number}")])
+
+    await asyncio.gather(*(writer(number) for number in range(8)))
+
+    assert await log.head() == 2_000
+    assert wal.stat().st_size < 16 * 1024 * 1024  # ≈ 40 MB of events; counted by number they reached ≈ 120 MB
 
 
 async def test_a_group_over_more_streams_than_the_writer_remembers_is_numbered_right(

@@ -1,4 +1,5 @@
-"""The embedded event log: one SQLite file in WAL mode, written by one thread that commits in groups."""
+"""The embedded event log: one SQLite file in WAL mode, written in groups by the event loop, or by a thread where
+the loop would have to wait."""
 
 from __future__ import annotations
 
@@ -51,13 +52,13 @@ _UPSERT_CHECKPOINT = (
     " ON CONFLICT (consumer) DO UPDATE SET position = excluded.position"
 )
 _STOP = object()
-_COPY_WAL = object()
-"""The thread's checkpoint while the loop commits on: it copies most of the write-ahead log into the database."""
-_RESTART_WAL = object()
-"""The thread's checkpoint with the loop's commits held back: it copies the rest, and the log starts again."""
+_CHECKPOINT_WAL = object()
 _CHECKPOINT_PAGES = 1000
-"""About how many pages the loop's commits add to the write-ahead log before the thread copies it into the
-database (SQLite's own `wal_autocheckpoint` default)."""
+"""About how many pages commits add to the write-ahead log before the thread copies it into the database
+(SQLite's own `wal_autocheckpoint` default)."""
+_PAGE = 4096
+_ROW_BYTES = 200
+"""What a row takes besides its data, in the table and its index, about."""
 
 
 Placement = tuple[int, int]
@@ -136,6 +137,9 @@ class _Memory:
         self.streams: OrderedDict[str, _Stream] = OrderedDict()
         self.remembered_streams = remembered_streams
         self.head: int | None = None
+        self.pages = 0
+        """About how many pages the commits since the last checkpoint added to the write-ahead log."""
+        self.checkpoint_asked = False
 
 
 class _Writer:
@@ -144,8 +148,6 @@ class _Writer:
     def __init__(self, connection: sqlite3.Connection, memory: _Memory) -> None:
         self.connection = connection
         self._memory = memory
-        self.written = 0
-        """Events the last commit wrote."""
 
     def commit(self, appends: list[_Append]) -> list[Placed | BaseException]:
         """Write a group of appends in one transaction; what one append did wrong fails only that append."""
@@ -178,7 +180,6 @@ class _Writer:
                     with contextlib.suppress(sqlite3.Error):  # failed, the transaction ends at the next BEGIN
                         connection.execute("ROLLBACK")
                 self._forget()
-                self.written = 0
                 code = getattr(error, "sqlite_errorcode", None)
                 if give_way and code is not None and code & 0xFF == sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY too
                     return None
@@ -188,12 +189,33 @@ class _Writer:
             return outcomes
         raise AssertionError("unreachable")
 
+    @property
+    def checkpoint_due(self) -> bool:
+        return self._memory.pages >= _CHECKPOINT_PAGES
+
+    def ask_for_checkpoint(self) -> bool:
+        """Whether a checkpoint is due that no one has asked the thread for yet; from now on someone has."""
+        if not self.checkpoint_due or self._memory.checkpoint_asked:
+            return False
+        self._memory.checkpoint_asked = True
+        return True
+
     def checkpoint_wal(self) -> None:
-        """Copy the write-ahead log's pages into the database, as far as no reader still needs them; once all
-        are copied, the next commit writes the log from its start again. A checkpoint that fails is tried
-        again at the next one."""
-        with contextlib.suppress(sqlite3.Error):
-            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the write-ahead log into the database, as far as no reader still needs it, with no commit of
+        the log's other connection meanwhile (the loop's: it hands its groups to the thread while this runs).
+
+        Once every page is copied, the next write starts the log again from its beginning, and with
+        `synchronous=NORMAL` that write waits for the disk (it syncs the log's header): it is made here, a
+        rewrite of the database's `user_version`, so that it is never the loop's. A checkpoint that fails is
+        tried again at the next one.
+        """
+        with self._memory.lock, contextlib.suppress(sqlite3.Error):
+            self._memory.pages = 0
+            self._memory.checkpoint_asked = False
+            _, in_log, copied = self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if in_log > 0 and copied == in_log:
+                (version,) = self.connection.execute("PRAGMA user_version").fetchone()
+                self.connection.execute(f"PRAGMA user_version = {int(version)}")
 
     def _forget(self) -> None:
         self._memory.streams.clear()
@@ -248,7 +270,9 @@ class _Writer:
                 checkpoints.append((entry.checkpoint.consumer, entry.checkpoint.position))
             outcomes.append(placed)
         self.connection.executemany(_INSERT, rows)
-        self.written = len(rows)
+        size = sum(len(row[-1]) for row in rows) + _ROW_BYTES * len(rows)
+        streams = len({entry.stream for entry in appends})  # each its own page of the index, about
+        self._memory.pages += 1 + streams + size // _PAGE
         if checkpoints:
             self.connection.executemany(_UPSERT_CHECKPOINT, checkpoints)
         self._memory.head = head
@@ -280,11 +304,12 @@ class SqliteEventLog:
 
     Appends are committed in groups: everything the event loop's tasks appended while it ran its ready callbacks
     goes into one transaction, written by the loop itself once they have run, and a conflict fails only its
-    own append. The loop never waits for a lock or for the disk: when another connection (another process
-    sharing the file) holds the write lock, or with ``synchronous=FULL``, whose commits wait for the disk, the
-    group goes to a writer thread instead, and so does every append until that thread has caught up, which
-    keeps them in order. Appends from other event loops always go to the thread. The thread also copies the
-    write-ahead log into the database for the loop's commits (a checkpoint, which waits for the disk).
+    own append. The loop never waits for a lock or for the disk: when another process sharing the file holds
+    the write lock, or the log's writer thread is writing, or with ``synchronous=FULL``, whose commits wait
+    for the disk, the group goes to the thread instead, and the loop's later appends wait until the thread
+    has written it, which keeps them in order. Appends from other event loops always go to the thread. The
+    thread also copies the write-ahead log into the database (a checkpoint, which waits for the disk) and
+    makes the write that starts the log again.
 
     An event's id is unique within its stream: appending it again returns the stored envelope instead of
     writing a second one. An append returns only after its transaction committed: with WAL and
@@ -320,23 +345,23 @@ class SqliteEventLog:
         """Appends of this loop's tasks waiting for the loop's next commit."""
         self._handed = 0
         """This loop's appends given to the thread and not settled yet: while there are any, so are new ones."""
-        self._pages_since_checkpoint = 0
-        self._wal: Literal["filling", "copying", "copied"] = "filling"
         self._closing = False
+        self._stopped = False
+        self._intake = threading.Lock()
+        """Held to queue appends for the thread, and to queue its stop: nothing is queued behind the stop."""
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
     async def open(self) -> SqliteEventLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        self._closing = False
+        self._closing = self._stopped = False
         connection = self._connect()
         connection.executescript(_SCHEMA)
         memory = _Memory(self._remembered_streams)
         if self._synchronous != "FULL":
             on_loop = self._connect()
             on_loop.execute("PRAGMA busy_timeout=0")  # a lock held elsewhere sends the group to the thread
-            on_loop.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints: it waits for the disk
             self._on_loop = _Writer(on_loop, memory)
         ready = threading.Event()
         self._writer = threading.Thread(
@@ -359,7 +384,9 @@ class SqliteEventLog:
             else:
                 self._commit_group()
         if self._writer is not None:
-            self._queue.put(_STOP)
+            with self._intake:
+                self._stopped = True
+                self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         if self._on_loop is not None:
@@ -381,6 +408,7 @@ class SqliteEventLog:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self._synchronous}")
         connection.execute("PRAGMA cache_size=-65536")
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints, see `_Writer.checkpoint_wal`
         return connection
 
     # -- writing --------------------------------------------------------------------------------------------
@@ -425,11 +453,8 @@ class SqliteEventLog:
         """Commit on the loop what its tasks appended since the last time, or hand it to the thread.
 
         What the loop hands the thread is committed before anything the loop appends later: those appends wait
-        in the group until the thread is done. The write-ahead log is kept short in two steps, as the loop's
-        commits fill it: the thread copies it into the database while the loop commits on; then it gets the
-        next group with a second checkpoint to make before it, with the loop committing nothing meanwhile, so
-        that the checkpoint copies the rest (little) and the commit that starts the log again, which waits for
-        the disk, is the thread's.
+        in the group until the thread is done. When the commits have filled the write-ahead log, the thread is
+        asked to copy it into the database (`_Writer.checkpoint_wal`).
         """
         group, self._group = self._group, []
         for start in range(0, len(group), self._max_batch):
@@ -440,11 +465,6 @@ class SqliteEventLog:
             if self._handed:
                 self._group = group[start:] + self._group
                 return
-            if self._wal == "copied":
-                self._wal = "filling"
-                self._queue.put(_RESTART_WAL)
-                self._hand_over(chunk)
-                continue
             outcomes = self._on_loop.commit_unless_busy(chunk)
             if outcomes is None:
                 self._hand_over(chunk)
@@ -452,22 +472,19 @@ class SqliteEventLog:
             _settle_all(zip(chunk, outcomes, strict=True))
             if self._waiters:
                 self._wake(frozenset(row[1] for entry in chunk for row in entry.rows))
-            # a commit writes ≈ 6 events to a page of the table, and a page of the (stream, sequence) index for
-            # about every stream it wrote to
-            self._pages_since_checkpoint += 1 + self._on_loop.written // 6 + len({entry.stream for entry in chunk})
-            if self._pages_since_checkpoint >= _CHECKPOINT_PAGES and self._wal == "filling":
-                self._pages_since_checkpoint = 0
-                self._wal = "copying"
-                self._queue.put(_COPY_WAL)
-
-    def _wal_copied(self) -> None:
-        self._wal = "copied"
+            if self._on_loop.ask_for_checkpoint():
+                self._queue.put(_CHECKPOINT_WAL)
 
     def _hand_over(self, appends: list[_Append]) -> None:
-        for entry in appends:
-            if entry.loop is self._loop:
-                self._handed += 1
-            self._queue.put(entry)
+        with self._intake:  # another loop's append that comes while `close` stops the thread is refused
+            if self._stopped:
+                for entry in appends:
+                    entry.loop.call_soon_threadsafe(_settle_all, [(entry, RuntimeError("the event log is not open"))])
+                return
+            for entry in appends:
+                if entry.loop is self._loop:
+                    self._handed += 1
+                self._queue.put(entry)
 
     def _settle_handed(self, settled: list[tuple[_Append, Placed | BaseException]]) -> None:
         """`_settle_all` for this loop's appends the thread wrote; the loop's own writing resumes after them."""
@@ -494,30 +511,29 @@ class SqliteEventLog:
                     break
                 batch.append(item)
             appends = [entry for entry in batch if isinstance(entry, _Append)]
-            if len(appends) < len(batch):  # before the appends: with a restart the loop waits for them
+            if appends:
+                self._settle_from_thread(appends, writer.commit(appends))
+            if len(appends) < len(batch) or writer.checkpoint_due:
                 writer.checkpoint_wal()
-                if _COPY_WAL in batch and self._loop is not None and not self._loop.is_closed():
-                    self._loop.call_soon_threadsafe(self._wal_copied)
-            if not appends:
-                continue
-            outcomes = writer.commit(appends)
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
-            for entry, outcome in zip(appends, outcomes, strict=True):
-                by_loop.setdefault(entry.loop, []).append((entry, outcome))
-            for loop, settled in by_loop.items():
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(self._settle_handed if loop is self._loop else _settle_all, settled)
-            if self._loop is not None and not self._loop.is_closed():
-                appended = frozenset(row[1] for entry in appends for row in entry.rows)
-                self._loop.call_soon_threadsafe(self._wake, appended)
         writer.connection.close()
+
+    def _settle_from_thread(self, appends: list[_Append], outcomes: list[Placed | BaseException]) -> None:
+        """Hand each append the thread wrote its outcome, in its own loop, and wake this loop's subscribers."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
+        for entry, outcome in zip(appends, outcomes, strict=True):
+            by_loop.setdefault(entry.loop, []).append((entry, outcome))
+        for loop, settled in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._settle_handed if loop is self._loop else _settle_all, settled)
+        if self._loop is not None and not self._loop.is_closed():
+            appended = frozenset(row[1] for entry in appends for row in entry.rows)
+            self._loop.call_soon_threadsafe(self._wake, appended)
 
     def _wake(self, appended: frozenset[str]) -> None:
         """Wake the subscribers that follow a type just appended; the others would find nothing new."""
         for waiter, types in self._waiters.items():
             if types is None or not appended.isdisjoint(types):
                 waiter.set()
-
 
     # -- reading --------------------------------------------------------------------------------------------
 
