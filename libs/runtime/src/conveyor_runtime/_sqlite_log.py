@@ -344,7 +344,7 @@ class SqliteEventLog:
         self._group: list[_Append] = []
         """Appends of this loop's tasks waiting for the loop's next commit."""
         self._handed = 0
-        """This loop's appends given to the thread and not settled yet: while there are any, so are new ones."""
+        """This loop's appends given to the thread and not settled yet: while there are any, new ones wait."""
         self._closing = False
         self._stopped = False
         self._intake = threading.Lock()
