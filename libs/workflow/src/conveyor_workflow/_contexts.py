@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 RETENTION_DAYS = 90
@@ -73,9 +74,16 @@ def _ref_name(ref: str) -> str:
     return ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
 
 
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    if value is None:  # what the payload of most events says of most of these (and a quick answer: the context
+        return _NOTHING  # is made for every job queued)
+    return value if isinstance(value, Mapping) else _NOTHING
 
 
 def _id(value: Any) -> str:
+    if value is None:
+        return ""
     return str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""

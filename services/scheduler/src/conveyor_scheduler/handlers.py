@@ -47,7 +47,7 @@ from conveyor_events import (
 )
 from conveyor_runtime import Consumer, EventLog
 
-from conveyor_scheduler.domain import Policy, Runs, SchedulerState, Tick, assign, evolve, numbered, settle
+from conveyor_scheduler.domain import Policy, Runs, SchedulerState, Tick, assign, at, evolve, numbered, settle
 
 CONSUMER = "scheduler"
 _REACTS_TO: tuple[type[Event], ...] = (
@@ -139,7 +139,7 @@ class Scheduler:
         if event.run_id not in self.state.runs and envelope.sequence != 1:
             # A run's first event has no history to rebuild; a later one means this scheduler restarted.
             await self._rebuild(event.run_id, envelope.position)
-        self.state = evolve(evolve(self.state, Tick(envelope.occurred_at)), event)
+        self.state = evolve(at(self.state, envelope.occurred_at), event)
         return self._decide(event, cause=envelope)
 
     def tick(self, now: datetime) -> Sequence[Envelope]:
@@ -185,7 +185,7 @@ class Scheduler:
         alone = replace(self.state, runs=Runs())
         for envelope in history:
             if envelope.position < before:
-                alone = evolve(evolve(alone, Tick(envelope.occurred_at)), envelope.event)
+                alone = evolve(at(alone, envelope.occurred_at), envelope.event)
         self.state = self.state.with_run(alone.run(run_id))
 
     def _decision_id(self, decision: RunEvent) -> str:

@@ -2,7 +2,7 @@
 progress, `decide` says what follows, `assign` leases a queued attempt to a runner. Clock and ids are injected."""
 
 from conveyor_scheduler.domain.decide import decide, finished, settle
-from conveyor_scheduler.domain.evolve import evolve, numbered
+from conveyor_scheduler.domain.evolve import at, evolve, numbered
 from conveyor_scheduler.domain.leases import assign
 from conveyor_scheduler.domain.policy import Environment, Policy
 from conveyor_scheduler.domain.rules import Concurrency, Retry
@@ -22,6 +22,7 @@ __all__ = [
     "Tick",
     "WorkflowState",
     "assign",
+    "at",
     "decide",
     "evolve",
     "finished",

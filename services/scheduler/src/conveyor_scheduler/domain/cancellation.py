@@ -20,8 +20,17 @@ from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, Schedule
 
 
 def cancellations(state: SchedulerState, run: RunState) -> list[RunEvent]:
+    # Asked on every decision: a job with nothing that could stop it (no reason of its own, no matrix, no call,
+    # its run and workflow not cancelled) is passed over without asking `_reason`.
+    cancelled_workflows = run.cancel_requested
+    for workflow in run.workflows.values():
+        if workflow.cancelled:
+            cancelled_workflows = True
     for job in run.jobs.values():
         if job.status == "completed":
+            continue
+        plan = job.plan
+        if not (job.cancel_reason or plan.matrix is not None or plan.call or cancelled_workflows):
             continue
         reason = _reason(run, job)
         if reason is None:

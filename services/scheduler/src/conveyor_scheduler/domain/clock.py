@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from conveyor_events import Conclusion, JobCompleted, JobLost, JobTimedOut, RunEvent, RunTimedOut
@@ -30,27 +31,26 @@ def deadlines(state: SchedulerState, run: RunState) -> list[RunEvent]:
 
 
 def _job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
-    now, policy, job_id = state.now, state.policy, job.plan.job_id
-    if job.status in ("queued", "running") and job.lease_until is not None and now > job.lease_until:
+    now, policy, status = state.now, state.policy, job.status
+    if status in ("queued", "running") and job.lease_until is not None and now > job.lease_until:
         reason = f"the lease {job.lease_id} of runner {job.runner_id} expired at {job.lease_until.isoformat()}"
-        lost = JobLost(run_id=run.run_id, job_id=job_id, attempt=job.attempt, runner_id=job.runner_id,
+        lost = JobLost(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt, runner_id=job.runner_id,
                        lease_id=job.lease_id, reason=reason)
         return [lost]
-    if job.status == "running" and job.timed_out:
-        deadline = job.since + timedelta(minutes=timeout_minutes(state, run, job)) + policy.stop_grace
+    if status == "running" and job.timed_out:
+        deadline = job.since + _span(timeout_minutes(state, run, job)) + policy.stop_grace
         if now < deadline:
             return []
         error = f"the runner did not report the job within {policy.stop_grace} of its timeout"
-        return [JobCompleted(run_id=run.run_id, job_id=job_id, attempt=job.attempt, conclusion=Conclusion.FAILURE,
-                             error=error)]
-    if job.status == "running":
-        minutes = timeout_minutes(state, run, job)
-        return _timed_out(run, job, "running", job.attempt, minutes, now)
-    if job.status == "queued":
-        return _timed_out(run, job, "queued", job.attempt, policy.queue_timeout / timedelta(minutes=1), now)
-    if job.status == "approval":
-        return _timed_out(run, job, "approval", job.attempt + 1, policy.approval_timeout / timedelta(minutes=1), now)
-    if job.status == "timer" and job.timer_until is not None and now >= job.timer_until:
+        return [JobCompleted(run_id=run.run_id, job_id=job.plan.job_id, attempt=job.attempt,
+                             conclusion=Conclusion.FAILURE, error=error)]
+    if status == "running":
+        return _timed_out(run, job, "running", job.attempt, timeout_minutes(state, run, job), now)
+    if status == "queued":
+        return _timed_out(run, job, "queued", job.attempt, _in_minutes(policy.queue_timeout), now)
+    if status == "approval":
+        return _timed_out(run, job, "approval", job.attempt + 1, _in_minutes(policy.approval_timeout), now)
+    if status == "timer" and job.timer_until is not None and now >= job.timer_until:
         return [queued(run, job)]
     return []
 
@@ -58,7 +58,7 @@ def _job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
 def _timed_out(
     run: RunState, job: JobState, phase: Phase, attempt: int, minutes: float, now: datetime
 ) -> list[RunEvent]:
-    deadline = job.since + timedelta(minutes=minutes)
+    deadline = job.since + _span(minutes)
     if now < deadline:
         return []
     timed_out = JobTimedOut(run_id=run.run_id, job_id=job.plan.job_id, attempt=attempt, phase=phase,
@@ -66,10 +66,24 @@ def _timed_out(
     return [timed_out]
 
 
+@lru_cache(maxsize=256)
+def _span(minutes: float) -> timedelta:
+    """`timedelta(minutes=minutes)`: every job in progress is measured against its limit on every decision, and
+    the limits are few."""
+    return timedelta(minutes=minutes)
+
+
+@lru_cache(maxsize=64)
+def _in_minutes(limit: timedelta) -> float:
+    return limit / timedelta(minutes=1)
+
+
 def timeout_minutes(state: SchedulerState, run: RunState, job: JobState) -> float:
     """The job's `timeout-minutes` (the policy's default, 360, when it does not say or says nonsense)."""
     raw = job.plan.spec.get("timeout_minutes")
     default = state.policy.job_timeout_minutes
+    if raw is None:
+        return default
     if isinstance(raw, str):
         return rules.timeout_minutes(job.plan.spec, job_contexts(run, job, needs_context(run, job)), default)
     return rules.timeout_minutes(job.plan.spec, {}, default)

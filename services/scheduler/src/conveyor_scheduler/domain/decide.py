@@ -53,13 +53,17 @@ def settle(state: SchedulerState, event: Event | Tick) -> tuple[SchedulerState, 
 
 
 def _next(state: SchedulerState, scope: dict[str, None] | None) -> list[RunEvent]:
-    runs = state.runs.values() if scope is None else [state.runs[key] for key in scope if key in state.runs]
+    if scope is None:
+        runs = list(state.runs.values())
+    else:
+        held = state.runs.get
+        runs = [run for key in scope if (run := held(key)) is not None]
     live = [run for run in runs if run.request is not None and run.conclusion is None]
     for phase in _BEFORE_SLOTS:
         for run in live:
             if decided := phase(state, run):
                 return decided
-    if (scope is None or any(_in_a_group(run) for run in runs)) and (decided := promote(state)):
+    if (scope is None or _any_in_a_group(runs)) and (decided := promote(state)):
         return decided
     for run in live:
         if decided := progress.advance(state, run):
@@ -70,11 +74,13 @@ def _next(state: SchedulerState, scope: dict[str, None] | None) -> list[RunEvent
     return []
 
 
-def _in_a_group(run: RunState) -> bool:
-    for holder in (run.workflows, run.jobs, run.calls):  # loops rather than any(): asked on every decision
-        for each in holder.values():
-            if each.group:
-                return True
+def _any_in_a_group(runs: list[RunState]) -> bool:
+    # loops rather than any() over generators: asked on every decision
+    for run in runs:
+        for holder in (run.workflows, run.jobs, run.calls):
+            for each in holder.values():
+                if each.group:
+                    return True
     return False
 
 
@@ -82,4 +88,7 @@ def finished(run: RunState) -> bool:
     """Every workflow of the run is accounted for and every job has completed."""
     if run.workflows_expected is None or len(run.workflows_seen) < run.workflows_expected:
         return False
-    return all(job.status == "completed" for job in run.jobs.values())
+    for job in run.jobs.values():  # noqa: SIM110 (a loop rather than all() over a generator: asked on every decision)
+        if job.status != "completed":
+            return False
+    return True

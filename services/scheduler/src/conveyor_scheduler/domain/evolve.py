@@ -45,12 +45,22 @@ from conveyor_scheduler.domain.rerun import rerun
 from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState, Tick, WorkflowState, changed
 
 _CLOSED_WITH = {Conclusion.FAILURE: "step", Conclusion.CANCELLED: "cancelled"}
+_OF_THE_RUN: frozenset[type[RunEvent]] = frozenset({
+    RunRequested, RunRejected, JobPlanned, MatrixExpanded, RunPlanned, RunNumbered, RunCancelRequested, RunTimedOut,
+    RunCompleted, ConcurrencyWaited, ConcurrencyAcquired, ConcurrencyCancelled, RunRerunRequested,
+})
+"""The events `_run` folds itself; every other one is about one job. Told apart by type first, as the events of
+jobs are most of a run's and trying each pattern in turn costs more than folding them."""
+_OF_A_NEW_ATTEMPT: frozenset[type[RunEvent]] = frozenset({
+    JobQueued, JobSkipped, ApprovalRequested, ApprovalGranted, ApprovalRejected, WaitTimerStarted,
+})
+"""The events of a job `_job` folds before it compares attempts."""
 
 
 def evolve(state: SchedulerState, event: Event | Tick) -> SchedulerState:
     """The state after `event`; a `Tick` only moves the clock (never backwards)."""
     if isinstance(event, Tick):
-        return changed(state, now=max(state.now, event.now)) if event.now > state.now else state
+        return at(state, event.now)
     if not isinstance(event, RunEvent):
         return state
     if isinstance(event, RunNumbered):
@@ -60,7 +70,14 @@ def evolve(state: SchedulerState, event: Event | Tick) -> SchedulerState:
     return state if after is run else state.with_run(after)
 
 
+def at(state: SchedulerState, now: datetime) -> SchedulerState:
+    """The state with its clock moved to `now` (`Tick(now)` folded in); never backwards."""
+    return changed(state, now=now) if now > state.now else state
+
+
 def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
+    if type(event) not in _OF_THE_RUN:
+        return _of_a_job(state, run, event)
     now = state.now
     match event:
         case RunRequested():
@@ -101,6 +118,10 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
             return _concurrency(run, event, now)
         case RunRerunRequested():
             return rerun(run, event, now)
+    return _of_a_job(state, run, event)
+
+
+def _of_a_job(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
     job_id = getattr(event, "job_id", None)
     if not isinstance(job_id, str) or job_id not in run.jobs:
         return run
@@ -114,20 +135,21 @@ def _job(state: SchedulerState, run: RunState, job: JobState, event: RunEvent) -
     job_id = job.plan.job_id
     attempt = getattr(event, "attempt", 1)
     current = max(job.attempt, 1)
-    match event:
-        case JobQueued() if attempt == job.attempt + 1:
-            return run.job(job_id, status="queued", attempt=attempt, conclusion=None, failure=None, since=now,
-                           runner_id=None, lease_id=None, lease_until=None, cancel_requested=False)
-        case JobSkipped():
-            return run.job(job_id, status="completed", conclusion=Conclusion.SKIPPED, since=now)
-        case ApprovalRequested() if attempt == job.attempt + 1:
-            return run.job(job_id, status="approval", since=now, reviewers=tuple(event.reviewers))
-        case ApprovalGranted() if job.status == "approval" and _may_review(job, event.approver):
-            return run.job(job_id, status="pending", approved=True, since=now)
-        case ApprovalRejected() if job.status == "approval" and _may_review(job, event.approver):
-            return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="rejected")
-        case WaitTimerStarted() if attempt == job.attempt + 1:
-            return run.job(job_id, status="timer", since=now, timer_until=event.until)
+    if type(event) in _OF_A_NEW_ATTEMPT:
+        match event:
+            case JobQueued() if attempt == job.attempt + 1:
+                return run.job(job_id, status="queued", attempt=attempt, conclusion=None, failure=None, since=now,
+                               runner_id=None, lease_id=None, lease_until=None, cancel_requested=False)
+            case JobSkipped():
+                return run.job(job_id, status="completed", conclusion=Conclusion.SKIPPED, since=now)
+            case ApprovalRequested() if attempt == job.attempt + 1:
+                return run.job(job_id, status="approval", since=now, reviewers=tuple(event.reviewers))
+            case ApprovalGranted() if job.status == "approval" and _may_review(job, event.approver):
+                return run.job(job_id, status="pending", approved=True, since=now)
+            case ApprovalRejected() if job.status == "approval" and _may_review(job, event.approver):
+                return run.job(job_id, status="completed", conclusion=Conclusion.FAILURE, failure="rejected")
+            case WaitTimerStarted() if attempt == job.attempt + 1:
+                return run.job(job_id, status="timer", since=now, timer_until=event.until)
     if attempt != current:
         return run
     match event:

@@ -55,11 +55,12 @@ def retries(state: SchedulerState, run: RunState) -> list[RunEvent]:
 
 
 def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
+    planned = run.planned
     for path, workflow in run.workflows.items():  # in the order they were planned
-        if path in run.planned and workflow.number == 0:
+        if workflow.number == 0 and path in planned:
             return [_numbered(state, run, path)]
     for path, workflow in run.workflows.items():
-        if path in run.planned and workflow.status == "none" and not cancelled_run(run, path):
+        if workflow.status == "none" and path in planned and not cancelled_run(run, path):
             contexts = workflow_contexts(run, path)
             rule = rules.concurrency(workflow.concurrency, contexts)
             if rule is None and rules.empty_group(workflow.concurrency, contexts):
@@ -71,7 +72,7 @@ def advance(state: SchedulerState, run: RunState) -> list[RunEvent]:
                 return [ConcurrencyAcquired(run_id=run.run_id, workflow=path, group="")]
             return concurrency.enter(state, run.run_id, path, None, rule)
     for job in run.jobs.values():
-        if job.status != "pending" or job.plan.workflow not in run.planned:
+        if job.status != "pending" or job.plan.workflow not in planned:
             continue
         if decided := _advance_job(state, run, job):
             return decided
@@ -130,8 +131,11 @@ def cancelled_run(run: RunState, workflow: str) -> bool:
 
 
 def _advance_job(state: SchedulerState, run: RunState, job: JobState) -> list[RunEvent]:
-    if any(run.jobs[need].status != "completed" for need in job.plan.needs if need in run.jobs):
-        return []
+    jobs = run.jobs
+    for need in job.plan.needs:  # a loop rather than any() over a generator: asked on every decision
+        needed = jobs.get(need)
+        if needed is not None and needed.status != "completed":
+            return []
     workflow = run.workflows.get(job.plan.workflow)
     if workflow is not None and workflow.status in ("none", "waiting"):
         if cancelled(run, job):

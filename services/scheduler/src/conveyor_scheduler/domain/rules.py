@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 from conveyor_workflow import ExpressionError, as_flag, evaluate, interpolate
+
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ def _number(raw: Any, contexts: Mapping[str, Any], default: float) -> float:
 
 def strategy(spec: Mapping[str, Any]) -> Mapping[str, Any]:
     value = spec.get("strategy")
-    return value if isinstance(value, Mapping) else {}
+    if value is None:  # most jobs have none, and this is read for every job queued
+        return _NOTHING
+    return value if isinstance(value, Mapping) else _NOTHING
 
 
 def fail_fast(spec: Mapping[str, Any], contexts: Mapping[str, Any]) -> bool:
