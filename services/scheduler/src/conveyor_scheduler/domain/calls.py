@@ -41,7 +41,7 @@ def results(run: RunState, jobs: Iterable[JobState], frames: Sequence[CallFrame]
     depth, within = len(frames), [frame.job_id for frame in frames]
     groups: dict[str, list[JobState]] = {}
     for job in jobs:
-        if [frame.job_id for frame in job.plan.call[:depth]] == within and len(job.plan.call) >= depth:
+        if depth == 0 or ([frame.job_id for frame in job.plan.call[:depth]] == within and len(job.plan.call) >= depth):
             groups.setdefault(job.plan.job_key.split("/")[depth], []).append(job)
     return {name: _result(run, members, depth) for name, members in groups.items()}
 
@@ -58,7 +58,9 @@ def _result(run: RunState, members: list[JobState], depth: int) -> NeedResult:
     result = combined([effective(run, member) or Conclusion.SKIPPED for member in members])
     outputs: dict[str, str] = {}
     calls: dict[str, list[JobState]] = {}
-    legs = sorted((m for m in members if len(m.plan.call) == depth), key=lambda m: m.since)
+    legs = [member for member in members if len(member.plan.call) == depth]
+    if len(legs) > 1:
+        legs.sort(key=lambda member: member.since)  # stable, as sorted() is
     for member in legs:
         outputs.update(
             member.outputs

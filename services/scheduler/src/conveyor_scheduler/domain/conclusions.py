@@ -42,8 +42,10 @@ def status(run: RunState, job: JobState) -> Status:
     """
     if cancelled(run, job):
         return "cancelled"
-    within = [frame.job_id for frame in job.plan.call]
     found = [run.jobs[ancestor] for ancestor in ancestors(run, job)]
+    if not job.plan.call:  # a job of the triggered workflow: every ancestor counts
+        return status_over(run, found)
+    within = [frame.job_id for frame in job.plan.call]
     return status_over(run, [other for other in found if [f.job_id for f in other.plan.call[: len(within)]] == within])
 
 

@@ -34,7 +34,8 @@ def workflow_contexts(run: RunState, path: str) -> dict[str, Any]:
 
 def legs(run: RunState, job: JobState) -> list[JobState]:
     """Every leg of the job's matrix (the job alone when it has none), in plan order."""
-    return [other for other in run.jobs.values() if other.key == job.key]
+    key = job.key
+    return [other for other in run.jobs.values() if other.key == key]
 
 
 def job_contexts(run: RunState, job: JobState, needs: dict[str, NeedResult]) -> dict[str, Any]:
