@@ -20,7 +20,7 @@ from conveyor_events import (
     RunRejected,
     RunRequested,
 )
-from conveyor_scheduler.domain import SchedulerState, evolve
+from conveyor_scheduler.domain import JobState, SchedulerState, evolve
 
 from services.scheduler.tests.feeding import Feed
 
@@ -199,3 +199,12 @@ def test_replaying_the_same_events_gives_the_same_state() -> None:
     assert replayed == run.state
     skipped = [e for e in run.decided if isinstance(e, JobSkipped)]
     assert [e.job_id for e in skipped] == ["ci.c"]
+
+
+def test_a_planned_job_is_the_job_its_dataclass_makes() -> None:
+    plan = JobPlanned(run_id="run-1", job_id="ci.a", workflow="ci.yml", job_key="a", name="a", needs=[], runs_on=["x"])
+    made, planned = JobState(plan), JobState.planned(plan)
+    assert planned == made
+    assert list(vars(planned)) == list(vars(made))
+    assert planned.outputs == {}
+    assert planned.outputs is not JobState.planned(plan).outputs  # each job its own

@@ -83,7 +83,7 @@ def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
         case JobPlanned() if event.job_id in run.jobs or event.job_id in run.expanded:
             return run  # redelivered
         case JobPlanned():
-            return changed(run, jobs={**run.jobs, event.job_id: JobState(rewired(event, run.expanded))})
+            return changed(run, jobs={**run.jobs, event.job_id: JobState.planned(rewired(event, run.expanded))})
         case RunRequested():
             return run if run.request is not None else changed(run, request=event, started_at=now)
         case RunRejected() if event.nothing_triggered:

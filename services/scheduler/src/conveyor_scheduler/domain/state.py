@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal, TypeVar
@@ -83,11 +83,28 @@ class JobState:
     timed_out: bool = False
     """A `JobTimedOut` was sent while a runner ran the current attempt: it stops it and reports the end."""
 
+    @classmethod
+    def planned(cls, plan: JobPlanned) -> JobState:
+        """`JobState(plan)`, made as `changed` makes copies, from the defaults of the fields: a frozen dataclass's
+        `__init__` sets its 21 fields one call at a time, and every job of every run is made here."""
+        job = object.__new__(cls)
+        attributes = job.__dict__
+        attributes.update(_PENDING)
+        attributes["plan"] = plan
+        attributes["outputs"] = {}
+        return job
+
     @cached_property
     def key(self) -> tuple[str, ...]:
         """The job as written in the workflow: every matrix leg shares it, and a called job's legs share it
         within one call (one matrix leg of the caller) only. Read for every job on every decision, so kept."""
         return (self.plan.workflow, self.plan.job_key, *(frame.job_id for frame in self.plan.call))
+
+
+_PENDING: dict[str, Any] = {
+    item.name: None if item.default is MISSING else item.default for item in fields(JobState)
+}
+"""A new job's fields in their order, but for its `plan` and `outputs` (see `JobState.planned`)."""
 
 
 @dataclass(frozen=True)
