@@ -78,8 +78,8 @@ _NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    if value is None:  # what the payload of most events says of most of these (and a quick answer: the context
-        return _NOTHING  # is made for every job queued)
+    if value is None:  # most payloads leave these out; answered before the abstract type check, as the context
+        return _NOTHING  # is made for every job queued
     return value if isinstance(value, Mapping) else _NOTHING
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal, TypeVar
@@ -101,10 +101,9 @@ class JobState:
         return (self.plan.workflow, self.plan.job_key, *(frame.job_id for frame in self.plan.call))
 
 
-_PENDING: dict[str, Any] = {
-    item.name: None if item.default is MISSING else item.default for item in fields(JobState)
-}
-"""A new job's fields in their order, but for its `plan` and `outputs` (see `JobState.planned`)."""
+_PENDING: dict[str, Any] = {item.name: item.default for item in fields(JobState)}
+"""A new job's fields in their order with their defaults; `plan` and `outputs`, which have none, are set by
+`JobState.planned` (a test holds it to the dataclass's own `__init__`)."""
 
 
 @dataclass(frozen=True)
