@@ -15,6 +15,8 @@ from conveyor_events import (
     RunRequested,
     StepLogged,
     envelope_from_json,
+    event_json,
+    timestamp_text,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -104,3 +106,14 @@ def test_unknown_fields_survive_a_round_trip(event: Event, extra: dict[str, obje
 
     assert read.event.model_extra == extra
     assert read.to_json() == envelope.to_json()
+
+
+@given(at=st.datetimes(timezones=zones | st.just(timezone(timedelta(0)))))
+def test_time_stamps_are_written_as_isoformat_writes_them_with_z_for_utc(at: datetime) -> None:
+    assert timestamp_text(at) == at.isoformat().replace("+00:00", "Z")
+    assert timestamp_text(at.astimezone(UTC)) == at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@given(event=events)
+def test_an_events_json_is_what_pydantic_writes(event: Event) -> None:
+    assert event_json(event) == event.model_dump_json()

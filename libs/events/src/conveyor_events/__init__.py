@@ -20,7 +20,9 @@ from conveyor_events._envelope import (
     deterministic_id,
     envelope_from_dict,
     envelope_from_json,
+    event_json,
     new_traceparent,
+    timestamp_text,
 )
 from conveyor_events._events import (
     Annotation,
@@ -136,7 +138,9 @@ __all__ = [
     "envelope_from_dict",
     "envelope_from_json",
     "event_class",
+    "event_json",
     "new_traceparent",
+    "timestamp_text",
     "upcast",
     "upcaster",
 ]

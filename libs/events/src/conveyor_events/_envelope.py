@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SerializeAsAny, field_validator
+from pydantic_core import SchemaSerializer, core_schema
 
 from conveyor_events._base import Event, UnknownEvent, event_class, upcast
 
@@ -17,6 +18,15 @@ _NAMESPACE = uuid.UUID("6f1c2d0e-8a57-4b1e-9a53-3c0f6f0b7c11")
 
 
 _NAMESPACE_BYTES = _NAMESPACE.bytes
+_TIMESTAMP = SchemaSerializer(core_schema.datetime_schema())
+"""Writes a UTC time stamp as `datetime.isoformat` does, but with `Z` for `+00:00`, in a third of the time (the
+log writes one per event)."""
+_new = object.__new__
+_set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+"""The setters of a model's slots, called directly: cheaper than `object.__setattr__`."""
 
 
 def deterministic_id(*parts: object) -> str:
@@ -117,19 +127,19 @@ class Envelope(BaseModel):
     def placed(self, sequence: int, position: int) -> Envelope:
         """This envelope as the log stored it: at `sequence` in its stream and `position` in the log."""
         # A shallow copy without validation: the log places many envelopes per commit and they are valid.
-        placed = object.__new__(Envelope)
-        fields = dict(self.__dict__)
+        placed = _new(Envelope)
+        fields = self.__dict__.copy()
         fields["sequence"] = sequence
         fields["position"] = position
-        object.__setattr__(placed, "__dict__", fields)
-        object.__setattr__(placed, "__pydantic_fields_set__", self.__pydantic_fields_set__)
-        object.__setattr__(placed, "__pydantic_extra__", None)
-        object.__setattr__(placed, "__pydantic_private__", None)
+        _set(placed, "__dict__", fields)
+        _set_fields_set(placed, self.__pydantic_fields_set__)
+        _set_extra(placed, None)
+        _set_private(placed, None)
         return placed
 
     def occurred_at_text(self) -> str:
         """`occurred_at` in ISO 8601 with a `Z`."""
-        return self.occurred_at.isoformat().replace("+00:00", "Z")
+        return timestamp_text(self.occurred_at)
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the event's data, as JSON-ready values."""
@@ -149,12 +159,26 @@ class Envelope(BaseModel):
 
     def data_json(self) -> str:
         """The event's own fields as compact JSON (unknown fields included)."""
-        return self.event.model_dump_json()
+        return event_json(self.event)
 
     def to_json(self) -> str:
         """The stable JSON form: the metadata keys in a fixed order, then `data`."""
         head = json.dumps(self.metadata(), separators=(",", ":"))
         return f'{head[:-1]},"data":{self.data_json()}}}'
+
+
+def timestamp_text(value: datetime) -> str:
+    """A time stamp in ISO 8601, with a `Z` for UTC: `Envelope.occurred_at_text`."""
+    if value.tzinfo is UTC:  # as in every envelope: `wrap` and the validator convert to UTC
+        text: str = _TIMESTAMP.to_python(value, mode="json")
+        return text
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def event_json(event: Event) -> str:
+    """An event's own fields as compact JSON (unknown fields included): `Envelope.data_json`."""
+    # What `model_dump_json()` does, without passing each of its default arguments on.
+    return event.__pydantic_serializer__.to_json(event).decode()
 
 
 def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> tuple[int, Event]:
