@@ -37,6 +37,17 @@ async def test_positions_are_consecutive_from_1(log: SqliteEventLog, make: Make)
     assert await log.head() == 4
 
 
+async def test_what_an_envelope_lacks_is_stored_as_null(log: SqliteEventLog, make: Make) -> None:
+    [first] = await log.append([make("run-a")])
+    await log.append([make("run-a", cause=first)])
+
+    with sqlite3.connect(log.path) as connection:
+        rows = connection.execute(
+            "SELECT causation_id, typeof(causation_id), typeof(traceparent), typeof(tracestate) FROM events"
+        ).fetchall()
+    assert rows == [(None, "null", "text", "null"), (first.event_id, "text", "text", "null")]
+
+
 @pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
 async def test_a_thousand_concurrent_appends_land_at_consecutive_positions(
     tmp_path: Path, make: Make, synchronous: Synchronous
