@@ -22,11 +22,11 @@ _TIMESTAMP = SchemaSerializer(core_schema.datetime_schema())
 """Writes a UTC time stamp as `datetime.isoformat` does, but with `Z` for `+00:00`, in a third of the time (the
 log writes one per event)."""
 _new = object.__new__
-_set = object.__setattr__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-"""The setters of a model's slots, called directly: cheaper than `object.__setattr__`."""
+"""The setters of a model's slots (`__dict__` one of them), called directly: cheaper than `object.__setattr__`."""
 
 
 def deterministic_id(*parts: object) -> str:
@@ -131,7 +131,7 @@ class Envelope(BaseModel):
         fields = self.__dict__.copy()
         fields["sequence"] = sequence
         fields["position"] = position
-        _set(placed, "__dict__", fields)
+        _set_dict(placed, fields)
         _set_fields_set(placed, self.__pydantic_fields_set__)
         _set_extra(placed, None)
         _set_private(placed, None)
