@@ -44,6 +44,7 @@ from conveyor_events import (
     RunTimedOut,
     WaitTimerStarted,
     deterministic_id,
+    event_json,
 )
 from conveyor_runtime import Consumer, EventLog
 
@@ -191,7 +192,7 @@ class Scheduler:
     def _decision_id(self, decision: RunEvent) -> str:
         """The same decision in the same run attempt always gets the same id: a redelivery cannot repeat it."""
         attempt = self.state.run(decision.run_id).attempt
-        return deterministic_id(decision.run_id, attempt, decision.event_type(), decision.model_dump_json())
+        return deterministic_id(decision.run_id, attempt, decision.event_type(), event_json(decision))
 
     def consumer(self) -> Consumer:
         return Consumer(CONSUMER, dict.fromkeys(_REACTS_TO, self.on_event))
