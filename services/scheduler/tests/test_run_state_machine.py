@@ -208,3 +208,12 @@ def test_a_planned_job_is_the_job_its_dataclass_makes() -> None:
     assert list(vars(planned)) == list(vars(made))
     assert planned.outputs == {}
     assert planned.outputs is not JobState.planned(plan).outputs  # each job its own
+
+
+def test_an_event_of_a_subclass_is_folded_as_its_class() -> None:
+    class Planned(JobPlanned):
+        pass
+
+    state = evolve(SchedulerState(), RunRequested(run_id="r", repository="o/r", ref="refs/heads/main", sha="a" * 40))
+    state = evolve(state, Planned(run_id="r", job_id="ci.a", workflow="ci.yml", job_key="a", name="a"))
+    assert list(state.runs["r"].jobs) == ["ci.a"]

@@ -3,6 +3,8 @@ whichever version is read or changed next."""
 
 from __future__ import annotations
 
+import copy
+
 from conveyor_scheduler.domain import Runs, RunState
 from hypothesis import given
 from hypothesis import strategies as st
@@ -92,3 +94,11 @@ def test_a_map_given_to_it_is_copied() -> None:
     runs = Runs(given_runs)
     given_runs.clear()
     assert list(runs) == ["run-1"]
+
+
+def test_a_copy_is_the_map_itself_and_keeps_its_runs() -> None:
+    runs = Runs({"run-1": RunState(run_id="run-1")})
+    copied = copy.copy(runs)
+    runs.set("run-2", RunState(run_id="run-2"))
+    assert list(copied) == ["run-1"]
+    assert len(copied) == 1

@@ -45,16 +45,18 @@ from conveyor_scheduler.domain.rerun import rerun
 from conveyor_scheduler.domain.state import JobState, RunState, SchedulerState, Tick, WorkflowState, changed
 
 _CLOSED_WITH = {Conclusion.FAILURE: "step", Conclusion.CANCELLED: "cancelled"}
-_OF_THE_RUN: frozenset[type[RunEvent]] = frozenset({
-    RunRequested, RunRejected, JobPlanned, MatrixExpanded, RunPlanned, RunNumbered, RunCancelRequested, RunTimedOut,
-    RunCompleted, ConcurrencyWaited, ConcurrencyAcquired, ConcurrencyCancelled, RunRerunRequested,
-})
-"""The events `_run` folds itself; every other one is about one job. Told apart by type first, as the events of
-jobs are most of a run's and trying each pattern in turn costs more than folding them."""
 _OF_A_NEW_ATTEMPT: frozenset[type[RunEvent]] = frozenset({
     JobQueued, JobSkipped, ApprovalRequested, ApprovalGranted, ApprovalRejected, WaitTimerStarted,
 })
-"""The events of a job `_job` folds before it compares attempts."""
+"""Events of a job that `_job` folds before it compares attempts."""
+_OF_A_STARTED_ATTEMPT: frozenset[type[RunEvent]] = frozenset({
+    JobAssigned, LeaseRenewed, JobStarted, JobCancelRequested, JobCompleted, JobTimedOut, JobLost,
+})
+"""Events of a job that `_job` folds only for its current attempt."""
+_OF_A_JOB = _OF_A_NEW_ATTEMPT | _OF_A_STARTED_ATTEMPT
+"""These exact classes skip the patterns they cannot match (a job's events skip the run's, and those of a started
+attempt a new attempt's): the events of jobs are most of a run's, and trying each pattern in turn cost more than
+folding them. Any other class, a subclass too, tries every pattern."""
 
 
 def evolve(state: SchedulerState, event: Event | Tick) -> SchedulerState:
@@ -76,7 +78,7 @@ def at(state: SchedulerState, now: datetime) -> SchedulerState:
 
 
 def _run(state: SchedulerState, run: RunState, event: RunEvent) -> RunState:
-    if type(event) not in _OF_THE_RUN:
+    if type(event) in _OF_A_JOB:
         return _of_a_job(state, run, event)
     now = state.now
     match event:  # the classes are apart, so the order is free: the most frequent first
@@ -135,7 +137,7 @@ def _job(state: SchedulerState, run: RunState, job: JobState, event: RunEvent) -
     job_id = job.plan.job_id
     attempt = getattr(event, "attempt", 1)
     current = max(job.attempt, 1)
-    if type(event) in _OF_A_NEW_ATTEMPT:
+    if type(event) not in _OF_A_STARTED_ATTEMPT:
         match event:
             case JobQueued() if attempt == job.attempt + 1:
                 return run.job(job_id, status="queued", attempt=attempt, conclusion=None, failure=None, since=now,

@@ -11,7 +11,8 @@ back to it, undoing the changes in between; the scheduler changes only its newes
 A run removed leaves a marker in its place, so that undoing the removal puts it back where it was; the markers
 are swept out into a dict of the new version's own once they outnumber the runs. A version iterates in the order
 a dict updated the same way would (the decisions depend on it: the oldest run first). Versions share mutable
-state, so they are for one thread: the scheduler's state is used by its event loop alone.
+state, so they are for one thread: the scheduler's state is used by its event loop alone. An older version kept
+alive keeps the changes made after it with it, until it is let go; the scheduler keeps none.
 """
 
 from __future__ import annotations
@@ -150,6 +151,10 @@ class Runs(Mapping[str, "RunState"]):
         data[key] = _GONE
         self._node = _Change(key, current, changed)
         return changed
+
+    def __copy__(self) -> Runs:
+        """This map itself, as it never changes (a shallow copy would share the dict and move with it)."""
+        return self
 
     def __repr__(self) -> str:
         return f"Runs({dict(self._items())!r})"
