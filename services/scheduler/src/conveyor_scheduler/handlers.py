@@ -8,6 +8,7 @@ endpoint) return decisions the same way.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -49,6 +50,8 @@ from conveyor_events import (
 from conveyor_runtime import Consumer, EventLog
 
 from conveyor_scheduler.domain import Policy, Runs, SchedulerState, Tick, assign, at, evolve, numbered, settle
+
+logger = logging.getLogger(__name__)
 
 CONSUMER = "scheduler"
 _REACTS_TO: tuple[type[Event], ...] = (
@@ -140,7 +143,10 @@ class Scheduler:
         if event.run_id not in self.state.runs and envelope.sequence != 1:
             # A run's first event has no history to rebuild; a later one means this scheduler restarted.
             await self._rebuild(event.run_id, envelope.position)
+        before = self.state.runs.get(event.run_id)
         self.state = evolve(at(self.state, envelope.occurred_at), event)
+        if self.state.runs.get(event.run_id) is before:
+            _log_ignored(envelope, event, known=before is not None)
         return self._decide(event, cause=envelope)
 
     def tick(self, now: datetime) -> Sequence[Envelope]:
@@ -205,3 +211,16 @@ class Scheduler:
             decided = list(self.tick(now()))
             for _, group in groupby(decided, key=lambda envelope: envelope.stream):
                 await self.log.append(list(group))
+
+
+def _log_ignored(envelope: Envelope, event: RunEvent, *, known: bool) -> None:
+    """Say why an event changed nothing: its run is not known, or it repeats or comes too late for what it is
+    about (a redelivery, a runner's report on an attempt that is not the job's current one, a reviewer not asked)."""
+    about = f"{event.event_type()} {envelope.event_id} of run {event.run_id}"
+    job_id = getattr(event, "job_id", None)
+    if job_id is not None:
+        about += f", job {job_id} attempt {getattr(event, 'attempt', 1)}"
+    if known:
+        logger.info("ignored %s: it changes nothing (a redelivery, or about an attempt or a state already past)", about)
+    else:
+        logger.warning("ignored %s: no run of that id was requested", about)
