@@ -53,6 +53,7 @@ _UPSERT_CHECKPOINT = (
     " ON CONFLICT (consumer) DO UPDATE SET position = excluded.position"
 )
 _STOP = object()
+_NONE: frozenset[str] = frozenset()
 _CHECKPOINT_WAL = object()
 _CHECKPOINT_PAGES = 1000
 """About how many pages commits add to the write-ahead log before the thread copies it into the database
@@ -269,32 +270,21 @@ class _Writer:
                 else:
                     remembered.move_to_end(name)
                 ids = entry.ids
-                if stream.ids.isdisjoint(ids):  # every event is new, as usual
-                    if entry.expected_version is not None and entry.expected_version != stream.version:
-                        outcomes.append(ConcurrencyError(name, entry.expected_version, stream.version))
+                known = _NONE if stream.ids.isdisjoint(ids) else stream.ids.intersection(ids)  # usually none
+                fresh = len(known) < len(ids)
+                if fresh and entry.expected_version is not None and entry.expected_version != stream.version:
+                    outcomes.append(ConcurrencyError(name, entry.expected_version, stream.version))
+                    continue
+                stored = self._stored(name, known, appends[:done], outcomes) if known else {}
+                version = stream.version
+                for event_id, row in zip(ids, entry.rows, strict=True):
+                    if event_id in known:
+                        placed.append(stored[event_id])
                         continue
-                    version = stream.version
-                    for row in entry.rows:
-                        version += 1
-                        head += 1
-                        placed.append((version, head))
-                        rows.append((head, name, version, *row))
-                else:
-                    known = stream.ids.intersection(ids)
-                    fresh = len(known) < len(ids)
-                    if fresh and entry.expected_version is not None and entry.expected_version != stream.version:
-                        outcomes.append(ConcurrencyError(name, entry.expected_version, stream.version))
-                        continue
-                    stored = self._stored(name, known, appends[:done], outcomes)
-                    version = stream.version
-                    for event_id, row in zip(ids, entry.rows, strict=True):
-                        if event_id in known:
-                            placed.append(stored[event_id])
-                            continue
-                        version += 1
-                        head += 1
-                        placed.append((version, head))
-                        rows.append((head, name, version, *row))
+                    version += 1
+                    head += 1
+                    placed.append((version, head))
+                    rows.append((head, name, version, *row))
                 stream.version = version
                 stream.ids.update(ids)
             if entry.checkpoint is not None:

@@ -20,17 +20,8 @@ from conveyor_scheduler.domain.state import ACTIVE, JobState, RunState, Schedule
 
 
 def cancellations(state: SchedulerState, run: RunState) -> list[RunEvent]:
-    # Asked on every decision: a job with nothing that could stop it (no reason of its own, no matrix, no call,
-    # its run and workflow not cancelled) is passed over without asking `_reason`.
-    cancelled_workflows = run.cancel_requested
-    for workflow in run.workflows.values():
-        if workflow.cancelled:
-            cancelled_workflows = True
     for job in run.jobs.values():
         if job.status == "completed":
-            continue
-        plan = job.plan
-        if not (job.cancel_reason or plan.matrix is not None or plan.call or cancelled_workflows):
             continue
         reason = _reason(run, job)
         if reason is None:
@@ -46,12 +37,14 @@ def cancellations(state: SchedulerState, run: RunState) -> list[RunEvent]:
 
 
 def _reason(run: RunState, job: JobState) -> str | None:
+    # Asked of every job on every decision: the cheap tests come first, so that most jobs pass at once.
     if job.cancel_reason:
         return f"cancelled: {job.cancel_reason}"
-    failed = failed_leg(run, job) or failed_call_leg(run, job)
-    if failed is not None:
-        return f"cancelled by fail-fast: the matrix leg '{failed.plan.name}' failed"
-    if cancelled(run, job) and job.status in ACTIVE and not _carries_on(run, job):
+    if job.plan.matrix is not None or job.plan.call:  # only a matrix leg, or a job of a call, fails fast
+        failed = failed_leg(run, job) or failed_call_leg(run, job)
+        if failed is not None:
+            return f"cancelled by fail-fast: the matrix leg '{failed.plan.name}' failed"
+    if job.status in ACTIVE and cancelled(run, job) and not _carries_on(run, job):
         return "the run was cancelled"
     return None
 
