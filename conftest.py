@@ -110,15 +110,15 @@ def _watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def fake_github() -> Iterator[FakeGitHub]:
     """A fake GitHub REST API on 127.0.0.1 that records every call (tests/fakes/github_api.py)."""
-    _shared()
     from tests.fakes.github_api import FakeGitHub
 
     with FakeGitHub() as github:
         yield github
 
 
-def _shared() -> None:
-    """The importlib import mode puts no folder on sys.path: the shared test modules are found from the root."""
+def pytest_configure(config: pytest.Config) -> None:
+    """The importlib import mode puts no folder on sys.path: the shared test modules (`tests.postgres`,
+    `services.scheduler.tests.feeding`, ...) are found from the root, whichever test imports them first."""
     if str(ROOT) not in sys.path:
         sys.path.append(str(ROOT))
 
@@ -138,7 +138,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
     """The server of scripts/postgres.sh, started by it when none answers."""
-    _shared()
     from tests.postgres import PostgresServer, answers_now, start_postgres
 
     server = PostgresServer.from_environment()
