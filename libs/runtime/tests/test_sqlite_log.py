@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from conveyor_events import Envelope, RunCancelRequested
 from conveyor_runtime import Checkpoint, SqliteEventLog
+from conveyor_runtime import _sqlite_log as sqlite_log
 from conveyor_runtime._sqlite_log import Synchronous
 
 from libs.runtime.tests.log_contract import AnotherLog, LogContract
@@ -119,8 +121,9 @@ async def test_appends_from_another_event_loop_interleave_with_the_loops_own(log
 async def test_the_write_ahead_log_stays_small_while_the_loop_commits_without_a_pause(
     log: SqliteEventLog, make: Make
 ) -> None:
-    """The loop's connection never checkpoints (that waits for the disk): the writer thread does, while the loop's
-    appends wait for it, so the checkpoint copies the whole log and the log starts again from its beginning."""
+    """The loop's connection never checkpoints (that waits for the disk): the writer thread does, and when the
+    loop's commits keep it from copying the whole log, it copies the rest while they wait, so that the log
+    starts again from its beginning."""
     wal = log.path.with_name(log.path.name + "-wal")
 
     async def writer(number: int) -> None:
@@ -150,6 +153,80 @@ async def test_the_write_ahead_log_stays_small_with_large_events(log: SqliteEven
 
     assert await log.head() == 2_000
     assert wal.stat().st_size < 16 * 1024 * 1024  # ≈ 40 MB of events; counted by number they reached ≈ 120 MB
+
+
+async def test_the_loop_commits_while_the_thread_copies_the_write_ahead_log(
+    tmp_path: Path, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy, which waits for the disk, holds nothing the loop's commits need: appends made while it is stuck
+    are written and answered. What they added past the copy's end is not lost when it ends."""
+    copying, go_on = threading.Event(), threading.Event()
+
+    class Connection(sqlite3.Connection):
+        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+            if sql.startswith("PRAGMA wal_checkpoint") and not go_on.is_set():
+                copying.set()
+                go_on.wait(timeout=30)
+            return super().execute(sql, parameters)  # type: ignore[arg-type]
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kw: connect(*args, **kw, factory=Connection))
+    monkeypatch.setattr(sqlite_log, "_CHECKPOINT_PAGES", 1)  # the first commit asks for a checkpoint
+    async with SqliteEventLog(tmp_path / "events.db") as log:
+        await log.append([make("run-a")])
+        assert await asyncio.to_thread(copying.wait, 10)
+        try:
+            async with asyncio.timeout(10):
+                during = await asyncio.gather(*(log.append([make(f"run-{index % 4}")]) for index in range(100)))
+        finally:
+            go_on.set()
+        after = await log.append([make("run-a")])
+        stored = await log.read(limit=1000)
+
+    assert sorted(placed[0].position for placed in during) == list(range(2, 102))
+    assert after[0].position == 102
+    assert [envelope.position for envelope in stored] == list(range(1, 103))
+    with sqlite3.connect(tmp_path / "events.db") as check:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert check.execute("SELECT COUNT(*) FROM events").fetchone() == (102,)
+
+
+async def test_no_commit_of_the_loop_starts_the_write_ahead_log_again(
+    tmp_path: Path, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a checkpoint copied the whole log, the next commit would start the log again and wait for the disk
+    (it syncs the log's header). The thread holds the log's end with a read until it has made that write itself,
+    so the loop's commit meanwhile writes after the end instead."""
+    copied, go_on = threading.Event(), threading.Event()
+
+    class Connection(sqlite3.Connection):
+        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+            cursor = super().execute(sql, parameters)  # type: ignore[arg-type]
+            if sql.startswith("PRAGMA wal_checkpoint") and not go_on.is_set():
+                copied.set()
+                go_on.wait(timeout=30)
+            return cursor
+
+    def started_again() -> bytes:
+        return wal.read_bytes()[12:24]  # the header's checkpoint sequence number and salts change when it does
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kw: connect(*args, **kw, factory=Connection))
+    monkeypatch.setattr(sqlite_log, "_CHECKPOINT_PAGES", 1)  # the first commit asks for a checkpoint
+    wal = tmp_path / "events.db-wal"
+    async with SqliteEventLog(tmp_path / "events.db") as log:
+        await log.append([make("run-a")])
+        assert await asyncio.to_thread(copied.wait, 10)  # the loop waited: the whole log was copied
+        before = started_again()
+        try:
+            async with asyncio.timeout(10):
+                [placed] = await log.append([make("run-b")])
+            after = started_again()
+        finally:
+            go_on.set()
+
+    assert placed.position == 2
+    assert after == before
 
 
 async def test_a_group_over_more_streams_than_the_writer_remembers_is_numbered_right(

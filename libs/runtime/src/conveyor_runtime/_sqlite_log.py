@@ -55,9 +55,13 @@ _UPSERT_CHECKPOINT = (
 _STOP = object()
 _NONE: frozenset[str] = frozenset()
 _CHECKPOINT_WAL = object()
+_PASSIVE_CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 _CHECKPOINT_PAGES = 1000
 """About how many pages commits add to the write-ahead log before the thread copies it into the database
 (SQLite's own `wal_autocheckpoint` default)."""
+_LONG_LOG_PAGES = _CHECKPOINT_PAGES
+"""A write-ahead log a checkpoint finds at least this long is copied to its end under the lock, even when the
+loop's groups go to the thread meanwhile; a shorter one the loop's commits outran is left to the next."""
 _PAGE = 4096
 _ROW_BYTES = 200
 """What a row takes besides its data, in the table and its index, about."""
@@ -144,8 +148,9 @@ def _settle_all(settled: Iterable[tuple[_Append, Placed | BaseException]]) -> No
 class _Memory:
     """What a log's writers remember of each stream between commits: its version and event ids (an id is
     unique within its stream). That keeps duplicate detection out of the database's indexes, whose random keys
-    would cost more than the rows. The log's two connections share it and write one at a time, under `lock`;
-    it is forgotten whenever the log's head moved without them, as when another process wrote.
+    would cost more than the rows. The log's two writing connections share it and write one at a time, under
+    `lock`; it is forgotten whenever the log's head moved without them, as when another process wrote. The
+    counts that ask for checkpoints are changed without the lock: an update lost costs a checkpoint's timing.
     """
 
     def __init__(self, remembered_streams: int) -> None:
@@ -161,9 +166,15 @@ class _Memory:
 class _Writer:
     """A connection that writes events, with the memory of the streams it shares with the log's other one."""
 
-    def __init__(self, connection: sqlite3.Connection, memory: _Memory) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, memory: _Memory, pin: sqlite3.Connection | None = None
+    ) -> None:
         self.connection = connection
         self._memory = memory
+        self._pin = pin
+        """The thread's, where the loop commits too: a connection whose read holds the log's end while a
+        checkpoint copies it. Without it the checkpoint holds the lock throughout (nothing of this log's would
+        commit meanwhile anyway)."""
 
     def commit(self, appends: list[_Append]) -> list[Placed | BaseException]:
         """Write a group of appends in one transaction; what one append did wrong fails only that append."""
@@ -217,21 +228,49 @@ class _Writer:
         return True
 
     def checkpoint_wal(self) -> None:
-        """Copy the write-ahead log into the database, as far as no reader still needs it, with no commit of
-        the log's other connection meanwhile (the loop's: it hands its groups to the thread while this runs).
+        """Copy the write-ahead log into the database, and start the log again from its beginning when all of
+        it was copied, while the loop goes on committing.
 
-        Once every page is copied, the next write starts the log again from its beginning, and with
-        `synchronous=NORMAL` that write waits for the disk (it syncs the log's header): it is made here, a
-        rewrite of the database's `user_version`, so that it is never the loop's. A checkpoint that fails is
-        tried again at the next one.
+        The copy runs without the lock, up to the log's end when it began: a read on the thread's third
+        connection (`pin`) holds that end, and so keeps any commit from starting the log again meanwhile. Once
+        every page is copied, the next write starts the log again, and with `synchronous=NORMAL` that write
+        waits for the disk (it syncs the log's header): it is made here, under the lock, a rewrite of the
+        database's `user_version`, so that it is never this log's loop's (another process's log writing the
+        same file can still make it). When the loop committed during the copy, the log is left to grow until
+        the next checkpoint, unless it is at least `_LONG_LOG_PAGES` long: then what the loop added is copied
+        under the lock, and the loop's groups go to the thread meanwhile. Where only the thread commits
+        (`synchronous=FULL`), nothing of this log's commits during the copy: there is no pin, and the lock is
+        held throughout. A checkpoint that fails is tried again at the next one.
         """
-        with self._memory.lock, contextlib.suppress(sqlite3.Error):
-            self._memory.pages = 0
-            self._memory.checkpoint_asked = False
-            _, in_log, copied = self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if in_log > 0 and copied == in_log:
-                (version,) = self.connection.execute("PRAGMA user_version").fetchone()
-                self.connection.execute(f"PRAGMA user_version = {int(version)}")
+        memory = self._memory
+        pin = self._pin
+        memory.pages = 0
+        memory.checkpoint_asked = False
+        with contextlib.suppress(sqlite3.Error):
+            try:
+                if pin is not None:
+                    pin.execute("BEGIN")
+                    pin.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchall()
+                    self.connection.execute(_PASSIVE_CHECKPOINT).fetchall()
+                    # Copies nothing past the pin's end, and tells where the log ends now.
+                    _, in_log, copied = self.connection.execute(_PASSIVE_CHECKPOINT).fetchone()
+                    if copied < in_log < _LONG_LOG_PAGES:
+                        return  # not all in the database, so no commit starts the log again when the pin ends
+                with memory.lock:
+                    if pin is not None:
+                        pin.execute("ROLLBACK")
+                    _, in_log, copied = self.connection.execute(_PASSIVE_CHECKPOINT).fetchone()
+                    if in_log > 0 and copied == in_log:
+                        (version,) = self.connection.execute("PRAGMA user_version").fetchone()
+                        self.connection.execute(f"PRAGMA user_version = {int(version)}")
+            finally:
+                if pin is not None and pin.in_transaction:
+                    pin.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self._pin is not None:
+            self._pin.close()
+        self.connection.close()
 
     def _forget(self) -> None:
         self._memory.streams.clear()
@@ -387,7 +426,7 @@ class SqliteEventLog:
         ready = threading.Event()
         self._writer = threading.Thread(
             target=self._write_forever,
-            args=(_Writer(connection, memory), ready),
+            args=(_Writer(connection, memory, pin=None if self._on_loop is None else self._connect()), ready),
             name="event-log-writer",
             daemon=True,
         )
@@ -536,7 +575,7 @@ class SqliteEventLog:
                 self._settle_from_thread(appends, writer.commit(appends))
             if len(appends) < len(batch) or writer.checkpoint_due:
                 writer.checkpoint_wal()
-        writer.connection.close()
+        writer.close()
 
     def _settle_from_thread(self, appends: list[_Append], outcomes: list[Placed | BaseException]) -> None:
         """Hand each append the thread wrote its outcome, in its own loop, and wake this loop's subscribers."""
