@@ -101,9 +101,8 @@ class Envelope(BaseModel):
         """Put `event` in a new envelope; with `cause`, inherit its correlation and trace."""
         if occurred_at is not None and occurred_at.tzinfo is None:
             raise ValueError("occurred_at must carry a time zone")
-        # Built without validation, as `model_construct` would (every field given, each valid by construction),
-        # but without its per-field work: every event every service decides is wrapped here.
-        envelope = object.__new__(cls)
+        # Built without validation (every field given, each valid by construction): every event every service
+        # decides is wrapped here.
         fields = {
             "event_id": event_id or str(uuid.uuid4()),
             "type": event.event_type(),
@@ -118,24 +117,15 @@ class Envelope(BaseModel):
             "tracestate": cause.tracestate if cause else None,
             "event": event,
         }
-        object.__setattr__(envelope, "__dict__", fields)
-        object.__setattr__(envelope, "__pydantic_fields_set__", set(fields))
-        object.__setattr__(envelope, "__pydantic_extra__", None)
-        object.__setattr__(envelope, "__pydantic_private__", None)
-        return envelope
+        return _unvalidated(cls, fields, set(fields))
 
     def placed(self, sequence: int, position: int) -> Envelope:
         """This envelope as the log stored it: at `sequence` in its stream and `position` in the log."""
         # A shallow copy without validation: the log places many envelopes per commit and they are valid.
-        placed = _new(Envelope)
         fields = self.__dict__.copy()
         fields["sequence"] = sequence
         fields["position"] = position
-        _set_dict(placed, fields)
-        _set_fields_set(placed, self.__pydantic_fields_set__)
-        _set_extra(placed, None)
-        _set_private(placed, None)
-        return placed
+        return _unvalidated(Envelope, fields, self.__pydantic_fields_set__)
 
     def occurred_at_text(self) -> str:
         """`occurred_at` in ISO 8601 with a `Z`."""
@@ -165,6 +155,16 @@ class Envelope(BaseModel):
         """The stable JSON form: the metadata keys in a fixed order, then `data`."""
         head = json.dumps(self.metadata(), separators=(",", ":"))
         return f'{head[:-1]},"data":{self.data_json()}}}'
+
+
+def _unvalidated(cls: type[Envelope], fields: dict[str, Any], fields_set: set[str]) -> Envelope:
+    """An envelope of `fields` as they are, as `model_construct` builds one but without its per-field work."""
+    envelope = _new(cls)
+    _set_dict(envelope, fields)
+    _set_fields_set(envelope, fields_set)
+    _set_extra(envelope, None)
+    _set_private(envelope, None)
+    return envelope
 
 
 def timestamp_text(value: datetime) -> str:
