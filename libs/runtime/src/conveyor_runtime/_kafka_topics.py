@@ -12,6 +12,7 @@ from typing import Any
 
 from conveyor_runtime._settings import RuntimeSettings
 
+_UNKNOWN_TOPIC = 3
 _TOPIC_ALREADY_EXISTS = 36
 _FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
@@ -83,7 +84,12 @@ async def create_kafka_topics(bootstrap: str, topics: KafkaTopics, *, replicatio
 
 
 async def delete_kafka_topics(bootstrap: str, topics: KafkaTopics) -> list[str]:
-    """Delete the log's topics that exist, with every event in them; the names of those deleted."""
+    """Delete the log's topics that exist, with every event in them; the names of those deleted.
+
+    Returns once the metadata no longer lists them: the controller answers when the deletion is decided, and the
+    brokers learn of it a moment later. Raises `RuntimeError` with Kafka's error code when a topic cannot be
+    deleted.
+    """
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
@@ -91,10 +97,15 @@ async def delete_kafka_topics(bootstrap: str, topics: KafkaTopics) -> list[str]:
     try:
         existing = set(await admin.list_topics())
         doomed = [name for name in topics.names if name in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
+        response: Any = await admin.delete_topics(doomed) if doomed else None
     finally:
         await admin.close()
+    for name, code, *_ in response.topic_error_codes if response else ():
+        if code not in (0, _UNKNOWN_TOPIC):
+            raise RuntimeError(f"could not delete topic {name!r} (Kafka error {code})")
+    async with asyncio.timeout(30):
+        while doomed and await partition_counts(bootstrap, doomed):
+            await asyncio.sleep(0.05)
     return doomed
 
 
