@@ -16,6 +16,7 @@ from conveyor_events import (
     deterministic_id,
     envelope_from_dict,
     envelope_from_json,
+    json_value,
     new_traceparent,
 )
 from hypothesis import given
@@ -267,3 +268,31 @@ def test_a_wrapped_envelope_is_the_one_its_json_form_reads_back_with_every_field
 )
 def test_deterministic_id_differs_for_different_parts(left: tuple[object, ...], right: tuple[object, ...]) -> None:
     assert deterministic_id(*left) != deterministic_id(*right)
+
+
+JSON_TEXTS = [
+    '{"a": [1, 2.5, -3e2, true, false, null], "b": {"c": "d"}}',
+    '{"big": 123456789012345678901234567890, "tiny": 5e-324, "huge": 1.5e400, "nan": NaN}',
+    '{"same": 1, "same": 2}',
+    '{"escaped": "\\u00e9\\n\\t\\"", "raw": "\u00e9\u4e2d\U0001f600"}',
+    '{"lone": "\\ud800"}',
+    '\ufeff{"after a byte order mark": 1}',
+    "  [1]  ",
+]
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS)
+def test_json_value_reads_what_json_loads_reads(text: str) -> None:
+    data = text.encode()
+    assert repr(json_value(data)) == repr(json.loads(data))
+    if not text.startswith("\ufeff"):  # json.loads refuses a byte order mark in a str, and so does json_value
+        assert repr(json_value(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("text", ["", "{", "{not json", '{"a": 1,}', "[1] [2]", "\xff"])
+def test_json_value_raises_json_loads_error(text: str) -> None:
+    with pytest.raises(ValueError) as raised:  # noqa: PT011 (the type is compared below)
+        json_value(text.encode("latin-1"))
+    with pytest.raises(ValueError) as expected:  # noqa: PT011
+        json.loads(text.encode("latin-1"))
+    assert (type(raised.value), str(raised.value)) == (type(expected.value), str(expected.value))

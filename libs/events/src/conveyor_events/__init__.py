@@ -21,6 +21,7 @@ from conveyor_events._envelope import (
     envelope_from_dict,
     envelope_from_json,
     event_json,
+    json_value,
     new_traceparent,
     timestamp_text,
 )
@@ -139,6 +140,7 @@ __all__ = [
     "envelope_from_json",
     "event_class",
     "event_json",
+    "json_value",
     "new_traceparent",
     "timestamp_text",
     "upcast",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SerializeAsAny, field_validator
-from pydantic_core import SchemaSerializer, core_schema
+from pydantic_core import SchemaSerializer, core_schema, from_json
 
 from conveyor_events._base import Event, UnknownEvent, event_class, upcast
 
@@ -190,6 +190,19 @@ def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> 
     return max(version, schema_version), cls.model_validate(data)
 
 
+def json_value(text: str | bytes) -> Any:
+    """The value of a JSON text, as `json.loads` reads it, in about a third of its time (pydantic's parser).
+
+    A text that parser refuses is read by `json.loads`, whose error is raised: JSON's grammar allows an escaped
+    lone surrogate (`"\\ud800"`), which only `json.loads` reads, and its error names what is wrong as Python's
+    own messages do.
+    """
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def envelope_from_dict(document: dict[str, Any]) -> Envelope:
     """Read an envelope from its JSON form (as a dict)."""
     version, event = decode_event(document["type"], int(document["schema_version"]), document["data"])
@@ -200,4 +213,4 @@ def envelope_from_dict(document: dict[str, Any]) -> Envelope:
 
 def envelope_from_json(text: str | bytes) -> Envelope:
     """Read an envelope from its JSON form."""
-    return envelope_from_dict(json.loads(text))
+    return envelope_from_dict(json_value(text))

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import json
 from array import array
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from itertools import islice
 
-from conveyor_events import Envelope, envelope_from_dict
+from conveyor_events import Envelope, envelope_from_dict, json_value
 
 from conveyor_runtime._kafka_reader import Record
 
@@ -53,7 +52,7 @@ class Undecodable(ValueError):
 def decode(record: Record) -> Envelope:
     """The envelope a record holds, at its position; `Undecodable` with the reason when it holds none."""
     try:
-        document = json.loads(record.value)
+        document = json_value(record.value)
         if not isinstance(document, dict):
             raise TypeError(f"the value is JSON {type(document).__name__}, not an object")
         document["position"] = position(record)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import queue
 import sqlite3
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 from types import NoneType
 from typing import Any, Literal
 
-from conveyor_events import Envelope, envelope_from_dict, event_json, timestamp_text
+from conveyor_events import Envelope, envelope_from_dict, event_json, json_value, timestamp_text
 
 from conveyor_runtime._log import Checkpoint, ConcurrencyError, appended_ids
 
@@ -120,7 +119,7 @@ def _row_to_envelope(row: sqlite3.Row | tuple[Any, ...]) -> Envelope:
             "causation_id": causation_id,
             "traceparent": traceparent,
             "tracestate": tracestate,
-            "data": json.loads(data),
+            "data": json_value(data),
         }
     )
 
