@@ -155,6 +155,31 @@ async def test_the_write_ahead_log_stays_small_with_large_events(log: SqliteEven
     assert wal.stat().st_size < 16 * 1024 * 1024  # ≈ 40 MB of events; counted by number they reached ≈ 120 MB
 
 
+async def test_the_write_ahead_log_stays_small_while_the_disk_is_slow(
+    tmp_path: Path, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop goes on committing while the thread copies the log, but not without end: when a copy is slow (the
+    disk busy with others' writes), the loop's appends wait for it once they added as much again."""
+
+    class Connection(sqlite3.Connection):
+        def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:
+            if sql.startswith("PRAGMA wal_checkpoint"):
+                time.sleep(0.05)
+            return super().execute(sql, parameters)  # type: ignore[arg-type]
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kw: connect(*args, **kw, factory=Connection))
+    async with SqliteEventLog(tmp_path / "events.db") as log:
+
+        async def writer(number: int) -> None:
+            for index in range(1250):
+                await log.append([make(f"run-{number}-{index % 40}")])
+
+        await asyncio.gather(*(writer(number) for number in range(16)))
+        assert await log.head() == 20_000
+        assert (tmp_path / "events.db-wal").stat().st_size < 16 * 1024 * 1024  # 30-60 MB when nothing waited
+
+
 async def test_the_loop_commits_while_the_thread_copies_the_write_ahead_log(
     tmp_path: Path, make: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,10 @@ _CHECKPOINT_PAGES = 1000
 _LONG_LOG_PAGES = _CHECKPOINT_PAGES
 """A write-ahead log a checkpoint finds at least this long is copied to its end under the lock, even when the
 loop's groups go to the thread meanwhile; a shorter one the loop's commits outran is left to the next."""
+_FULL_LOG_PAGES = 2 * _CHECKPOINT_PAGES
+"""Once commits added about this many pages since the last checkpoint began, the loop's groups go to the thread,
+which writes them when it is done copying: a copy slowed by a busy disk does not let the log grow without end.
+A copy at the disk's usual pace ends long before the loop has added that much."""
 _PAGE = 4096
 _ROW_BYTES = 200
 """What a row takes besides its data, in the table and its index, about."""
@@ -218,6 +222,10 @@ class _Writer:
     @property
     def checkpoint_due(self) -> bool:
         return self._memory.pages >= _CHECKPOINT_PAGES
+
+    @property
+    def log_full(self) -> bool:
+        return self._memory.pages >= _FULL_LOG_PAGES
 
     def ask_for_checkpoint(self) -> bool:
         """Whether a checkpoint is due that no one has asked the thread for yet; from now on someone has."""
@@ -513,7 +521,8 @@ class SqliteEventLog:
 
         What the loop hands the thread is committed before anything the loop appends later: those appends wait
         in the group until the thread is done. When the commits have filled the write-ahead log, the thread is
-        asked to copy it into the database (`_Writer.checkpoint_wal`).
+        asked to copy it into the database (`_Writer.checkpoint_wal`); when they filled it twice over, the copy is
+        slow, and the loop hands its groups to the thread until it is done.
         """
         group, self._group = self._group, []
         for start in range(0, len(group), self._max_batch):
@@ -524,7 +533,7 @@ class SqliteEventLog:
             if self._handed:
                 self._group = group[start:] + self._group
                 return
-            outcomes = self._on_loop.commit_unless_busy(chunk)
+            outcomes = None if self._on_loop.log_full else self._on_loop.commit_unless_busy(chunk)
             if outcomes is None:
                 self._hand_over(chunk)
                 continue
