@@ -337,6 +337,30 @@ async def test_events_of_an_unknown_run_are_passed_over(store: ProjectionStore) 
     assert (await store.dump())["runs"] == []
 
 
+async def test_a_batch_gives_the_rows_its_events_give_one_at_a_time(store: ProjectionStore) -> None:
+    """Two runs' events interleaved, with one of the second run's before its RunRequested: each run shows the time
+    and position of its last event applied, and a batch of all leaves the same rows as a batch per event."""
+    first, second = run_events("run-a"), run_events("run-b")
+    early = JobQueued(run_id="run-b", job_id=BUILD)
+    events = [*first[:5], early, *[event for pair in zip(first[5:], second, strict=False) for event in pair]]
+    events += second[len(first) - 5 :]
+    batch = [envelope.placed(0, number) for number, envelope in enumerate(envelopes_of(events), 1)]
+
+    await store.apply(batch)
+    whole = await store.dump()
+    await store.reset()
+    for envelope in batch:
+        await store.apply([envelope])
+
+    assert await store.dump() == whole
+    applied = [envelope for envelope in batch if envelope.event is not early]
+    last = {run_id: max(e.position for e in applied if e.stream == run_id) for run_id in ("run-a", "run-b")}
+    assert await rows(store, "SELECT run_id, updated_at, last_position FROM runs ORDER BY run_id") == [
+        {"run_id": run_id, "updated_at": text(at(position - 1)), "last_position": position}
+        for run_id, position in last.items()
+    ]
+
+
 async def test_a_rejected_workflow_is_listed_with_its_problems(store: ProjectionStore) -> None:
     problem = Problem(path="bad.yml", line=2, column=3, message="'jobs' is required")
     events: list[Event] = [

@@ -423,14 +423,25 @@ def apply_batch(db: Db, envelopes: Iterable[Envelope]) -> int:
     last position applied (0: none)."""
     done = stored_position(db)
     last = 0
+    # Each run's last event applied, whose time and position the run takes. A run here is known to be stored
+    # (found, or made by its RunRequested): no apply function deletes one.
+    touched: dict[str, Envelope] = {}
     for envelope in envelopes:
         if envelope.position <= done:
             continue  # applied before: a batch delivered again changes nothing
         apply = APPLY.get(envelope.type)
-        if apply is not None and _run_known(db, envelope):
+        run_id = getattr(envelope.event, "run_id", None)
+        if apply is not None and (run_id is None or run_id in touched or _run_known(db, envelope, run_id)):
             apply(db, envelope, envelope.event)
-            _touch(db, envelope)
+            if run_id is not None:
+                touched[run_id] = envelope
         last = envelope.position
+    if touched:
+        # Once a batch, not once an event: no apply function reads `updated_at` or `last_position`.
+        db.executemany(
+            "UPDATE runs SET updated_at = ?, last_position = ? WHERE run_id = ?",
+            [(_at(envelope), envelope.position, run_id) for run_id, envelope in touched.items()],
+        )
     if last:
         db.execute(
             "INSERT INTO projector_position (name, position) VALUES (?, ?)"
@@ -459,20 +470,10 @@ def dump_rows(db: Db) -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
-def _run_known(db: Db, envelope: Envelope) -> bool:
-    run_id = getattr(envelope.event, "run_id", None)
-    if run_id is None or envelope.type == RunRequested.event_type():
+def _run_known(db: Db, envelope: Envelope, run_id: str) -> bool:
+    if envelope.type == RunRequested.event_type():
         return True
     return db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
-
-
-def _touch(db: Db, envelope: Envelope) -> None:
-    run_id = getattr(envelope.event, "run_id", None)
-    if run_id is not None:
-        db.execute(
-            "UPDATE runs SET updated_at = ?, last_position = ? WHERE run_id = ?",
-            (_at(envelope), envelope.position, run_id),
-        )
 
 
 async def project(log: EventLog, store: ProjectionStore, *, batch: int = 1000) -> None:
