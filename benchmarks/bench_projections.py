@@ -3,6 +3,10 @@ path whole — events produced to Kafka, read back and projected into PostgreSQL
 the store: producing, and reading the log back alone. Also how fast a log opening on that topic indexes it, as
 each service's log does when the service starts.
 
+The path whole is measured twice: produced by this process while it projects, and produced by a process of its
+own, as the services and agents that write the log are apart from the projector. Every process runs as a
+service does (`conveyor service`): on uvloop, with the garbage collector tuned (`tune_collector`).
+
 The events are those of real runs: each run has 5 jobs of 5 steps, each step started, logging 3 lines and
 completed (103 events a run). The baseline, measured in the same run, is the embedded SQLite store applying
 the same batches.
@@ -15,13 +19,17 @@ uv run python -m benchmarks bench_projections
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+import uvloop
 from conveyor_events import (
     Envelope,
     Event,
@@ -48,6 +56,7 @@ from conveyor_runtime import (
     create_kafka_topics,
     kafka_bootstrap,
     project,
+    tune_collector,
 )
 
 RUNS = 200
@@ -124,30 +133,70 @@ async def drop(url: str) -> None:
         await connection.close()
 
 
-async def through_kafka(envelopes: list[Envelope]) -> tuple[float, float, float, float]:
-    """(events/s produced to Kafka, events/s from the first produced to the last projected in PostgreSQL, events/s
-    read back from Kafka by a subscriber alone, as the projector reads them, events/s indexed by a log opening)."""
-    topics = KafkaTopics.with_prefix(f"bench-{uuid.uuid4().hex[:8]}")
+@contextlib.asynccontextmanager
+async def projecting() -> AsyncIterator[tuple[str, KafkaEventLog, PostgresProjections]]:
+    """Fresh topics (their prefix), a log on them and a database, with a projector running from one to the other."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = KafkaTopics.with_prefix(prefix)
     await create_kafka_topics(kafka_bootstrap(), topics)
     url = await database()
     store = await PostgresProjections(url).open()
     log = await KafkaEventLog(topics=topics).open()
+    projector = asyncio.create_task(project(log, store, batch=BATCH))
     try:
-        projector = asyncio.create_task(project(log, store, batch=BATCH))
+        yield prefix, log, store
+    finally:
+        projector.cancel()
+        await asyncio.gather(projector, return_exceptions=True)
+        await log.close()
+        await store.close()
+        await drop(url)
+
+
+async def projected_to(store: PostgresProjections, head: int) -> None:
+    while await store.position() < head:
+        await asyncio.sleep(0.01)
+
+
+async def through_kafka(envelopes: list[Envelope]) -> tuple[float, float, float, float]:
+    """(events/s produced to Kafka, events/s from the first produced to the last projected in PostgreSQL, events/s
+    read back from Kafka by a subscriber alone, as the projector reads them, events/s indexed by a log opening)."""
+    async with projecting() as (prefix, log, store):
         started = time.perf_counter()
         await append_by_stream(log, envelopes)
         produced = time.perf_counter() - started
         head = await log.head()
-        while await store.position() < head:
-            await asyncio.sleep(0.01)
+        await projected_to(store, head)
         projected = time.perf_counter() - started
-        projector.cancel()
-        await asyncio.gather(projector, return_exceptions=True)
-        return len(envelopes) / produced, len(envelopes) / projected, await read_back(log, head), await opened(topics)
+    topics = KafkaTopics.with_prefix(prefix)
+    return len(envelopes) / produced, len(envelopes) / projected, await read_back(topics, head), await opened(topics)
+
+
+async def produced_apart(envelopes: list[Envelope]) -> float:
+    """Events/s from the first produced, by a process of its own, to the last projected in PostgreSQL here."""
+    async with projecting() as (prefix, _, store):
+        producer = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "produce", prefix, stdout=asyncio.subprocess.PIPE
+        )
+        output, _ = await producer.communicate()
+        if producer.returncode != 0:
+            raise RuntimeError(f"the producing process failed with exit code {producer.returncode}")
+        started, head = output.split()
+        await projected_to(store, int(head))
+        return len(envelopes) / (time.time() - float(started))
+
+
+async def produce(prefix: str) -> None:
+    """The producing process: append the runs' events to the topics of `prefix`; print when it began (the clock's
+    seconds) and the log's head once every append returned."""
+    envelopes = placed_runs(RUNS)
+    log = await KafkaEventLog(topics=KafkaTopics.with_prefix(prefix)).open()
+    try:
+        started = time.time()
+        await append_by_stream(log, envelopes)
+        print(started, await log.head())
     finally:
         await log.close()
-        await store.close()
-        await drop(url)
 
 
 async def opened(topics: KafkaTopics) -> float:
@@ -160,13 +209,17 @@ async def opened(topics: KafkaTopics) -> float:
         await log.close()
 
 
-async def read_back(log: KafkaEventLog, head: int) -> float:
+async def read_back(topics: KafkaTopics, head: int) -> float:
     """Events/s read from the start of the log to `head` in batches, decoded, and nothing more done with them."""
-    started = time.perf_counter()
-    async for envelopes in log.subscribe_batches(0, limit=BATCH):
-        if envelopes[-1].position >= head:
-            break
-    return head / (time.perf_counter() - started)
+    log = await KafkaEventLog(topics=topics).open()
+    try:
+        started = time.perf_counter()
+        async for envelopes in log.subscribe_batches(0, limit=BATCH):
+            if envelopes[-1].position >= head:
+                break
+        return head / (time.perf_counter() - started)
+    finally:
+        await log.close()
 
 
 async def measure() -> None:
@@ -188,13 +241,22 @@ async def measure() -> None:
     print(f"  read back from Kafka       {read:10,.0f} events/s  (decoded, not projected)")
     print(f"  indexed opening the log    {indexed:10,.0f} events/s  (as a service starts; {indexed / read:.2f}x read)")
     print(
-        f"  Kafka -> PostgreSQL        {projected:10,.0f} events/s end to end"
+        f"  Kafka -> PostgreSQL        {projected:10,.0f} events/s end to end, produced here"
         f"  ({projected / sqlite_rate:.2f}x SQLite store)"
+    )
+    apart = await produced_apart(envelopes)
+    print(
+        f"  Kafka -> PostgreSQL        {apart:10,.0f} events/s end to end, produced by another process"
+        f"  ({apart / sqlite_rate:.2f}x SQLite store)"
     )
 
 
 def main() -> None:
-    asyncio.run(measure())
+    tune_collector()
+    if sys.argv[1:2] == ["produce"]:
+        uvloop.run(produce(sys.argv[2]))
+    else:
+        uvloop.run(measure())
 
 
 if __name__ == "__main__":
