@@ -289,6 +289,10 @@ def test_json_value_reads_what_json_loads_reads(text: str) -> None:
         assert repr(json_value(text)) == repr(json.loads(text))
 
 
+def test_json_value_reads_a_raw_lone_surrogate_in_a_str_as_json_loads_does() -> None:
+    assert json_value('{"lone": "\ud800"}') == json.loads('{"lone": "\ud800"}') == {"lone": "\ud800"}
+
+
 @pytest.mark.parametrize("text", ["", "{", "{not json", '{"a": 1,}', "[1] [2]", "\xff"])
 def test_json_value_raises_json_loads_error(text: str) -> None:
     with pytest.raises(ValueError) as raised:  # noqa: PT011 (the type is compared below)

@@ -191,15 +191,15 @@ def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> 
 
 
 def json_value(text: str | bytes) -> Any:
-    """The value of a JSON text, as `json.loads` reads it, in about a third of its time (pydantic's parser).
+    """The value of a JSON text, as `json.loads` reads it, in less than half its time (pydantic's parser).
 
-    A text that parser refuses is read by `json.loads`, whose error is raised: JSON's grammar allows an escaped
-    lone surrogate (`"\\ud800"`), which only `json.loads` reads, and its error names what is wrong as Python's
-    own messages do.
+    A text that parser refuses is read by `json.loads`, whose value or error is the answer: JSON's grammar allows an
+    escaped lone surrogate (`"\\ud800"`), which only `json.loads` reads, a `str` may hold a raw one, and
+    `json.loads`'s errors name what is wrong as Python's own messages do.
     """
     try:
         return from_json(text)
-    except ValueError:
+    except (ValueError, TypeError):
         return json.loads(text)
 
 

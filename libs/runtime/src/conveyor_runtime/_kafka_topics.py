@@ -87,8 +87,9 @@ async def delete_kafka_topics(bootstrap: str, topics: KafkaTopics) -> list[str]:
     """Delete the log's topics that exist, with every event in them; the names of those deleted.
 
     Returns once the metadata no longer lists them: the controller answers when the deletion is decided, and the
-    brokers learn of it a moment later. Raises `RuntimeError` with Kafka's error code when a topic cannot be
-    deleted.
+    brokers learn of it a moment later. Asked with the list of every topic: a request naming them would create
+    them again on a broker that creates topics on demand. Raises `RuntimeError` with Kafka's error code when a
+    topic cannot be deleted.
     """
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -104,9 +105,21 @@ async def delete_kafka_topics(bootstrap: str, topics: KafkaTopics) -> list[str]:
         if code not in (0, _UNKNOWN_TOPIC):
             raise RuntimeError(f"could not delete topic {name!r} (Kafka error {code})")
     async with asyncio.timeout(30):
-        while doomed and await partition_counts(bootstrap, doomed):
+        while doomed and set(doomed) & set(await _topic_names(bootstrap)):
             await asyncio.sleep(0.05)
     return doomed
+
+
+async def _topic_names(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        names: list[str] = await admin.list_topics()
+    finally:
+        await admin.close()
+    return names
 
 
 async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
