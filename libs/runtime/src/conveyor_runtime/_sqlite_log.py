@@ -64,7 +64,8 @@ loop's groups go to the thread meanwhile; a shorter one the loop's commits outra
 _FULL_LOG_PAGES = 2 * _CHECKPOINT_PAGES
 """Once commits added about this many pages since the last checkpoint began, the loop's groups go to the thread,
 which writes them when it is done copying: a copy slowed by a busy disk does not let the log grow without end.
-A copy at the disk's usual pace ends long before the loop has added that much."""
+A copy at the disk's usual pace of events of a few hundred bytes ends long before the loop has added that much;
+with events of tens of kilobytes the loop does wait at times."""
 _PAGE = 4096
 _ROW_BYTES = 200
 """What a row takes besides its data, in the table and its index, about."""
