@@ -7,6 +7,8 @@ the embedded log its import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,22 +66,16 @@ async def create_kafka_topics(bootstrap: str, topics: KafkaTopics, *, replicatio
     Returns once every broker's metadata lists them, so a log can be opened on them at once. Raises
     `RuntimeError` with the broker's message when a topic can be neither created nor found.
     """
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
-    await admin.start()
-    try:
+    async with _admin(bootstrap) as admin:
         response: Any = await admin.create_topics(topics.settings(replication))
-    finally:
-        await admin.close()
-    created: dict[str, bool] = {}
-    for name, code, message, *_ in response.topic_errors:
-        if code not in (0, _TOPIC_ALREADY_EXISTS):
-            raise RuntimeError(f"could not create topic {name!r} (Kafka error {code}): {message}")
-        created[name] = code == 0
-    async with asyncio.timeout(30):
-        while len(await partition_counts(bootstrap, list(created))) < len(created):
-            await asyncio.sleep(0.05)
+        created: dict[str, bool] = {}
+        for name, code, message, *_ in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"could not create topic {name!r} (Kafka error {code}): {message}")
+            created[name] = code == 0
+        async with asyncio.timeout(30):
+            while len(await _partition_counts(admin, list(created))) < len(created):
+                await asyncio.sleep(0.05)
     return created
 
 
@@ -91,45 +87,40 @@ async def delete_kafka_topics(bootstrap: str, topics: KafkaTopics) -> list[str]:
     them again on a broker that creates topics on demand. Raises `RuntimeError` with Kafka's error code when a
     topic cannot be deleted.
     """
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
-    await admin.start()
-    try:
+    async with _admin(bootstrap) as admin:
         existing = set(await admin.list_topics())
         doomed = [name for name in topics.names if name in existing]
-        response: Any = await admin.delete_topics(doomed) if doomed else None
-    finally:
-        await admin.close()
-    for name, code, *_ in response.topic_error_codes if response else ():
-        if code not in (0, _UNKNOWN_TOPIC):
-            raise RuntimeError(f"could not delete topic {name!r} (Kafka error {code})")
-    async with asyncio.timeout(30):
-        while doomed and set(doomed) & set(await _topic_names(bootstrap)):
-            await asyncio.sleep(0.05)
+        if not doomed:
+            return []
+        response: Any = await admin.delete_topics(doomed)
+        for name, code, *_ in response.topic_error_codes:
+            if code not in (0, _UNKNOWN_TOPIC):
+                raise RuntimeError(f"could not delete topic {name!r} (Kafka error {code})")
+        async with asyncio.timeout(30):
+            while set(doomed) & set(await admin.list_topics()):
+                await asyncio.sleep(0.05)
     return doomed
-
-
-async def _topic_names(bootstrap: str) -> list[str]:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
-    await admin.start()
-    try:
-        names: list[str] = await admin.list_topics()
-    finally:
-        await admin.close()
-    return names
 
 
 async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
     """How many partitions each of these topics has; a topic that does not exist is left out."""
+    async with _admin(bootstrap) as admin:
+        return await _partition_counts(admin, names)
+
+
+async def _partition_counts(admin: Any, names: list[str]) -> dict[str, int]:
+    described: list[dict[str, Any]] = await admin.describe_topics(names)
+    return {topic["topic"]: len(topic["partitions"]) for topic in described if topic["error_code"] == 0}
+
+
+@contextlib.asynccontextmanager
+async def _admin(bootstrap: str) -> AsyncIterator[Any]:
+    """An admin client of the cluster, for the calls of one function (polls included)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
     await admin.start()
     try:
-        described: list[dict[str, Any]] = await admin.describe_topics(names)
+        yield admin
     finally:
         await admin.close()
-    return {topic["topic"]: len(topic["partitions"]) for topic in described if topic["error_code"] == 0}
