@@ -11,6 +11,8 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 _EVENT_TYPES: dict[str, type[Event]] = {}
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+_REGISTRATIONS = [0]
+"""How many classes have been registered: see `registrations`."""
 
 
 class Event(BaseModel):
@@ -27,6 +29,7 @@ class Event(BaseModel):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _EVENT_TYPES[cls.__name__] = cls
+        _REGISTRATIONS[0] += 1
 
     @classmethod
     def event_type(cls) -> str:
@@ -47,6 +50,17 @@ def event_class(event_type: str) -> type[Event] | None:
     """The class registered for `event_type`, or None."""
     cls = _EVENT_TYPES.get(event_type)
     return None if cls is UnknownEvent else cls
+
+
+def registrations() -> int:
+    """How many classes have been registered (a name registered again counts again): what is built from the
+    registry is built again once this grows."""
+    return _REGISTRATIONS[0]
+
+
+def event_classes() -> dict[str, type[Event]]:
+    """Each registered name and its class, `UnknownEvent` left out."""
+    return {name: cls for name, cls in _EVENT_TYPES.items() if cls is not UnknownEvent}
 
 
 def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:

@@ -7,12 +7,12 @@ import json
 import os
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, SerializeAsAny, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, create_model, field_validator
 from pydantic_core import SchemaSerializer, core_schema, from_json
 
-from conveyor_events._base import Event, UnknownEvent, event_class, upcast
+from conveyor_events._base import Event, UnknownEvent, event_class, event_classes, registrations, upcast
 
 _NAMESPACE = uuid.UUID("6f1c2d0e-8a57-4b1e-9a53-3c0f6f0b7c11")
 
@@ -82,9 +82,7 @@ class Envelope(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("occurred_at must carry a time zone")
-        return value.astimezone(UTC)
+        return _in_utc(value)
 
     @classmethod
     def wrap(
@@ -153,8 +151,53 @@ class Envelope(BaseModel):
 
     def to_json(self) -> str:
         """The stable JSON form: the metadata keys in a fixed order, then `data`."""
+        return self.json_bytes().decode()
+
+    def json_bytes(self) -> bytes:
+        """`to_json` in UTF-8: what the log writes, an event at a time."""
+        fields = self.__dict__
+        if fields["occurred_at"].tzinfo is UTC and _plain(fields):
+            return _FORM.to_json({**fields, "data": fields["event"]})
         head = json.dumps(self.metadata(), separators=(",", ":"))
-        return f'{head[:-1]},"data":{self.data_json()}}}'
+        return f'{head[:-1]},"data":{self.data_json()}}}'.encode()
+
+
+_TEXTS = ("event_id", "type", "stream", "correlation_id", "causation_id", "traceparent", "tracestate")
+_NULLABLE = core_schema.nullable_schema(core_schema.str_schema())
+_FORM = SchemaSerializer(
+    core_schema.typed_dict_schema(
+        {
+            "event_id": core_schema.typed_dict_field(core_schema.str_schema()),
+            "type": core_schema.typed_dict_field(core_schema.str_schema()),
+            "schema_version": core_schema.typed_dict_field(core_schema.int_schema()),
+            "stream": core_schema.typed_dict_field(core_schema.str_schema()),
+            "sequence": core_schema.typed_dict_field(core_schema.int_schema()),
+            "position": core_schema.typed_dict_field(core_schema.int_schema()),
+            "occurred_at": core_schema.typed_dict_field(core_schema.datetime_schema()),
+            "correlation_id": core_schema.typed_dict_field(core_schema.str_schema()),
+            "causation_id": core_schema.typed_dict_field(_NULLABLE),
+            "traceparent": core_schema.typed_dict_field(_NULLABLE),
+            "tracestate": core_schema.typed_dict_field(_NULLABLE),
+            "data": core_schema.typed_dict_field(core_schema.any_schema()),  # the event, by its own serializer
+        }
+    )
+)
+"""Writes an envelope's JSON form in one pass, in half the time of writing its metadata with `json.dumps` and its
+data apart: the same text whenever the metadata's texts are what `_plain` says (the time stamp as `timestamp_text`
+writes a UTC one, the event as `event_json`)."""
+
+
+def _plain(fields: dict[str, Any]) -> bool:
+    """Whether the metadata's texts are written alike by `json.dumps` and `_FORM`: it escapes what is not ASCII,
+    and DEL; `_FORM` writes those as they are."""
+    text = "".join([fields[name] or "" for name in _TEXTS])
+    return text.isascii() and "\x7f" not in text
+
+
+def _in_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("occurred_at must carry a time zone")
+    return value.astimezone(UTC)
 
 
 def _unvalidated(cls: type[Envelope], fields: dict[str, Any], fields_set: set[str]) -> Envelope:
@@ -211,6 +254,81 @@ def envelope_from_dict(document: dict[str, Any]) -> Envelope:
     return Envelope.model_validate({**fields, "event": event})
 
 
-def envelope_from_json(text: str | bytes) -> Envelope:
-    """Read an envelope from its JSON form."""
-    return envelope_from_dict(json_value(text))
+def envelope_from_json(text: str | bytes, *, position: int | None = None) -> Envelope:
+    """Read an envelope from its JSON form; with `position`, placed there, whatever the form says.
+
+    The form of an event of a known type at its class's version is parsed and validated in one pass (`_Form`),
+    in half the time; any other, and any that pass refuses, is read as `envelope_from_dict` reads it, whose value
+    or error is the answer.
+    """
+    if (envelope := _read_in_one_pass(text, position)) is not None:
+        return envelope
+    document = json_value(text)
+    if not isinstance(document, dict):
+        raise TypeError(f"an envelope is a JSON object, not {type(document).__name__}")
+    if position is not None:
+        document["position"] = position
+    return envelope_from_dict(document)
+
+
+class _Form(BaseModel):
+    """An envelope's JSON form with its event's data validated as the event (`event`, read from `data`): each
+    known type has a subclass whose `type` is that name and whose `event` is that class (`_forms`)."""
+
+    event_id: str
+    type: str
+    schema_version: int
+    stream: str
+    sequence: int = 0
+    position: int = 0
+    occurred_at: datetime
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+    event: Event = Field(validation_alias="data")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return _in_utc(value)
+
+
+_FORMS: list[tuple[int, TypeAdapter[_Form] | None]] = [(-1, None)]
+"""The forms of every registered type as one union told apart by `type`, and the registrations it was built at."""
+
+
+def _forms() -> TypeAdapter[_Form] | None:
+    built, forms = _FORMS[0]
+    if built != registrations():
+        built = registrations()
+        kinds: list[Any] = []
+        for name, cls in event_classes().items():
+            named: Any = Literal[name]
+            event = (cls, Field(validation_alias="data"))
+            form = create_model(f"_{name}Form", __base__=_Form, type=(named, ...), event=event)
+            if form.__pydantic_complete__:  # not while a type it names is not defined yet: read as any other
+                kinds.append(form)
+        union: Any = Union[tuple(kinds)]  # noqa: UP007 (its members are known only now)
+        forms = TypeAdapter(Annotated[union, Field(discriminator="type")]) if kinds else None
+        _FORMS[0] = built, forms
+    return forms
+
+
+def _read_in_one_pass(text: str | bytes, position: int | None) -> Envelope | None:
+    """The envelope of a JSON form `_forms` reads as `envelope_from_dict` would; None for any other."""
+    forms = _forms()
+    if forms is None:
+        return None
+    try:
+        form = forms.validate_json(text)
+    except (ValueError, TypeError):  # a `ValidationError` is a `ValueError`
+        return None
+    if form.schema_version != type(form.event).schema_version:
+        return None  # another version: upcast, or kept as it is
+    fields = form.__dict__
+    fields_set = form.__pydantic_fields_set__
+    if position is not None:
+        fields["position"] = position
+        fields_set.add("position")
+    return _unvalidated(Envelope, fields, fields_set)

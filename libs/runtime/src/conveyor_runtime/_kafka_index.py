@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from itertools import islice
 
-from conveyor_events import Envelope, envelope_from_dict, json_value
+from conveyor_events import Envelope, envelope_from_json
 
 from conveyor_runtime._kafka_reader import Record
 
@@ -37,7 +37,7 @@ def encode(envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         (EVENT_ID, envelope.event_id.encode()),
         (SEQUENCE, str(envelope.sequence).encode()),
     ]
-    return envelope.stream.encode(), envelope.to_json().encode(), headers
+    return envelope.stream.encode(), envelope.json_bytes(), headers
 
 
 def position(record: Record) -> int:
@@ -52,11 +52,7 @@ class Undecodable(ValueError):
 def decode(record: Record) -> Envelope:
     """The envelope a record holds, at its position; `Undecodable` with the reason when it holds none."""
     try:
-        document = json_value(record.value)
-        if not isinstance(document, dict):
-            raise TypeError(f"the value is JSON {type(document).__name__}, not an object")
-        document["position"] = position(record)
-        return envelope_from_dict(document)
+        return envelope_from_json(record.value, position=position(record))
     except Exception as error:
         raise Undecodable(f"the value is not an envelope: {type(error).__name__}: {error}") from error
 
