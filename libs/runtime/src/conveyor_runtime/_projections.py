@@ -47,6 +47,7 @@ from conveyor_events import (
     StepLogged,
     StepStarted,
     WaitTimerStarted,
+    timestamp_text,
 )
 
 from conveyor_runtime import _runner_models as runners
@@ -61,7 +62,14 @@ Apply = Callable[[Db, Envelope, Any], None]
 
 
 def _at(envelope: Envelope) -> str:
-    return envelope.occurred_at.isoformat().replace("+00:00", "Z")
+    return timestamp_text(envelope.occurred_at)
+
+
+def _json(value: Any) -> str:
+    """`json.dumps(value)`, without its work for the empty dict or list most events carry."""
+    if not value and type(value) in (dict, list):
+        return "{}" if type(value) is dict else "[]"
+    return json.dumps(value)
 
 
 def _run_requested(db: Db, envelope: Envelope, event: RunRequested) -> None:
@@ -88,7 +96,7 @@ def _run_planned(db: Db, envelope: Envelope, event: RunPlanned) -> None:
     db.execute(
         "UPDATE runs SET status = CASE WHEN status = 'requested' THEN 'in_progress' ELSE status END,"
         " workflows = ? WHERE run_id = ?",
-        (json.dumps(listed), event.run_id),
+        (_json(listed), event.run_id),
     )
 
 
@@ -99,7 +107,7 @@ def _run_numbered(db: Db, envelope: Envelope, event: RunNumbered) -> None:
         else workflow
         for workflow in json.loads(workflows)
     ]
-    db.execute("UPDATE runs SET workflows = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
+    db.execute("UPDATE runs SET workflows = ? WHERE run_id = ?", (_json(listed), event.run_id))
 
 
 def _run_rejected(db: Db, envelope: Envelope, event: RunRejected) -> None:
@@ -112,7 +120,7 @@ def _run_rejected(db: Db, envelope: Envelope, event: RunRejected) -> None:
             "problems": [problem.model_dump() for problem in event.problems],
         }
     )
-    db.execute("UPDATE runs SET problems = ? WHERE run_id = ?", (json.dumps(found), event.run_id))
+    db.execute("UPDATE runs SET problems = ? WHERE run_id = ?", (_json(found), event.run_id))
 
 
 def _run_completed(db: Db, envelope: Envelope, event: RunCompleted) -> None:
@@ -137,14 +145,14 @@ def _artifact_uploaded(db: Db, envelope: Envelope, event: ArtifactUploaded) -> N
             "created_at": _at(envelope),
         }
     )
-    db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
+    db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (_json(listed), event.run_id))
 
 
 def _artifact_deleted(db: Db, envelope: Envelope, event: ArtifactDeleted) -> None:
     (artifacts,) = db.execute("SELECT artifacts FROM runs WHERE run_id = ?", (event.run_id,)).fetchone()
     # By name, unique in a run: ids are each runner's own, so two runners' artifacts of one run may share one.
     listed = [artifact for artifact in json.loads(artifacts) if artifact["name"] != event.name]
-    db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (json.dumps(listed), event.run_id))
+    db.execute("UPDATE runs SET artifacts = ? WHERE run_id = ?", (_json(listed), event.run_id))
 
 
 def _run_cancel_requested(db: Db, envelope: Envelope, event: RunCancelRequested) -> None:
@@ -156,7 +164,7 @@ def _job_planned(db: Db, envelope: Envelope, event: JobPlanned) -> None:
     db.execute(
         "INSERT INTO jobs (run_id, job_id, workflow, job_key, name, needs, status, attempt, ordinal)"
         " VALUES (?,?,?,?,?,?,'pending',1,?) ON CONFLICT DO NOTHING",
-        (event.run_id, event.job_id, event.workflow, event.job_key, event.name, json.dumps(event.needs), ordinal),
+        (event.run_id, event.job_id, event.workflow, event.job_key, event.name, _json(event.needs), ordinal),
     )
 
 
@@ -170,7 +178,7 @@ def _job_queued(db: Db, envelope: Envelope, event: JobQueued) -> None:
         "UPDATE jobs SET status = 'queued', attempt = ?, queued_at = ?, conclusion = NULL, error = NULL,"
         " reason = NULL, runner_id = NULL, started_at = NULL, completed_at = NULL, labels = ?"
         " WHERE run_id = ? AND job_id = ?",
-        (event.attempt, _at(envelope), json.dumps(event.labels), event.run_id, event.job_id),
+        (event.attempt, _at(envelope), _json(event.labels), event.run_id, event.job_id),
     )
 
 
@@ -203,7 +211,7 @@ def _job_completed(db: Db, envelope: Envelope, event: JobCompleted) -> None:
         " completed_at = ? WHERE run_id = ? AND job_id = ? AND attempt = ? AND status != 'completed'",
         (
             event.conclusion.value,
-            json.dumps(event.outputs),
+            _json(event.outputs),
             event.error,
             _at(envelope),
             event.run_id,
@@ -239,8 +247,8 @@ def _step_completed(db: Db, envelope: Envelope, event: StepCompleted) -> None:
             event.name or f"step {event.step_index + 1}",
             event.outcome.value,
             event.conclusion.value,
-            json.dumps(event.outputs),
-            json.dumps([annotation.model_dump(exclude_none=True) for annotation in event.annotations]),
+            _json(event.outputs),
+            _json([annotation.model_dump(exclude_none=True) for annotation in event.annotations]),
             event.summary,
             _at(envelope),
         ),
@@ -257,7 +265,7 @@ def _step_logged(db: Db, envelope: Envelope, event: StepLogged) -> None:
                 event.job_id,
                 event.first_line + offset,
                 event.step_index,
-                line.at.isoformat().replace("+00:00", "Z"),
+                timestamp_text(line.at),
                 line.text,
                 event.attempt,
             )
