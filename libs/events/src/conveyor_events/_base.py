@@ -60,7 +60,8 @@ def registrations() -> int:
 
 def event_classes() -> dict[str, type[Event]]:
     """Each registered name and its class, `UnknownEvent` left out."""
-    return {name: cls for name, cls in _EVENT_TYPES.items() if cls is not UnknownEvent}
+    registry = dict(_EVENT_TYPES)  # one copy: another thread may register a class meanwhile
+    return {name: cls for name, cls in registry.items() if cls is not UnknownEvent}
 
 
 def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -9,7 +10,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    StrictInt,
+    TypeAdapter,
+    create_model,
+    field_validator,
+)
 from pydantic_core import SchemaSerializer, core_schema, from_json
 
 from conveyor_events._base import Event, UnknownEvent, event_class, event_classes, registrations, upcast
@@ -273,11 +283,16 @@ def envelope_from_json(text: str | bytes, *, position: int | None = None) -> Env
 
 class _Form(BaseModel):
     """An envelope's JSON form with its event's data validated as the event (`event`, read from `data`): each
-    known type has a subclass whose `type` is that name and whose `event` is that class (`_forms`)."""
+    known type has a subclass whose `type` is that name and whose `event` is that class (`_forms`).
+
+    It validates JSON, where the other way validates the value `json_value` parsed, and the two read some values
+    otherwise: `schema_version` is strict here, so that what `int()` would read differently (`"1.0"`) goes the
+    other way, and a class is left out when its schema holds what JSON would read otherwise (`_read_alike`).
+    """
 
     event_id: str
     type: str
-    schema_version: int
+    schema_version: StrictInt
     stream: str
     sequence: int = 0
     position: int = 0
@@ -306,13 +321,33 @@ def _forms() -> TypeAdapter[_Form] | None:
         for name, cls in event_classes().items():
             named: Any = Literal[name]
             event = (cls, Field(validation_alias="data"))
-            form = create_model(f"_{name}Form", __base__=_Form, type=(named, ...), event=event)
-            if form.__pydantic_complete__:  # not while a type it names is not defined yet: read as any other
+            try:
+                form = create_model(f"_{name}Form", __base__=_Form, type=(named, ...), event=event)
+            except Exception:  # whatever stops pydantic building it: its events are read the other way
+                continue
+            # Not while a type it names is not defined yet, nor when JSON is read otherwise: read the other way.
+            if form.__pydantic_complete__ and _read_alike(cls.__pydantic_core_schema__):
                 kinds.append(form)
-        union: Any = Union[tuple(kinds)]  # noqa: UP007 (its members are known only now)
-        forms = TypeAdapter(Annotated[union, Field(discriminator="type")]) if kinds else None
+        forms = None
+        if kinds:
+            union: Any = Union[tuple(kinds)]  # noqa: UP007 (its members are known only now)
+            with contextlib.suppress(Exception):  # as for a class above: then every event is read the other way
+                forms = TypeAdapter(Annotated[union, Field(discriminator="type")])
         _FORMS[0] = built, forms
     return forms
+
+
+def _read_alike(schema: Any) -> bool:
+    """Whether a class's core schema reads JSON as it reads the value parsed from it: not when it holds a float
+    (a JSON integer beyond a float's range is infinity read from JSON, refused as Python's int) or anything
+    strict (a JSON string is a date read from JSON, not as Python's str)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "float" or schema.get("strict"):
+            return False
+        return all(_read_alike(value) for value in schema.values())
+    if isinstance(schema, list | tuple):
+        return all(_read_alike(item) for item in schema)
+    return True
 
 
 def _read_in_one_pass(text: str | bytes, position: int | None) -> Envelope | None:
