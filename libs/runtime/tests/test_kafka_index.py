@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conveyor_runtime._kafka_index import StreamIndex
+from types import SimpleNamespace
+
+import pytest
+from conveyor_events import Envelope, RunCompleted
+from conveyor_runtime._kafka_index import StreamIndex, Undecodable, decode, encode
 
 
 def test_the_events_of_some_types_are_found_in_the_logs_order_from_an_offset_on() -> None:
@@ -27,3 +31,33 @@ def test_an_event_noted_out_of_order_or_twice_is_found_once_in_its_place() -> No
 
     assert index.typed_offsets({"JobQueued"}, 0, 10) == [5, 7]
     assert index.offsets("run-1") == [7]
+
+
+def record_of(value: bytes, offset: int) -> SimpleNamespace:
+    """What `decode` reads of an aiokafka record."""
+    return SimpleNamespace(topic="events", offset=offset, key=b"run-1", value=value, headers=[])
+
+
+def test_a_record_decodes_to_its_envelope_placed_at_its_offset_and_one() -> None:
+    written = Envelope.wrap(RunCompleted(run_id="run-1", conclusion="success"), stream="run-1").placed(3, 999)
+    _, value, _ = encode(written)
+
+    read = decode(record_of(value, 41))
+
+    assert read == written.placed(3, 42)
+    assert "position" in read.__pydantic_fields_set__
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"[1, 2]", "the value is not an envelope: TypeError: an envelope is a JSON object, not list"),
+        (b"{not json", "the value is not an envelope: JSONDecodeError: "),
+        (b'{"type": "RunCompleted"}', "the value is not an envelope: KeyError: 'schema_version'"),
+    ],
+)
+def test_a_record_that_holds_no_envelope_is_undecodable_with_the_reason(value: bytes, reason: str) -> None:
+    with pytest.raises(Undecodable) as raised:
+        decode(record_of(value, 0))
+
+    assert str(raised.value).startswith(reason)
