@@ -92,7 +92,9 @@ class Envelope(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        return _in_utc(value)
+        if value.tzinfo is None:
+            raise ValueError("occurred_at must carry a time zone")
+        return value.astimezone(UTC)
 
     @classmethod
     def wrap(
@@ -167,7 +169,7 @@ class Envelope(BaseModel):
         """`to_json` in UTF-8: what the log writes, an event at a time."""
         fields = self.__dict__
         if fields["occurred_at"].tzinfo is UTC and _plain(fields):
-            return _FORM.to_json({**fields, "data": fields["event"]})
+            return _FORM.to_json(fields, by_alias=True)
         head = json.dumps(self.metadata(), separators=(",", ":"))
         return f'{head[:-1]},"data":{self.data_json()}}}'.encode()
 
@@ -188,7 +190,8 @@ _FORM = SchemaSerializer(
             "causation_id": core_schema.typed_dict_field(_NULLABLE),
             "traceparent": core_schema.typed_dict_field(_NULLABLE),
             "tracestate": core_schema.typed_dict_field(_NULLABLE),
-            "data": core_schema.typed_dict_field(core_schema.any_schema()),  # the event, by its own serializer
+            # The event, by its own serializer.
+            "event": core_schema.typed_dict_field(core_schema.any_schema(), serialization_alias="data"),
         }
     )
 )
@@ -202,12 +205,6 @@ def _plain(fields: dict[str, Any]) -> bool:
     and DEL; `_FORM` writes those as they are."""
     text = "".join([fields[name] or "" for name in _TEXTS])
     return text.isascii() and "\x7f" not in text
-
-
-def _in_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("occurred_at must carry a time zone")
-    return value.astimezone(UTC)
 
 
 def _unvalidated(cls: type[Envelope], fields: dict[str, Any], fields_set: set[str]) -> Envelope:
@@ -281,7 +278,7 @@ def envelope_from_json(text: str | bytes, *, position: int | None = None) -> Env
     return envelope_from_dict(document)
 
 
-class _Form(BaseModel):
+class _Form(Envelope):
     """An envelope's JSON form with its event's data validated as the event (`event`, read from `data`): each
     known type has a subclass whose `type` is that name and whose `event` is that class (`_forms`).
 
@@ -290,23 +287,8 @@ class _Form(BaseModel):
     other way, and a class is left out when its schema holds what JSON would read otherwise (`_read_alike`).
     """
 
-    event_id: str
-    type: str
     schema_version: StrictInt
-    stream: str
-    sequence: int = 0
-    position: int = 0
-    occurred_at: datetime
-    correlation_id: str
-    causation_id: str | None = None
-    traceparent: str | None = None
-    tracestate: str | None = None
     event: Event = Field(validation_alias="data")
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        return _in_utc(value)
 
 
 _FORMS: list[tuple[int, TypeAdapter[_Form] | None]] = [(-1, None)]
